@@ -1,0 +1,247 @@
+"""Command line: parse, call one core function, render its result, map errors to exit codes.
+
+Exit codes: 0 ok, 2 usage/bad answers, 3 template, 4 project files, 5 Docker, 6 container
+not ready, 7 smoke test failed, 8 update conflicts, 9 git, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from scaffold import __version__
+from scaffold.console import NORMAL, QUIET, VERBOSE, Console
+from scaffold.errors import ExitCode, ScaffoldError, UsageError
+from scaffold.servers import SERVERS
+
+EPILOG = """\
+exit codes: 0 ok, 2 usage or invalid answers, 3 template problem, 4 project files,
+  5 Docker unavailable or build failed, 6 container not ready, 7 smoke test failed,
+  8 update left conflicts, 9 git problem, 130 interrupted
+
+examples:
+  scaffold new my-endpoint                               # asks the questions
+  scaffold new --server plumber --defaults my-endpoint   # no questions
+  scaffold run my-endpoint                               # build, run like Azure, smoke-test
+  scaffold update my-endpoint                            # newer template, edits kept
+"""
+
+SERVER_HELP = "; ".join(f"{s.name}: {s.label}" for s in SERVERS.values())
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-v", "--verbose", action="store_true", help="show all tool output")
+    group.add_argument("-q", "--quiet", action="store_true", help="show only the result")
+
+
+def _question_flags(parser: argparse.ArgumentParser) -> list[str]:
+    """Add one --flag per template question (full parity with the questionnaire)."""
+    from scaffold.template_source import load_questions
+
+    group = parser.add_argument_group(
+        "template questions", "each answers one question; unanswered ones are asked on a "
+        "terminal or take their defaults (--defaults, or no terminal)"
+    )
+    names = []
+    for name, spec in load_questions().items():
+        if spec.get("when") is False:
+            continue  # computed values, never asked
+        choices = spec.get("choices")
+        values = list(choices.values()) if isinstance(choices, dict) else choices
+        help_text = str(spec.get("help", name))
+        if name == "server":
+            help_text = f"{help_text} ({SERVER_HELP})"
+        elif "default" in spec and "{{" not in str(spec["default"]):
+            help_text += f" (default: {spec['default']})"
+        group.add_argument(
+            "--" + name.replace("_", "-"), dest=f"q_{name}",
+            metavar=None if values else "VALUE", choices=values, help=help_text,
+        )
+        names.append(name)
+    return names
+
+
+def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, list[str]]:
+    """The argument parser; template-question flags are loaded only for `new`."""
+    parser = argparse.ArgumentParser(
+        prog="scaffold",
+        description="Generate, run, smoke-test and update Azure ML managed online endpoint "
+        "projects that serve a model from a custom container.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"scaffold {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    new = sub.add_parser(
+        "new", help="generate a project from the template",
+        description="Generate a project (Dockerfile, endpoint.yml, deployment.yml, smoke test, "
+        "sample model and request, README). Asks on a terminal only what has no answer; "
+        "never asks without a terminal.",
+    )
+    new.add_argument("dest", type=Path, help="folder to create")
+    new.add_argument("--defaults", action="store_true",
+                     help="use defaults for every unanswered question instead of asking")
+    new.add_argument("--data", "-d", action="append", default=[], metavar="KEY=VALUE",
+                     help="answer a question (repeatable), e.g. --data endpoint_name=demo-ep")
+    new.add_argument("--data-file", type=Path, help="YAML file of answers")
+    new.add_argument("--template", help="template path or git URL (default: bundled template; "
+                     "or set SCAFFOLD_TEMPLATE)")
+    new.add_argument("--vcs-ref", help="template version (git tag) to use")
+    new.add_argument("--overwrite", action="store_true",
+                     help="allow a non-empty destination (same-named files are replaced)")
+    new.add_argument("--no-git", action="store_true",
+                     help="do not make the project a git repository (updates need one)")
+    _add_common(new)
+    is_new = any(arg == "new" for arg in argv[:1]) or (
+        len(argv) > 1 and argv[0].startswith("-") and "new" in argv
+    )
+    questions = _question_flags(new) if is_new else []
+    if not is_new:
+        new.add_argument("--server", help=SERVER_HELP)
+
+    run = sub.add_parser(
+        "run", help="build and run a project like Azure ML, then smoke-test it",
+        description="Build the project's image, start it with the model and code mounted where "
+        "Azure ML mounts them and the same environment variables, wait for liveness and "
+        "readiness with the probe settings of deployment.yml, run smoke_test.py, and remove "
+        "the container (also on Ctrl-C). Ports are published on random 127.0.0.1 ports.",
+    )
+    run.add_argument("project", type=Path, nargs="?", default=Path(), help="project folder")
+    run.add_argument("--no-smoke", action="store_true", help="stop after readiness")
+    _add_common(run)
+
+    update = sub.add_parser(
+        "update", help="move a project to a newer template version, keeping your edits",
+        description="Run copier's 3-way update on a clean git project, then report conflicts "
+        "(exit 8) instead of leaving them silently.",
+    )
+    update.add_argument("project", type=Path, nargs="?", default=Path(), help="project folder")
+    update.add_argument("--vcs-ref", help="template version to move to (default: newest)")
+    update.add_argument("--pretend", action="store_true", help="show what would happen only")
+    update.add_argument("--data", "-d", action="append", default=[], metavar="KEY=VALUE",
+                        help="change an answer while updating")
+    _add_common(update)
+
+    servers = sub.add_parser("servers", help="list the supported model servers")
+    _add_common(servers)
+    return parser, questions
+
+
+def _parse_data(items: list[str]) -> dict[str, str]:
+    data = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--data {item!r} is not KEY=VALUE; e.g. --data endpoint_name=demo-ep")
+        data[key.strip()] = value
+    return data
+
+
+def _answers(args: argparse.Namespace, questions: list[str]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    if args.data_file is not None:
+        import yaml
+
+        try:
+            loaded = yaml.safe_load(args.data_file.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as error:
+            raise UsageError(f"cannot read --data-file {args.data_file}: {error}") from None
+        if not isinstance(loaded, dict):
+            raise UsageError(f"--data-file {args.data_file} must be a YAML mapping of answers")
+        data.update(loaded)
+    data.update(_parse_data(args.data))
+    for name in questions:
+        value = getattr(args, f"q_{name}", None)
+        if value is not None:
+            data[name] = value
+    return data
+
+
+def _cmd_new(args: argparse.Namespace, console: Console, questions: list[str]) -> int:
+    import os
+
+    from scaffold.generate import new_project
+
+    interactive = not args.defaults and sys.stdin.isatty() and sys.stdout.isatty()
+    result = new_project(
+        args.dest, _answers(args, questions),
+        template=args.template or os.environ.get("SCAFFOLD_TEMPLATE") or None,
+        vcs_ref=args.vcs_ref, interactive=interactive, overwrite=args.overwrite,
+        git_init=not args.no_git,
+    )
+    server = result.answers.get("server", "?")
+    console.step(f"Wrote {len(result.files)} files from template {result.template_version}")
+    for name in result.files:
+        console.detail(name)
+    console.result(f"Created {server} project {result.path}")
+    console.result(f"Next: scaffold run {result.path}")
+    return ExitCode.OK
+
+
+def _cmd_run(args: argparse.Namespace, console: Console) -> int:
+    from scaffold.localrun import run_project
+
+    result = run_project(args.project, console, smoke=not args.no_smoke)
+    verdict = "smoke test passed" if not args.no_smoke else "container ready"
+    console.result(f"OK: {verdict} (ready after {result.ready_after:.1f}s, image {result.image})")
+    return ExitCode.OK
+
+
+def _cmd_update(args: argparse.Namespace, console: Console) -> int:
+    from scaffold.errors import UpdateConflictError
+    from scaffold.update import update_project
+
+    result = update_project(
+        args.project, vcs_ref=args.vcs_ref, data=_parse_data(args.data), pretend=args.pretend
+    )
+    move = f"{result.from_version} -> {result.to_version}"
+    if result.pretend:
+        console.result(f"Would update {result.path}: {move} (nothing written)")
+        return ExitCode.OK
+    if result.conflicts:
+        raise UpdateConflictError(
+            f"updated {move} with conflicts in {', '.join(result.conflicts)}; resolve the "
+            "'<<<<<<< before updating' blocks, then git add and commit"
+        )
+    console.result(f"Updated {result.path}: {move}; review with `git diff`, then commit")
+    return ExitCode.OK
+
+
+def _cmd_servers(console: Console) -> int:
+    for spec in SERVERS.values():
+        console.result(
+            f"{spec.name:<10} {spec.label} — port {spec.port}, liveness {spec.liveness}, "
+            f"readiness {spec.readiness}, scoring {spec.scoring}"
+        )
+    return ExitCode.OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `scaffold` command; returns the exit code."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    console = Console()
+    try:
+        parser, questions = build_parser(arguments)
+        args = parser.parse_args(arguments)
+        if args.command is None:
+            parser.print_help()
+            return ExitCode.USAGE
+        console.level = QUIET if args.quiet else VERBOSE if args.verbose else NORMAL
+        commands: dict[str, Callable[[], int]] = {
+            "new": lambda: _cmd_new(args, console, questions),
+            "run": lambda: _cmd_run(args, console),
+            "update": lambda: _cmd_update(args, console),
+            "servers": lambda: _cmd_servers(console),
+        }
+        return commands[args.command]()
+    except ScaffoldError as error:
+        console.error(error)
+        return error.exit_code
+    except KeyboardInterrupt:
+        console.error(UsageError("interrupted"))
+        return ExitCode.INTERRUPTED

@@ -1,0 +1,83 @@
+"""One exception hierarchy, each error carrying its documented process exit code.
+
+Messages are one line: what failed, and the fix. The CLI prints them; the core never does.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit codes (documented in the README)."""
+
+    OK = 0
+    USAGE = 2  #: bad command line or bad answers; nothing was written
+    TEMPLATE = 3  #: the template could not be found, read or rendered
+    PROJECT = 4  #: the project on disk is missing files or has unreadable YAML
+    DOCKER = 5  #: Docker is unreachable or the image build failed
+    NOT_READY = 6  #: the container exited or never became ready
+    SMOKE = 7  #: the container was ready but the smoke test failed
+    UPDATE_CONFLICT = 8  #: an update left conflicts to resolve
+    GIT = 9  #: git is missing, or the project is not a clean git checkout
+    INTERRUPTED = 130  #: Ctrl-C
+
+
+class ScaffoldError(Exception):
+    """Base of every error scaffold reports to users."""
+
+    exit_code: ExitCode = ExitCode.USAGE
+
+    def __init__(self, message: str, *, details: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        #: Extra text (e.g. container logs) shown after the one-line message.
+        self.details = details
+
+
+class UsageError(ScaffoldError):
+    """Bad arguments or answers."""
+
+    exit_code = ExitCode.USAGE
+
+
+class TemplateError(ScaffoldError):
+    """The template is missing, broken, or failed to render."""
+
+    exit_code = ExitCode.TEMPLATE
+
+
+class ProjectError(ScaffoldError):
+    """The project folder lacks a file or holds YAML scaffold cannot use."""
+
+    exit_code = ExitCode.PROJECT
+
+
+class DockerError(ScaffoldError):
+    """Docker is unreachable, or building or starting the image failed."""
+
+    exit_code = ExitCode.DOCKER
+
+
+class NotReadyError(ScaffoldError):
+    """The container exited or did not become ready within the probe budget."""
+
+    exit_code = ExitCode.NOT_READY
+
+
+class SmokeTestError(ScaffoldError):
+    """The smoke test failed against a ready container."""
+
+    exit_code = ExitCode.SMOKE
+
+
+class UpdateConflictError(ScaffoldError):
+    """An update finished but left conflicts in the project."""
+
+    exit_code = ExitCode.UPDATE_CONFLICT
+
+
+class GitError(ScaffoldError):
+    """git is missing, failed, or the project is not a clean git repository."""
+
+    exit_code = ExitCode.GIT

@@ -1,0 +1,206 @@
+"""`scaffold new`: render a project from a template through copier's public API.
+
+The project is rendered into a temporary folder beside the destination and moved into
+place only when everything succeeded, so a failure leaves the destination as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scaffold import template_source
+from scaffold.errors import ScaffoldError, TemplateError, UsageError
+from scaffold.gitutil import init_and_commit
+
+ANSWERS_FILE = ".copier-answers.yml"
+
+
+@dataclass(frozen=True)
+class NewResult:
+    """What `new_project` made."""
+
+    path: Path
+    answers: dict[str, Any]
+    template: str
+    template_version: str | None
+    files: list[str] = field(default_factory=list)
+    git_initialised: bool = False
+
+
+def required_questions(questions: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Questions that have no default, so they must be answered (e.g. `server`)."""
+    return [
+        name
+        for name, spec in questions.items()
+        if "default" not in spec and spec.get("when", True) is not False
+    ]
+
+
+def check_answers_complete(
+    questions: Mapping[str, Mapping[str, Any]], data: Mapping[str, Any]
+) -> None:
+    """Raise UsageError naming the flag for the first required answer that is missing."""
+    for name in required_questions(questions):
+        if name not in data:
+            spec = questions[name]
+            choices = spec.get("choices")
+            hint = ""
+            if isinstance(choices, dict):
+                hint = f" (one of {', '.join(str(v) for v in choices.values())})"
+            elif isinstance(choices, list):
+                hint = f" (one of {', '.join(str(v) for v in choices)})"
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(
+                f"{name} has no default and there is no terminal to ask: pass {flag} VALUE{hint}"
+            )
+
+
+def _check_destination(dest: Path, overwrite: bool) -> None:
+    if dest.exists() and not dest.is_dir():
+        raise UsageError(f"{dest} exists and is not a folder; choose another destination")
+    if dest.is_dir() and any(dest.iterdir()) and not overwrite:
+        raise UsageError(
+            f"{dest} exists and is not empty; choose another folder or pass --overwrite"
+        )
+
+
+@contextlib.contextmanager
+def _staging_dir(dest: Path) -> Iterator[Path]:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.scaffold-", dir=dest.parent))
+    try:
+        # Same base name as the destination, so name-derived defaults come out right.
+        yield staging / dest.name
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _copier_error(error: Exception) -> ScaffoldError:
+    """Map copier's exceptions to scaffold's, keeping copier's message."""
+    from copier import errors as copier_errors
+
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if isinstance(error, copier_errors.UnsafeTemplateError):
+        return TemplateError(
+            f"the template uses unsafe features ({text}); scaffold only renders trust-free "
+            "templates: remove _tasks, _migrations and _jinja_extensions from copier.yml"
+        )
+    if isinstance(error, copier_errors.InteractiveSessionError):
+        return UsageError("no terminal to ask questions: pass --defaults and --data KEY=VALUE")
+    if isinstance(error, ValueError) and (
+        "Validation error" in text or "Invalid choice" in text or "required" in text
+    ):
+        return UsageError(text.removeprefix("ValueError: "))
+    return TemplateError(f"rendering the template failed: {text}")
+
+
+def _move_into_place(rendered: Path, dest: Path) -> list[str]:
+    """Move the rendered tree to `dest`, replacing same-named entries; return file list."""
+    files = sorted(
+        p.relative_to(rendered).as_posix()
+        for p in rendered.rglob("*")
+        if p.is_file() and ".git" not in p.relative_to(rendered).parts
+    )
+    if not dest.exists():
+        rendered.rename(dest)
+        return files
+    for entry in rendered.iterdir():
+        target = dest / entry.name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
+        entry.rename(target)
+    return files
+
+
+def new_project(
+    dest: Path,
+    data: Mapping[str, Any],
+    *,
+    template: str | None = None,
+    vcs_ref: str | None = None,
+    interactive: bool = False,
+    overwrite: bool = False,
+    git_init: bool = True,
+) -> NewResult:
+    """Render a project into `dest` and return what was made.
+
+    Args:
+        dest: destination folder; must not exist or be empty unless `overwrite`.
+        data: answers (question name to value); unanswered questions are asked when
+            `interactive`, otherwise take their defaults (missing required ones fail).
+        template: a template path or git URL; None uses the template bundled with scaffold.
+        vcs_ref: template version (git tag) to use; default the newest (bundled: this
+            scaffold's version).
+        interactive: ask unanswered questions on the terminal (copier's questionnaire).
+        overwrite: allow a non-empty destination; same-named files are replaced.
+        git_init: make the new project a git repository with one commit (needed for
+            updates), unless `dest` already lies inside a git work tree (then committing
+            is left to the user).
+    """
+    dest = dest.expanduser().resolve()
+    _check_destination(dest, overwrite)
+    ref = template_source.resolve(template, vcs_ref)
+    if not interactive and ref.bundled:
+        check_answers_complete(template_source.load_questions(), data)
+
+    from copier import run_copy
+
+    with _staging_dir(dest) as rendered:
+        try:
+            run_copy(
+                ref.url,
+                str(rendered),
+                data=dict(data),
+                vcs_ref=ref.ref,
+                defaults=not interactive,
+                unsafe=False,
+                quiet=True,
+                overwrite=True,
+                cleanup_on_error=True,
+            )
+        except (KeyboardInterrupt, ScaffoldError):
+            raise
+        except Exception as error:  # copier raises builtins and its own errors alike
+            raise _copier_error(error) from error
+        answers = read_answers(rendered)
+        made_repo = False
+        if git_init and not _inside_git(dest if dest.exists() else dest.parent):
+            init_and_commit(
+                rendered, f"Generate {dest.name} from scaffold template {answers.get('_commit')}"
+            )
+            made_repo = True
+        files = _move_into_place(rendered, dest)
+    return NewResult(
+        path=dest,
+        answers=answers,
+        template=str(answers.get("_src_path", ref.url)),
+        template_version=answers.get("_commit"),
+        files=files,
+        git_initialised=made_repo,
+    )
+
+
+def _inside_git(path: Path) -> bool:
+    from scaffold.gitutil import is_inside_repo
+
+    return is_inside_repo(path)
+
+
+def read_answers(project: Path) -> dict[str, Any]:
+    import yaml
+
+    path = project / ANSWERS_FILE
+    if not path.is_file():
+        raise TemplateError(f"the template wrote no {ANSWERS_FILE}; it cannot be updated later")
+    loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(loaded, dict):
+        raise TemplateError(f"{path} is not a YAML mapping")
+    return loaded

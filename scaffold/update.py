@@ -1,0 +1,126 @@
+"""`scaffold update`: move a project to a newer template version with copier's 3-way update.
+
+copier exits successfully even when it leaves conflicts, so scaffold looks for them itself
+(unmerged paths, `.rej` files, conflict markers) and reports them as an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scaffold import template_source
+from scaffold.errors import GitError, ProjectError, ScaffoldError, TemplateError
+from scaffold.generate import ANSWERS_FILE, read_answers
+from scaffold.gitutil import dirty_paths, git, is_inside_repo
+
+CONFLICT_MARKER = "<<<<<<< before updating"
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    """What an update did."""
+
+    path: Path
+    from_version: str | None
+    to_version: str | None
+    conflicts: list[str] = field(default_factory=list)
+    pretend: bool = False
+
+
+def check_updatable(project: Path) -> dict[str, Any]:
+    """Return the project's answers; raise with the fix if copier could not update it."""
+    if not (project / ANSWERS_FILE).is_file():
+        raise ProjectError(
+            f"{project} has no {ANSWERS_FILE}; only projects generated from a template can be "
+            "updated"
+        )
+    if not is_inside_repo(project):
+        raise GitError(
+            f"{project} is not a git repository; run `git init && git add -A && "
+            "git commit -m 'initial'` there, then retry"
+        )
+    dirty = dirty_paths(project)
+    if dirty:
+        shown = ", ".join(dirty[:5]) + (" ..." if len(dirty) > 5 else "")
+        raise GitError(
+            f"{project} has uncommitted changes ({shown}); commit or stash them, then retry"
+        )
+    return read_answers(project)
+
+
+def find_conflicts(project: Path) -> list[str]:
+    """Paths an update left unresolved: unmerged in git, `.rej` files, conflict markers."""
+    found: set[str] = set()
+    unmerged = git("diff", "--name-only", "--diff-filter=U", cwd=project, check=False)
+    found.update(line for line in unmerged.splitlines() if line)
+    changed = git("status", "--porcelain", "--untracked-files=all", cwd=project, check=False)
+    for line in changed.splitlines():
+        path = line[3:].strip().strip('"')
+        if path.endswith(".rej"):
+            found.add(path)
+            continue
+        target = project / path
+        if target.is_file():
+            try:
+                if CONFLICT_MARKER in target.read_text(encoding="utf-8", errors="ignore"):
+                    found.add(path)
+            except OSError:
+                continue
+    return sorted(found)
+
+
+def _template_for(answers: Mapping[str, Any], vcs_ref: str | None) -> str | None:
+    """Refresh the bundled template repository when the project came from it."""
+    src = str(answers.get("_src_path", ""))
+    if not src:
+        raise ProjectError(f"{ANSWERS_FILE} has no _src_path; the template source is unknown")
+    if Path(src) == template_source.bundled_repo_path():
+        bundled = template_source.materialise_bundled()
+        return vcs_ref or bundled.ref
+    return vcs_ref
+
+
+def update_project(
+    project: Path,
+    *,
+    vcs_ref: str | None = None,
+    data: Mapping[str, Any] | None = None,
+    pretend: bool = False,
+) -> UpdateResult:
+    """Update `project` to `vcs_ref` (default: the newest template version)."""
+    project = project.expanduser().resolve()
+    answers = check_updatable(project)
+    target_ref = _template_for(answers, vcs_ref)
+
+    from copier import run_update
+
+    try:
+        run_update(
+            str(project),
+            data=dict(data or {}),
+            vcs_ref=target_ref,
+            defaults=True,
+            overwrite=True,
+            unsafe=False,
+            quiet=True,
+            conflict="inline",
+            pretend=pretend,
+            skip_answered=True,
+        )
+    except (KeyboardInterrupt, ScaffoldError):
+        raise
+    except Exception as error:
+        lines = str(error).strip().splitlines()
+        text = lines[0] if lines else type(error).__name__
+        raise TemplateError(f"update failed: {text}") from error
+    after = answers if pretend else read_answers(project)
+    return UpdateResult(
+        path=project,
+        from_version=answers.get("_commit"),
+        to_version=target_ref if pretend else after.get("_commit"),
+        conflicts=[] if pretend else find_conflicts(project),
+        pretend=pretend,
+    )
