@@ -1,0 +1,102 @@
+"""Shared fixtures: isolated git and cache, project rendering, stand-in base images.
+
+Docker tests never skip: without a Docker Engine they fail. In CI (CI=true) or with
+--strict-skips any skipped test fails the session, so a skip can never count as a pass.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TEMPLATES = REPO / "templates"
+SERVERS = ["plumber", "minimal"]
+
+sys.path.insert(0, str(REPO))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--strict-skips", action="store_true",
+        help="fail the run if any test was skipped (implied when CI=true)",
+    )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    strict = session.config.getoption("--strict-skips") or os.environ.get("CI") == "true"
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
+    if strict and skipped and exitstatus == 0:
+        if reporter:
+            reporter.write_line(f"FAILED: {skipped} test(s) skipped in strict mode", red=True)
+        session.exitstatus = 1
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Own git identity/config and scaffold cache for the whole session."""
+    home = tmp_path_factory.mktemp("home")
+    gitconfig = home / ".gitconfig"
+    gitconfig.write_text(
+        "[user]\n\tname = Test User\n\temail = test@example.invalid\n"
+        "[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n"
+    )
+    saved = dict(os.environ)
+    os.environ.update(
+        {
+            "GIT_CONFIG_GLOBAL": str(gitconfig),
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "SCAFFOLD_CACHE_DIR": str(home / "cache"),
+            "XDG_CACHE_HOME": str(home / "xdg-cache"),
+        }
+    )
+    for key in ("SCAFFOLD_TEMPLATE", "GIT_DIR", "GIT_WORK_TREE"):
+        os.environ.pop(key, None)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def git(cwd: Path, *args: str) -> str:
+    """Run git in cwd and return stdout (raises on failure)."""
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout
+
+
+Render = Callable[..., Path]
+
+
+@pytest.fixture
+def render(tmp_path: Path) -> Render:
+    """render(server, name='demo-ep', **answers) -> project path (bundled template)."""
+    from scaffold.generate import new_project
+
+    def _render(server: str, name: str = "demo-ep", **answers: Any) -> Path:
+        result = new_project(tmp_path / name, {"server": server, **answers})
+        return result.path
+
+    return _render
+
+
+@pytest.fixture(scope="session")
+def standin() -> Callable[[str], str]:
+    """standin(name) -> tag of a stand-in base image, built once (and cached across runs)."""
+    sys.path.insert(0, str(REPO / "tests" / "standins"))
+    from build import ensure_image  # type: ignore[import-not-found]
+
+    built: dict[str, str] = {}
+
+    def _get(name: str) -> str:
+        if name not in built:
+            built[name] = ensure_image(name)
+        return built[name]
+
+    return _get

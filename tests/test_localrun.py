@@ -1,0 +1,171 @@
+"""`scaffold run` end to end with a real Docker Engine, real servers and stand-in base images.
+
+No registry is reachable here, so the official base images are replaced by stand-ins
+built from a debootstrapped Debian (tests/standins): real R + plumber, real
+azureml-inference-server-http. These tests fail (never skip) without Docker.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import Render, git
+from scaffold.cli import main
+from scaffold.errors import ExitCode
+
+pytestmark = pytest.mark.docker
+
+
+def _containers_of(project: Path) -> list[str]:
+    out = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=scaffold.project={project}"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    return out.split()
+
+
+def _edit_yaml(path: Path, edit: Callable[[dict], None]) -> None:
+    data = yaml.safe_load(path.read_text())
+    edit(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+@pytest.mark.parametrize("server", ["plumber", "minimal"])
+def test_run_is_green(
+    render: Render, standin: Callable[[str], str], server: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    project = render(server, name=f"{server}-e2e", base_image=standin(server))
+    assert main(["run", str(project)]) == ExitCode.OK
+    captured = capsys.readouterr()
+    assert "OK: smoke test passed" in captured.out
+    assert "PASS scoring" in captured.err
+    assert "/var/azureml-app/azureml-models/" in captured.err  # mounts reported
+    assert _containers_of(project) == []
+
+
+def test_plumber_one_row_and_bad_input_through_the_container(
+    render: Render, standin: Callable[[str], str]
+) -> None:
+    """The plumber contract inside the real container: arrays stay arrays, 400 on bad JSON."""
+    from scaffold import container as adapter
+    from scaffold.localrun import image_tag
+    from scaffold.probes import wait_ready
+    from scaffold.project import load_plan
+
+    project = render("plumber", name="plumber-contract", base_image=standin("plumber"))
+    plan = load_plan(project)
+    client = adapter.connect()
+    adapter.build(client, plan.context, plan.dockerfile, image_tag(plan), lambda *_: None)
+    running = adapter.start(
+        client, image_tag(plan), name="scaffold-test-contract", environment=plan.environment,
+        mounts=plan.mounts, ports=plan.ports, labels={"scaffold.project": str(project)},
+    )
+    try:
+        port = adapter.published_ports(running, plan.ports)[8000]
+        base = f"http://127.0.0.1:{port}"
+        assert wait_ready(base + "/ready", plan.readiness_probe, alive=lambda: "").ready
+        one = _post(base + "/score", b'{"data": [{"wt": 2.62, "hp": 110}]}')
+        assert one[0] == 200 and isinstance(yaml.safe_load(one[1])["predictions"], list)
+        assert _post(base + "/score", b'{"data": [')[0] == 400
+        assert _post(base + "/score", b'{"rows": []}')[0] == 400
+    finally:
+        adapter.remove(running)
+
+
+def _post(url: str, body: bytes) -> tuple[int, bytes]:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+@pytest.mark.parametrize("server", ["plumber", "minimal"])
+def test_missing_model_is_not_ready_with_logs(
+    render: Render, standin: Callable[[str], str], server: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Model missing: plumber stays up but never ready (503); azmlinfsrv exits 3."""
+    project = render(server, name=f"{server}-nomodel", base_image=standin(server))
+    for path in (project / "model").iterdir():
+        path.unlink()
+    (project / "model" / ".keep").write_text("")
+
+    def fast_probes(data: dict) -> None:
+        for probe in ("liveness_probe", "readiness_probe"):
+            data[probe].update(initial_delay=1, period=1, failure_threshold=4)
+
+    _edit_yaml(project / "deployment.yml", fast_probes)
+    assert main(["run", str(project)]) == ExitCode.NOT_READY
+    err = capsys.readouterr().err
+    error_line = next(line for line in err.splitlines() if line.startswith("error:"))
+    if server == "plumber":
+        assert "readiness GET /ready failed: not 200 within 5s" in error_line
+        assert "HTTP 503" in error_line
+        assert "start_plumber.R" in err  # the container log follows
+    else:
+        assert "container exited (exit code 3)" in error_line
+        assert "No model.json found" in err
+    assert _containers_of(project) == []
+
+
+def test_run_follows_edits_to_deployment_yml(
+    render: Render, standin: Callable[[str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """deployment.yml is the source of truth: a new port, model folder and env var are used."""
+    project = render("plumber", name="plumber-edited", base_image=standin("plumber"))
+    (project / "model").rename(project / "weights")
+    launcher = project / "docker-context" / "start_plumber.R"
+    launcher.write_text(launcher.read_text().replace("port <- 8000", "port <- 8111"))
+
+    def edit(data: dict) -> None:
+        data["model"]["path"] = "./weights"
+        for route in data["environment"]["inference_config"].values():
+            route["port"] = 8111
+        data["environment_variables"] = {"MODEL_FILE": "weights/model.rds"}
+
+    _edit_yaml(project / "deployment.yml", edit)
+    assert main(["run", str(project)]) == ExitCode.OK
+    err = capsys.readouterr().err
+    assert "on port 8111" in err
+    assert "/var/azureml-app/azureml-models/plumber-edited-model/1/weights" in err
+
+
+def test_wrong_port_in_deployment_is_caught(
+    render: Render, standin: Callable[[str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """inference_config says 9000, the server listens on 8000: not ready, as in Azure."""
+    project = render("plumber", name="plumber-wrongport", base_image=standin("plumber"))
+
+    def edit(data: dict) -> None:
+        for route in data["environment"]["inference_config"].values():
+            route["port"] = 9000
+        data["liveness_probe"].update(initial_delay=1, period=1, failure_threshold=3)
+
+    _edit_yaml(project / "deployment.yml", edit)
+    assert main(["run", str(project)]) == ExitCode.NOT_READY
+    assert "liveness GET /live failed" in capsys.readouterr().err
+    assert _containers_of(project) == []
+
+
+def test_build_failure_exit_code(
+    render: Render, standin: Callable[[str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = render("plumber", name="plumber-badbuild", base_image=standin("plumber"))
+    dockerfile = project / "docker-context" / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() + "RUN exit 7\n")
+    git(project, "commit", "-qam", "break the build")
+    assert main(["run", str(project)]) == ExitCode.DOCKER
+    assert "docker build of" in capsys.readouterr().err
