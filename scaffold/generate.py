@@ -7,6 +7,7 @@ place only when everything succeeded, so a failure leaves the destination as it 
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -96,7 +97,9 @@ def _copier_error(error: Exception) -> ScaffoldError:
     if isinstance(error, ValueError) and (
         "Validation error" in text or "Invalid choice" in text or "required" in text
     ):
-        return UsageError(text.removeprefix("ValueError: "))
+        match = re.search(r"question '(\w+)'", text)
+        fix = f" (set it with --{match.group(1).replace('_', '-')})" if match else ""
+        return UsageError(text.removeprefix("ValueError: ") + fix)
     return TemplateError(f"rendering the template failed: {text}")
 
 

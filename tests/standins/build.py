@@ -72,6 +72,8 @@ WHEEL_TARGET_ARGS = (
     "--platform=manylinux_2_17_x86_64",
     "--platform=manylinux_2_28_x86_64",
     "--platform=manylinux_2_34_x86_64",
+    "--platform=manylinux_2_35_x86_64",
+    "--platform=manylinux_2_36_x86_64",
 )
 
 BUILD_TIMEOUT_S = 3600

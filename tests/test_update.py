@@ -1,0 +1,146 @@
+"""Updates with real git and real copier: edits kept, template changes applied, conflicts caught."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import TEMPLATES, git
+from scaffold import template_source
+from scaffold.cli import main
+from scaffold.errors import ExitCode
+from scaffold.generate import new_project
+from scaffold.update import update_project
+
+
+def _replace(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, (path, old)
+    path.write_text(text.replace(old, new, 1))
+
+
+@pytest.fixture
+def template_repo(tmp_path: Path) -> Path:
+    """A copy of the bundled template as its own git repository, tagged v1.0.0."""
+    repo = tmp_path / "team-template"
+    shutil.copytree(TEMPLATES, repo)
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v1.0.0")
+    git(repo, "tag", "v1.0.0")
+    return repo
+
+
+def _release(repo: Path, tag: str) -> None:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", tag)
+    git(repo, "tag", tag)
+
+
+@pytest.fixture
+def project(tmp_path: Path, template_repo: Path) -> Path:
+    result = new_project(tmp_path / "team-ep", {"server": "plumber"}, template=str(template_repo))
+    assert result.template_version == "v1.0.0"
+    return result.path
+
+
+def test_update_keeps_edits_and_applies_template_changes(project: Path, template_repo: Path) -> None:
+    # The user customises a template-owned file and a user-owned one.
+    _replace(project / "deployment.yml", "instance_type: Standard_DS3_v2", "instance_type: Standard_F4s_v2")
+    _replace(project / "src" / "plumber.R", "#* Liveness", "# my own note\n#* Liveness")
+    git(project, "commit", "-qam", "customise")
+    # The team improves the template: new key, new file, and a change to plumber.R.
+    _replace(template_repo / "_shared" / "deployment.yml.jinja",
+             "endpoint_name: {{ endpoint_name }}",
+             "endpoint_name: {{ endpoint_name }}\napp_insights_enabled: true")
+    (template_repo / "plumber" / "CONTRIBUTING.md").write_text("# How we work\n")
+    _replace(template_repo / "plumber" / "src" / "plumber.R", "#* Liveness", "# template v1.1\n#* Liveness")
+    _release(template_repo, "v1.1.0")
+
+    result = update_project(project)
+
+    assert (result.from_version, result.to_version, result.conflicts) == ("v1.0.0", "v1.1.0", [])
+    deployment = yaml.safe_load((project / "deployment.yml").read_text())
+    assert deployment["instance_type"] == "Standard_F4s_v2"  # user edit kept
+    assert deployment["app_insights_enabled"] is True  # template change applied
+    assert (project / "CONTRIBUTING.md").is_file()  # new template file
+    plumber_r = (project / "src" / "plumber.R").read_text()
+    assert "# my own note" in plumber_r and "template v1.1" not in plumber_r  # user-owned
+
+
+def test_conflict_is_reported_with_exit_code(
+    project: Path, template_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _replace(project / "deployment.yml", "request_timeout_ms: 5000", "request_timeout_ms: 9000")
+    git(project, "commit", "-qam", "slower model")
+    _replace(template_repo / "_shared" / "deployment.yml.jinja",
+             "request_timeout_ms: {{ request_timeout_ms }}", "request_timeout_ms: 60000")
+    _release(template_repo, "v1.1.0")
+
+    assert main(["update", str(project)]) == ExitCode.UPDATE_CONFLICT
+    err = capsys.readouterr().err
+    assert "with conflicts in deployment.yml" in err
+    assert "<<<<<<< before updating" in (project / "deployment.yml").read_text()
+
+
+def test_dirty_and_non_git_projects_are_refused(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "notes.txt").write_text("untracked")
+    assert main(["update", str(project)]) == ExitCode.GIT
+    assert "uncommitted changes (notes.txt); commit or stash them" in capsys.readouterr().err
+    plain = tmp_path / "plain"
+    new_project(plain, {"server": "minimal"}, git_init=False)
+    assert main(["update", str(plain)]) == ExitCode.GIT
+    assert "is not a git repository; run `git init" in capsys.readouterr().err
+
+
+def test_pin_version_and_pretend(
+    project: Path, template_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for tag in ("v1.1.0", "v1.2.0"):
+        (template_repo / "plumber" / f"{tag}.txt").write_text(tag)
+        _release(template_repo, tag)
+    assert main(["update", str(project), "--pretend"]) == ExitCode.OK
+    assert "Would update" in capsys.readouterr().out
+    assert git(project, "status", "--porcelain") == ""
+    assert update_project(project, vcs_ref="v1.1.0").to_version == "v1.1.0"
+    assert (project / "v1.1.0.txt").is_file() and not (project / "v1.2.0.txt").exists()
+
+
+def test_plain_copier_update_on_a_bundled_project(tmp_path: Path) -> None:
+    """Projects from the bundled template update with the copier CLI alone."""
+    project = new_project(tmp_path / "bundled-ep", {"server": "minimal"}).path
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert Path(answers["_src_path"]) == template_source.bundled_repo_path()
+    # A later scaffold release ships a changed template: materialise it as v0.2.0.
+    newer = tmp_path / "newer-templates"
+    shutil.copytree(TEMPLATES, newer)
+    _replace(newer / "_shared" / "gitignore.jinja", "*.orig\n", "*.orig\n.scaffold-local/\n")
+    template_source.materialise_bundled(version="0.2.0", source=newer)
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "copier", "update", "--defaults"],
+        cwd=project, capture_output=True, text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert ".scaffold-local/" in (project / ".gitignore").read_text()
+    assert yaml.safe_load((project / ".copier-answers.yml").read_text())["_commit"] == "v0.2.0"
+
+
+def test_bundled_repository_is_reused_and_refreshed(tmp_path: Path) -> None:
+    first = template_source.materialise_bundled()
+    head = git(Path(first.url), "rev-parse", first.ref or "HEAD")
+    again = template_source.materialise_bundled()
+    assert git(Path(again.url), "rev-parse", again.ref or "HEAD") == head  # no new commit
+    edited = tmp_path / "edited"
+    shutil.copytree(TEMPLATES, edited)
+    (edited / "plumber" / "EXTRA.md").write_text("x\n")
+    moved = template_source.materialise_bundled(source=edited)  # same version, new content
+    assert git(Path(moved.url), "rev-parse", moved.ref or "HEAD") != head
+    template_source.materialise_bundled()  # back to the installed files
