@@ -69,7 +69,7 @@ def test_missing_server_without_terminal_names_the_flag(tmp_path: Path) -> None:
     assert proc.returncode == ExitCode.USAGE
     assert proc.stderr.strip().splitlines() == [
         "error: server has no default and there is no terminal to ask: pass --server VALUE "
-        "(one of plumber, minimal)"
+        "(one of plumber, minimal, tfserving, torchserve, triton)"
     ]
     assert not (tmp_path / "p").exists()
 
@@ -138,7 +138,7 @@ def test_help_lists_questions_and_exit_codes() -> None:
     proc = subprocess.run([sys.executable, "-m", "scaffold", "new", "--help"],
                           capture_output=True, text=True)
     assert proc.returncode == 0
-    for flag in ("--server {plumber,minimal}", "--endpoint-name", "--base-image", "--r-packages"):
+    for flag in ("--server {plumber,minimal,tfserving,torchserve,triton}", "--endpoint-name", "--base-image", "--r-packages"):
         assert flag in proc.stdout
     top = subprocess.run([sys.executable, "-m", "scaffold", "--help"],
                          capture_output=True, text=True).stdout
