@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: real Docker, real servers, real git and copier.
+# --strict (or CI=true) makes any skipped test fail the run. Extra arguments go to pytest.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/bootstrap.sh
+. "$ROOT/scripts/bootstrap.sh"
+
+strict=()
+if [ "${1:-}" = "--strict" ]; then
+  strict=(--strict-skips)
+  shift
+fi
+
+# TensorFlow (1.6 GB) lives in its own venv: only the TF Serving SavedModel test uses it.
+TF_VENV="${SCAFFOLD_TF_VENV:-$ROOT/.venv-tf}"
+if [ ! -x "$TF_VENV/bin/python" ] || ! "$TF_VENV/bin/python" -c 'import tensorflow' 2>/dev/null; then
+  echo "test: installing tensorflow-cpu into $TF_VENV (one-off, ~2 min)" >&2
+  python3 -m venv "$TF_VENV"
+  "$TF_VENV/bin/pip" install -q tensorflow-cpu
+fi
+export SCAFFOLD_TF_PYTHON="$TF_VENV/bin/python"
+
+cd "$ROOT"
+echo "test: building stand-in base images (cached between runs)" >&2
+python tests/standins/build.py base plumber minimal torchserve triton >&2
+exec python -m pytest "${strict[@]}" -p no:cacheprovider "$@"
