@@ -1,10 +1,17 @@
 """Where a project's template comes from: the bundled one, a local git repo, or a URL.
 
 `copier update` needs the template as a git repository whose root holds copier.yml, with
-a tag per version. The template bundled in scaffold's package is a plain folder, so it is
-materialised into a git repository in scaffold's cache, one commit and one `v<version>`
-tag per scaffold version seen on this machine; projects record that repository's absolute
-path as `_src_path`, so plain `copier update` works on them too.
+a tag per version, and it renders the *old* version from the `_src_path` recorded in the
+project. The template bundled in scaffold's package is a plain folder, so:
+
+- it is materialised into a git repository in scaffold's cache (`cache_dir()/templates`),
+  one commit and one `v<version>` tag per version; a wheel also ships the template history
+  of every earlier release as a git bundle, fetched into that repository, so a project made
+  with an older scaffold updates on a machine that never had that version installed;
+- projects record a stable canonical URL (`CANONICAL_URL`) as `_src_path`, and git is told
+  to read that URL from the cache repository (`url.<cache>.insteadOf`): through environment
+  variables for scaffold's own copier calls, and once in the user's global git config so
+  that plain `copier update` works too (opt out with SCAFFOLD_NO_GIT_CONFIG=1).
 """
 
 from __future__ import annotations
@@ -14,6 +21,9 @@ import fcntl
 import hashlib
 import os
 import shutil
+import sys
+import tarfile
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +34,8 @@ from scaffold.errors import TemplateError
 from scaffold.gitutil import BOT_ENV, git, is_repo_root
 
 _FINGERPRINT_KEY = "scaffold-template-fingerprint:"
+#: What bundled-template projects record as `_src_path`; never fetched over the network.
+CANONICAL_URL = "https://aml-scaffold.invalid/bundled/templates.git"
 
 
 @dataclass(frozen=True)
@@ -58,6 +70,44 @@ def cache_dir() -> Path:
 def bundled_repo_path() -> Path:
     """Path of the git repository holding the bundled template's versions."""
     return cache_dir() / "templates"
+
+
+def history_bundle() -> Path | None:
+    """The git bundle of earlier template releases shipped in the wheel, if any."""
+    path = Path(__file__).resolve().parent / "_templates.bundle"
+    return path if path.is_file() else None
+
+
+def redirect_git_to_cache() -> None:
+    """Make git (and so copier) read CANONICAL_URL from the local cache repository.
+
+    Sets git's environment configuration for this process (before copier imports plumbum,
+    which snapshots the environment, and in plumbum's copy if it already did), and, once,
+    the same `insteadOf` in the user's global git config for plain `copier update`.
+    """
+    target = bundled_repo_path().as_uri()
+    count = int(os.environ.get("GIT_CONFIG_COUNT", "0") or 0)
+    keys = {os.environ.get(f"GIT_CONFIG_KEY_{i}") for i in range(count)}
+    key = f"url.{target}.insteadOf"
+    if key not in keys:
+        extra = {
+            "GIT_CONFIG_COUNT": str(count + 1),
+            f"GIT_CONFIG_KEY_{count}": key,
+            f"GIT_CONFIG_VALUE_{count}": CANONICAL_URL,
+        }
+        os.environ.update(extra)
+        plumbum = sys.modules.get("plumbum")
+        if plumbum is not None:
+            plumbum.local.env.update(extra)
+    if os.environ.get("SCAFFOLD_NO_GIT_CONFIG") != "1":
+        _ensure_global_insteadof(key)
+
+
+def _ensure_global_insteadof(key: str) -> None:
+    home = Path.home()
+    current = git("config", "--global", "--get-all", key, cwd=home, check=False).split()
+    if CANONICAL_URL not in current:
+        git("config", "--global", "--add", key, CANONICAL_URL, cwd=home, check=False)
 
 
 def fingerprint(folder: Path) -> str:
@@ -107,9 +157,24 @@ def materialise_bundled(version: str = __version__, source: Path | None = None) 
                 shutil.rmtree(repo)
             repo.mkdir(parents=True)
             git("init", "--quiet", "--initial-branch=main", cwd=repo)
+        _fetch_history(repo)
         if _tag_fingerprint(repo, tag) != wanted:
             _commit_tree(repo, source, tag, wanted)
-    return TemplateRef(url=str(repo), ref=tag, bundled=True)
+    redirect_git_to_cache()
+    return TemplateRef(url=CANONICAL_URL, ref=tag, bundled=True)
+
+
+def _fetch_history(repo: Path) -> None:
+    """Add the shipped history's tags that the cache repository does not have yet."""
+    bundle = history_bundle()
+    if bundle is None:
+        return
+    have = set(git("tag", "--list", cwd=repo).split())
+    heads = git("bundle", "list-heads", str(bundle), cwd=repo, check=False).splitlines()
+    refs = [line.split()[1] for line in heads if len(line.split()) == 2]
+    missing = [ref for ref in refs if ref.startswith("refs/tags/") and ref[10:] not in have]
+    if missing:
+        git("fetch", "--quiet", "--no-tags", str(bundle), *[f"{r}:{r}" for r in missing], cwd=repo)
 
 
 def _commit_tree(repo: Path, source: Path, tag: str, wanted: str) -> None:
@@ -131,7 +196,7 @@ def _commit_tree(repo: Path, source: Path, tag: str, wanted: str) -> None:
 
 def resolve(template: str | None, vcs_ref: str | None = None) -> TemplateRef:
     """Turn the user's --template value (None = bundled) into a TemplateRef."""
-    if template is None:
+    if template is None or template == CANONICAL_URL:
         ref = materialise_bundled()
         return TemplateRef(ref.url, vcs_ref or ref.ref, bundled=True)
     if "://" in template or template.startswith("git@"):
@@ -162,3 +227,56 @@ def load_questions(template_dir: Path | None = None) -> dict[str, dict[str, Any]
         for key, value in data.items()
         if not key.startswith("_")
     }
+
+
+def _version_key(tag: str) -> tuple[int, ...] | None:
+    parts = tag.removeprefix("v").split(".")
+    if not tag.startswith("v") or not all(p.isdigit() for p in parts):
+        return None
+    return tuple(int(p) for p in parts)
+
+
+def build_history_bundle(repo_root: Path, out: Path, version: str) -> bool:
+    """Write a git bundle with one tagged commit per release of `repo_root`/templates.
+
+    Every `vX.Y.Z` tag of the scaffold repository contributes its `templates/` tree (in
+    version order); the working tree's `templates/` becomes `v<version>`. Used at wheel
+    build time; returns False when `repo_root` is not a git repository.
+    """
+    if not is_repo_root(repo_root):
+        return False
+    tags = [t for t in git("tag", "--list", "v*", cwd=repo_root).split() if _version_key(t)]
+    tags.sort(key=lambda t: _version_key(t) or ())
+    work = Path(tempfile.mkdtemp(prefix="scaffold-history-"))
+    try:
+        history = work / "repo"
+        history.mkdir()
+        git("init", "--quiet", "--initial-branch=main", cwd=history)
+        for tag in tags:
+            if tag == f"v{version}":
+                continue
+            tree = work / tag
+            tree.mkdir()
+            if not _export_templates(repo_root, tag, tree):
+                continue
+            _commit_tree(history, tree / "templates", tag, fingerprint(tree / "templates"))
+        current = repo_root / "templates"
+        _commit_tree(history, current, f"v{version}", fingerprint(current))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        git("bundle", "create", "--quiet", str(out), "--tags", cwd=history)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return True
+
+
+def _export_templates(repo_root: Path, tag: str, dest: Path) -> bool:
+    """Extract `templates/` as it was at `tag` into dest; False if it did not exist."""
+    listing = git("ls-tree", "--name-only", tag, "templates", cwd=repo_root, check=False)
+    if not listing.strip():
+        return False
+    archive = dest / "templates.tar"
+    git("archive", "--format=tar", f"--output={archive}", tag, "templates", cwd=repo_root)
+    with tarfile.open(archive) as tar:
+        tar.extractall(dest, filter="data")
+    archive.unlink()
+    return True

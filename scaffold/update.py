@@ -77,7 +77,7 @@ def _template_for(answers: Mapping[str, Any], vcs_ref: str | None) -> str | None
     src = str(answers.get("_src_path", ""))
     if not src:
         raise ProjectError(f"{ANSWERS_FILE} has no _src_path; the template source is unknown")
-    if Path(src) == template_source.bundled_repo_path():
+    if src == template_source.CANONICAL_URL:
         bundled = template_source.materialise_bundled()
         return vcs_ref or bundled.ref
     return vcs_ref

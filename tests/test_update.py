@@ -117,7 +117,7 @@ def test_plain_copier_update_on_a_bundled_project(tmp_path: Path) -> None:
     """Projects from the bundled template update with the copier CLI alone."""
     project = new_project(tmp_path / "bundled-ep", {"server": "minimal"}).path
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
-    assert Path(answers["_src_path"]) == template_source.bundled_repo_path()
+    assert answers["_src_path"] == template_source.CANONICAL_URL
     # A later scaffold release ships a changed template: materialise it as v0.2.0.
     newer = tmp_path / "newer-templates"
     shutil.copytree(TEMPLATES, newer)
@@ -134,13 +134,14 @@ def test_plain_copier_update_on_a_bundled_project(tmp_path: Path) -> None:
 
 
 def test_bundled_repository_is_reused_and_refreshed(tmp_path: Path) -> None:
+    repo = template_source.bundled_repo_path()
     first = template_source.materialise_bundled()
-    head = git(Path(first.url), "rev-parse", first.ref or "HEAD")
+    head = git(repo, "rev-parse", first.ref or "HEAD")
     again = template_source.materialise_bundled()
-    assert git(Path(again.url), "rev-parse", again.ref or "HEAD") == head  # no new commit
+    assert git(repo, "rev-parse", again.ref or "HEAD") == head  # no new commit
     edited = tmp_path / "edited"
     shutil.copytree(TEMPLATES, edited)
     (edited / "plumber" / "EXTRA.md").write_text("x\n")
     moved = template_source.materialise_bundled(source=edited)  # same version, new content
-    assert git(Path(moved.url), "rev-parse", moved.ref or "HEAD") != head
+    assert git(repo, "rev-parse", moved.ref or "HEAD") != head
     template_source.materialise_bundled()  # back to the installed files
