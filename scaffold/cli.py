@@ -1,7 +1,8 @@
 """Command line: parse, call one core function, render its result, map errors to exit codes.
 
 Exit codes: 0 ok, 2 usage/bad answers, 3 template, 4 project files, 5 Docker, 6 container
-not ready, 7 smoke test failed, 8 update conflicts, 9 git, 130 interrupted.
+not ready, 7 smoke test failed, 8 update conflicts, 9 git, 10 behind template (status),
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -20,13 +21,16 @@ from scaffold.servers import SERVERS
 EPILOG = """\
 exit codes: 0 ok, 2 usage or invalid answers, 3 template problem, 4 project files,
   5 Docker unavailable or build failed, 6 container not ready, 7 smoke test failed,
-  8 update left conflicts, 9 git problem, 130 interrupted
+  8 update left conflicts, 9 git problem, 10 a project is behind its template (status),
+  130 interrupted
 
 examples:
   scaffold new my-endpoint                               # asks the questions
   scaffold new --server plumber --defaults my-endpoint   # no questions
   scaffold run my-endpoint                               # build, run like Azure, smoke-test
   scaffold update my-endpoint                            # newer template, edits kept
+  scaffold status ~/endpoints --json                     # template drift of many projects
+  scaffold template init ~/team-template                 # start a team starter template
 """
 
 SERVER_HELP = "; ".join(f"{s.name}: {s.label}" for s in SERVERS.values())
@@ -125,7 +129,34 @@ def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, list[str
     update.add_argument("--pretend", action="store_true", help="show what would happen only")
     update.add_argument("--data", "-d", action="append", default=[], metavar="KEY=VALUE",
                         help="change an answer while updating")
+    update.add_argument("--change-server", action="store_true",
+                        help="confirm a change of the server answer (asked on a terminal)")
     _add_common(update)
+
+    status = sub.add_parser(
+        "status", help="template version and drift of one project or a folder of many",
+        description="For each project (a folder with .copier-answers.yml, searched up to 3 "
+        "levels deep): template source, current and latest version, and whether updating "
+        "would conflict with local edits (a trial update in a throwaway clone). Exits 10 "
+        "when a project is behind.",
+    )
+    status.add_argument("paths", type=Path, nargs="*", default=[Path()],
+                        help="projects or folders of projects")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.add_argument("--no-conflicts", action="store_true",
+                        help="skip the trial update (faster)")
+    _add_common(status)
+
+    template = sub.add_parser("template", help="team starter templates")
+    template_sub = template.add_subparsers(dest="template_command", metavar="ACTION")
+    init = template_sub.add_parser(
+        "init", help="write the bundled template as a standalone, tagged git repository",
+        description="Write scaffold's template into DIR as a git repository (copier.yml at "
+        "its root, one commit, tag v<scaffold version>) for a team to customise, tag and "
+        "host; then `scaffold new --template DIR_OR_URL`.",
+    )
+    init.add_argument("dir", type=Path, help="folder to create")
+    _add_common(init)
 
     servers = sub.add_parser("servers", help="list the supported model servers")
     _add_common(servers)
@@ -194,12 +225,25 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
 
 def _cmd_update(args: argparse.Namespace, console: Console) -> int:
     from scaffold.errors import UpdateConflictError
-    from scaffold.update import update_project
+    from scaffold.generate import read_answers
+    from scaffold.update import server_change, update_project
 
+    data = _parse_data(args.data)
+    allow = args.change_server
+    change = server_change(read_answers(args.project.expanduser().resolve()), data)
+    if change and not allow and sys.stdin.isatty():
+        reply = input(f"Change the server from {change[0]} to {change[1]}? Its files are "
+                      "replaced. [y/N] ")
+        allow = reply.strip().lower() in {"y", "yes"}
+        if not allow:
+            raise UsageError("server change not confirmed; nothing was changed")
     result = update_project(
-        args.project, vcs_ref=args.vcs_ref, data=_parse_data(args.data), pretend=args.pretend
+        args.project, vcs_ref=args.vcs_ref, data=data, pretend=args.pretend,
+        allow_server_change=allow,
     )
     move = f"{result.from_version} -> {result.to_version}"
+    for name in result.added:
+        console.detail(f"added for the new server: {name}", important=True)
     if result.pretend:
         console.result(f"Would update {result.path}: {move} (nothing written)")
         return ExitCode.OK
@@ -209,6 +253,44 @@ def _cmd_update(args: argparse.Namespace, console: Console) -> int:
             "'<<<<<<< before updating' blocks, then git add and commit"
         )
     console.result(f"Updated {result.path}: {move}; review with `git diff`, then commit")
+    return ExitCode.OK
+
+
+def _cmd_status(args: argparse.Namespace, console: Console) -> int:
+    import json
+
+    from scaffold.status import find_projects, project_status
+
+    projects = find_projects(args.paths)
+    if not projects:
+        raise UsageError("no project found (no .copier-answers.yml); pass project folders")
+    rows = [project_status(p, check_conflicts=not args.no_conflicts) for p in projects]
+    if args.json:
+        console.result(json.dumps([row.to_json() for row in rows], indent=2))
+    else:
+        console.result(f"{'project':<40} {'server':<10} {'current':<10} {'latest':<10} state")
+        for row in rows:
+            state = "behind" if row.behind else "up to date" if row.latest else "unknown"
+            if row.conflicts:
+                state += f", conflicts: {', '.join(row.conflicts)}"
+            elif row.behind and not args.no_conflicts and not row.note:
+                state += ", updates cleanly"
+            if row.note:
+                state += f" ({row.note})"
+            console.result(f"{row.path:<40} {row.server or '?':<10} {row.current or '?':<10} "
+                           f"{row.latest or '?':<10} {state}")
+    return ExitCode.OUTDATED if any(row.behind for row in rows) else ExitCode.OK
+
+
+def _cmd_template(args: argparse.Namespace, console: Console) -> int:
+    from scaffold.template_source import init_team_template
+
+    if args.template_command != "init":
+        raise UsageError("choose an action: scaffold template init DIR")
+    path = init_team_template(args.dir)
+    console.result(f"Team template written to {path} (tagged v{__version__})")
+    console.result(f"Next: customise, commit, tag a new version, then "
+                   f"scaffold new --template {path} NEW_PROJECT")
     return ExitCode.OK
 
 
@@ -237,6 +319,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "run": lambda: _cmd_run(args, console),
             "update": lambda: _cmd_update(args, console),
             "servers": lambda: _cmd_servers(console),
+            "status": lambda: _cmd_status(args, console),
+            "template": lambda: _cmd_template(args, console),
         }
         return commands[args.command]()
     except ScaffoldError as error:

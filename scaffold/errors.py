@@ -20,6 +20,7 @@ class ExitCode(IntEnum):
     SMOKE = 7  #: the container was ready but the smoke test failed
     UPDATE_CONFLICT = 8  #: an update left conflicts to resolve
     GIT = 9  #: git is missing, or the project is not a clean git checkout
+    OUTDATED = 10  #: `scaffold status`: a project is behind its template
     INTERRUPTED = 130  #: Ctrl-C
 
 

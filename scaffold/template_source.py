@@ -280,3 +280,25 @@ def _export_templates(repo_root: Path, tag: str, dest: Path) -> bool:
         tar.extractall(dest, filter="data")
     archive.unlink()
     return True
+
+
+def init_team_template(dest: Path, version: str = __version__) -> Path:
+    """Write the bundled template as a standalone git repository, tagged `v<version>`.
+
+    The result is what a team customises, tags and hosts; `scaffold new --template DEST`
+    (or its hosted URL) generates from it and projects update from its tags.
+    """
+    dest = dest.expanduser().resolve()
+    if dest.exists() and any(dest.iterdir()):
+        raise TemplateError(f"{dest} exists and is not empty; choose a new folder")
+    shutil.copytree(
+        bundled_dir(), dest, dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
+    git("init", "--quiet", "--initial-branch=main", cwd=dest)
+    git("add", "--all", cwd=dest)
+    env = None if git("config", "user.email", cwd=dest, check=False).strip() else BOT_ENV
+    git("commit", "--quiet", "--no-verify", "-m", f"Team template from scaffold {version}",
+        cwd=dest, env=env)
+    git("tag", f"v{version}", cwd=dest)
+    return dest

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from scaffold import template_source
-from scaffold.errors import GitError, ProjectError, ScaffoldError, TemplateError
+from scaffold.errors import GitError, ProjectError, ScaffoldError, TemplateError, UsageError
 from scaffold.generate import ANSWERS_FILE, read_answers
 from scaffold.gitutil import dirty_paths, git, is_inside_repo
 
@@ -28,6 +28,9 @@ class UpdateResult:
     to_version: str | None
     conflicts: list[str] = field(default_factory=list)
     pretend: bool = False
+    #: Files the new server needs that a server change added (user-owned files are never
+    #: touched by updates, so they are copied from a fresh rendering instead).
+    added: list[str] = field(default_factory=list)
 
 
 def check_updatable(project: Path) -> dict[str, Any]:
@@ -65,7 +68,8 @@ def find_conflicts(project: Path) -> list[str]:
         target = project / path
         if target.is_file():
             try:
-                if CONFLICT_MARKER in target.read_text(encoding="utf-8", errors="ignore"):
+                text = target.read_text(encoding="utf-8", errors="ignore")
+                if any(line.startswith(CONFLICT_MARKER) for line in text.splitlines()):
                     found.add(path)
             except OSError:
                 continue
@@ -83,16 +87,35 @@ def _template_for(answers: Mapping[str, Any], vcs_ref: str | None) -> str | None
     return vcs_ref
 
 
+def server_change(answers: Mapping[str, Any], data: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(old, new) server if `data` changes it, else None."""
+    old, new = answers.get("server"), data.get("server")
+    if new is None or new == old:
+        return None
+    return str(old), str(new)
+
+
 def update_project(
     project: Path,
     *,
     vcs_ref: str | None = None,
     data: Mapping[str, Any] | None = None,
     pretend: bool = False,
+    allow_server_change: bool = False,
 ) -> UpdateResult:
-    """Update `project` to `vcs_ref` (default: the newest template version)."""
+    """Update `project` to `vcs_ref` (default: the newest template version).
+
+    Changing the `server` answer needs `allow_server_change`: the old server's files are
+    replaced, and the new server's user-owned files (scoring code, sample model) are added.
+    """
     project = project.expanduser().resolve()
     answers = check_updatable(project)
+    change = server_change(answers, data or {})
+    if change and not allow_server_change:
+        raise UsageError(
+            f"changing the server from {change[0]} to {change[1]} replaces the project's "
+            "server files; pass --change-server to confirm"
+        )
     target_ref = _template_for(answers, vcs_ref)
 
     from copier import run_update
@@ -117,10 +140,35 @@ def update_project(
         text = lines[0] if lines else type(error).__name__
         raise TemplateError(f"update failed: {text}") from error
     after = answers if pretend else read_answers(project)
+    added = _add_missing_files(project, after) if change and not pretend else []
     return UpdateResult(
         path=project,
         from_version=answers.get("_commit"),
         to_version=target_ref if pretend else after.get("_commit"),
         conflicts=[] if pretend else find_conflicts(project),
         pretend=pretend,
+        added=added,
     )
+
+
+def _add_missing_files(project: Path, answers: Mapping[str, Any]) -> list[str]:
+    """Copy files a fresh rendering with `answers` has and the project lacks."""
+    import shutil
+    import tempfile
+
+    from scaffold.generate import new_project
+
+    work = Path(tempfile.mkdtemp(prefix="scaffold-server-change-"))
+    try:
+        data = {k: v for k, v in answers.items() if not k.startswith("_")}
+        fresh = new_project(
+            work / project.name, data, template=str(answers["_src_path"]),
+            vcs_ref=str(answers["_commit"]), git_init=False,
+        )
+        added = [name for name in fresh.files if not (project / name).exists()]
+        for name in added:
+            (project / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(fresh.path / name, project / name)
+        return added
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -29,6 +29,10 @@ EXPECTED_FILES = {
         "docker-context/requirements.txt", "src/score.py", "model/model.json",
         "model-src/make_model.py", "tests/test_score.py",
     },
+    "triton": SHARED | {
+        "models/half_plus_two/config.pbtxt", "models/half_plus_two/1/model.py",
+        "model-src/check_model.py",
+    },
 }
 TOOLS_BIN = Path(sys.executable).parent
 
@@ -81,8 +85,11 @@ def test_azure_ai_ml_loads_the_yaml(render: Render, server: str) -> None:
     config = deployment.environment.inference_config
     assert (config.liveness_route.port, config.liveness_route.path) == (spec.port, spec.liveness)
     assert (config.readiness_route.path, config.scoring_route.path) == (spec.readiness, spec.scoring)
-    assert deployment.code_configuration.scoring_script == spec.scoring_script
-    assert Path(str(deployment.model.path)).name == "model"
+    if spec.code_dir:
+        assert deployment.code_configuration.scoring_script == spec.scoring_script
+    else:
+        assert deployment.code_configuration is None
+    assert deployment.model.path is not None
 
 
 @pytest.mark.parametrize("server", SERVERS)
@@ -94,9 +101,12 @@ def test_registry_matches_template_facts(render: Render, server: str) -> None:
     assert routes["liveness_route"] == {"port": spec.port, "path": spec.liveness}
     assert routes["readiness_route"] == {"port": spec.port, "path": spec.readiness}
     assert routes["scoring_route"] == {"port": spec.port, "path": spec.scoring}
-    assert deployment["code_configuration"] == {
-        "code": f"./{spec.code_dir}", "scoring_script": spec.scoring_script,
-    }
+    if spec.code_dir:
+        assert deployment["code_configuration"] == {
+            "code": f"./{spec.code_dir}", "scoring_script": spec.scoring_script,
+        }
+    else:
+        assert "code_configuration" not in deployment
     choices = yaml.safe_load((TEMPLATES / "copier.yml").read_text())["server"]["choices"]
     assert sorted(choices.values()) == sorted(REGISTRY)
 
@@ -120,8 +130,10 @@ def test_every_server_folder_has_the_shared_stubs() -> None:
         ("plumber", {}),
         ("plumber", {"r_packages": "[forecast, dplyr]", "port": "8080"}),
         ("minimal", {}),
+        ("triton", {}),
+        ("triton", {"triton_model_format": "onnx"}),
     ],
-    ids=["plumber", "plumber-r_packages-port", "minimal"],
+    ids=["plumber", "plumber-r_packages-port", "minimal", "triton", "triton-onnx"],
 )
 def test_dockerfile_passes_hadolint(render: Render, server: str, answers: dict[str, str]) -> None:
     project = render(server, **answers)
@@ -158,6 +170,18 @@ def test_plumber_options_render(render: Render) -> None:
     assert "port <- 8123" in (project / "docker-context" / "start_plumber.R").read_text()
     deployment = yaml.safe_load((project / "deployment.yml").read_text())
     assert deployment["environment"]["inference_config"]["scoring_route"]["port"] == 8123
+
+
+def test_triton_onnx_variant_files(render: Render) -> None:
+    project = render("triton", triton_model_format="onnx")
+    assert files_of(project) == SHARED | {
+        "models/half_plus_two/config.pbtxt", "models/half_plus_two/1/README.md",
+        "model-src/make_model.py",
+    }
+    assert 'platform: "onnxruntime_onnx"' in (project / "models/half_plus_two/config.pbtxt").read_text()
+    deployment = yaml.safe_load((project / "deployment.yml").read_text())
+    assert deployment["model_mount_path"] == "/models"
+    assert deployment["model"]["path"] == "./models/half_plus_two"
 
 
 def test_minimal_sets_worker_count(render: Render) -> None:

@@ -145,3 +145,68 @@ def test_bundled_repository_is_reused_and_refreshed(tmp_path: Path) -> None:
     moved = template_source.materialise_bundled(source=edited)  # same version, new content
     assert git(repo, "rev-parse", moved.ref or "HEAD") != head
     template_source.materialise_bundled()  # back to the installed files
+
+
+# More scenarios: each asserts that no user edit is lost.
+
+
+def test_user_added_file_and_user_owned_model_survive(project: Path, template_repo: Path) -> None:
+    (project / "NOTES.md").write_text("ours\n")
+    (project / "model" / "model.rds").write_bytes(b"our own model bytes")
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "our model and notes")
+    (template_repo / "plumber" / "model" / "model.rds").write_bytes(b"template's new sample")
+    _replace(template_repo / "_shared" / "gitignore.jinja", "*.orig\n", "*.orig\n*.tmp\n")
+    _release(template_repo, "v1.1.0")
+    assert update_project(project).conflicts == []
+    assert (project / "NOTES.md").read_text() == "ours\n"
+    assert (project / "model" / "model.rds").read_bytes() == b"our own model bytes"
+    assert "*.tmp" in (project / ".gitignore").read_text()
+
+
+def test_user_deleted_files_stay_deleted(project: Path, template_repo: Path) -> None:
+    (project / "docker-context" / ".dockerignore").unlink()
+    (project / "sample_response.json").unlink()
+    git(project, "commit", "-qam", "we do not want these")
+    _replace(template_repo / "_shared" / "README.md.jinja", "## Deploy", "## Deploy to Azure")
+    _release(template_repo, "v1.1.0")
+    result = update_project(project)
+    assert result.conflicts == []
+    assert not (project / "docker-context" / ".dockerignore").exists()
+    assert not (project / "sample_response.json").exists()
+    assert "## Deploy to Azure" in (project / "README.md").read_text()
+
+
+def test_template_removes_a_file(project: Path, template_repo: Path) -> None:
+    (template_repo / "plumber" / ".gitattributes.jinja").unlink()
+    _release(template_repo, "v1.1.0")
+    assert update_project(project).conflicts == []
+    assert not (project / ".gitattributes").exists()
+
+
+def test_changed_answer_rerenders_and_keeps_edits(project: Path, template_repo: Path) -> None:
+    _replace(project / "deployment.yml", "instance_count: 1", "instance_count: 3")
+    git(project, "commit", "-qam", "three instances")
+    result = update_project(project, data={"endpoint_name": "renamed-ep"})
+    assert result.conflicts == []
+    assert "name: renamed-ep" in (project / "endpoint.yml").read_text()
+    deployment = yaml.safe_load((project / "deployment.yml").read_text())
+    assert deployment["endpoint_name"] == "renamed-ep"
+    assert deployment["instance_count"] == 3
+    assert yaml.safe_load((project / ".copier-answers.yml").read_text())["endpoint_name"] == "renamed-ep"
+
+
+def test_server_change_needs_confirmation_then_adds_the_new_servers_files(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["update", str(project), "--data", "server=minimal"])
+    assert code == ExitCode.USAGE
+    assert "pass --change-server to confirm" in capsys.readouterr().err
+    assert git(project, "status", "--porcelain") == ""
+    assert main(["update", str(project), "--data", "server=minimal", "--change-server"]) == 0
+    assert "added for the new server: src/score.py" in capsys.readouterr().err
+    deployment = yaml.safe_load((project / "deployment.yml").read_text())
+    assert deployment["environment"]["inference_config"]["scoring_route"]["port"] == 5001
+    assert (project / "src" / "score.py").is_file() and (project / "model" / "model.json").is_file()
+    assert (project / "src" / "plumber.R").is_file()  # user-owned: never deleted by scaffold
+    assert not (project / "docker-context" / "start_plumber.R").exists()
