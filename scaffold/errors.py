@@ -21,6 +21,7 @@ class ExitCode(IntEnum):
     UPDATE_CONFLICT = 8  #: an update left conflicts to resolve
     GIT = 9  #: git is missing, or the project is not a clean git checkout
     OUTDATED = 10  #: `scaffold status`: a project is behind its template
+    INVALID = 11  #: `scaffold validate` (or the check before `run`) found errors
     INTERRUPTED = 130  #: Ctrl-C
 
 
@@ -76,6 +77,12 @@ class UpdateConflictError(ScaffoldError):
     """An update finished but left conflicts in the project."""
 
     exit_code = ExitCode.UPDATE_CONFLICT
+
+
+class ValidationFailed(ScaffoldError):
+    """The project has problems that would fail at deploy time."""
+
+    exit_code = ExitCode.INVALID
 
 
 class GitError(ScaffoldError):

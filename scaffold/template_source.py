@@ -36,6 +36,7 @@ from scaffold.gitutil import BOT_ENV, git, is_repo_root
 _FINGERPRINT_KEY = "scaffold-template-fingerprint:"
 #: What bundled-template projects record as `_src_path`; never fetched over the network.
 CANONICAL_URL = "https://aml-scaffold.invalid/bundled/templates.git"
+_CANONICAL_PATTERN = "^" + CANONICAL_URL.replace(".", r"\.") + "$"
 
 
 @dataclass(frozen=True)
@@ -104,9 +105,27 @@ def redirect_git_to_cache() -> None:
 
 
 def _ensure_global_insteadof(key: str) -> None:
+    """Keep exactly one global `insteadOf` for CANONICAL_URL: the cache in use.
+
+    git uses the first of several equally long matches, so entries left by another cache
+    folder (an old SCAFFOLD_CACHE_DIR) would win over ours; they are removed.
+    """
     home = Path.home()
-    current = git("config", "--global", "--get-all", key, cwd=home, check=False).split()
-    if CANONICAL_URL not in current:
+    found = git("config", "--global", "--get-regexp", r"^url\..*\.insteadof$", cwd=home,
+                check=False)
+    stale = set()
+    ours = False
+    for line in found.splitlines():
+        name, _, value = line.partition(" ")
+        if value.strip() != CANONICAL_URL:
+            continue
+        if name.lower() == key.lower():
+            ours = True
+        else:
+            stale.add(name)
+    for name in stale:
+        git("config", "--global", "--unset-all", name, _CANONICAL_PATTERN, cwd=home, check=False)
+    if not ours:
         git("config", "--global", "--add", key, CANONICAL_URL, cwd=home, check=False)
 
 

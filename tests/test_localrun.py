@@ -49,6 +49,14 @@ def test_run_is_green(
     assert _containers_of(project) == []
 
 
+def test_minimal_multi_model_is_green(
+    render: Render, standin: Callable[[str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = render("minimal", name="multi-e2e", multi_model="true", base_image=standin("minimal"))
+    assert main(["run", str(project)]) == ExitCode.OK
+    assert "PASS scoring" in capsys.readouterr().err
+
+
 def test_plumber_one_row_and_bad_input_through_the_container(
     render: Render, standin: Callable[[str], str]
 ) -> None:
@@ -117,7 +125,7 @@ def test_missing_model_is_not_ready_with_logs(
         assert "start_plumber.R" in err  # the container log follows
     else:
         assert "container exited (exit code 3)" in error_line
-        assert "No model.json found" in err
+        assert "No model file (*.json) found" in err
     assert _containers_of(project) == []
 
 

@@ -184,6 +184,19 @@ def test_triton_onnx_variant_files(render: Render) -> None:
     assert deployment["model"]["path"] == "./models/half_plus_two"
 
 
+def test_minimal_multi_model_variant(render: Render) -> None:
+    project = render("minimal", multi_model="true")
+    assert files_of(project) == (EXPECTED_FILES["minimal"] - {"model/model.json"}) | {
+        "model/model-a.json", "model/model-b.json",
+    }
+    assert json.loads((project / "sample_request.json").read_text())["model"] == "model-b"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=project, capture_output=True, text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 def test_minimal_sets_worker_count(render: Render) -> None:
     project = render("minimal", max_concurrent_requests_per_instance="4")
     deployment = yaml.safe_load((project / "deployment.yml").read_text())

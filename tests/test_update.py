@@ -210,3 +210,18 @@ def test_server_change_needs_confirmation_then_adds_the_new_servers_files(
     assert (project / "src" / "score.py").is_file() and (project / "model" / "model.json").is_file()
     assert (project / "src" / "plumber.R").is_file()  # user-owned: never deleted by scaffold
     assert not (project / "docker-context" / "start_plumber.R").exists()
+
+
+def test_global_redirect_replaces_stale_cache_entries(tmp_path: Path) -> None:
+    """Only one global insteadOf for the canonical URL: git would use the first of several."""
+    home = Path.home()
+    stale = f"url.{(tmp_path / 'old-cache').as_uri()}.insteadOf"
+    git(home, "config", "--global", "--add", stale, template_source.CANONICAL_URL)
+    template_source.materialise_bundled()
+    entries = git(home, "config", "--global", "--get-regexp", r"^url\..*\.insteadof$")
+    matching = [line for line in entries.splitlines()
+                if line.endswith(template_source.CANONICAL_URL)]
+    assert matching == [
+        f"url.{template_source.bundled_repo_path().as_uri()}.insteadof "
+        f"{template_source.CANONICAL_URL}"
+    ]

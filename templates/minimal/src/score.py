@@ -1,22 +1,30 @@
 """Scoring script for the Azure ML inference server (azureml-inference-server-http, `azmlinfsrv`).
 
 The server imports this file, calls `init()` once when the container starts and `run()` for
-every request to /score. This sample serves a tiny linear model stored as JSON, so it needs
+every request to /score. This sample serves tiny linear models stored as JSON, so it needs
 only the Python standard library.
 
 Request:  {"data": [[x1, x2, x3], ...]}  or  {"data": [{"x1": .., "x2": .., "x3": ..}, ...]}
 Response: {"predictions": [y, ...]}      (one number per row, always a list)
 Bad input gets HTTP 400 with {"error": "<what is wrong>"}.
 
+Several models in one deployment: every MODEL_GLOB file under the model folder is a model,
+named by its file name without the extension (model/model-b.json is "model-b"). With more than
+one, the request chooses with a "model" field and the response names it:
+  {"model": "model-b", "data": [[..], ..]}  ->  {"model": "model-b", "predictions": [y, ..]}
+A missing or unknown "model" gets HTTP 400 listing the names. With one model "model" is
+optional (if sent, it must name that model). To add a model, drop its file into the model
+folder and restart; model names must be unique.
+
 Swapping in your own model (e.g. scikit-learn saved with joblib):
   1. List the libraries, pinned to the versions you trained with, in
      docker-context/requirements.txt (e.g. `scikit-learn==X.Y.Z` and `joblib==X.Y.Z`);
      otherwise the import fails in the container and the server exits at startup.
-  2. Put the file in model/ and set MODEL_FILENAME below (e.g. "model.pkl").
+  2. Put the file(s) in model/ and set MODEL_GLOB below (e.g. "*.pkl").
   3. In `load_model()`, replace the JSON reading with `import joblib; return joblib.load(path)`.
-  4. In `init()`/`run()`, pass your own feature names to `parse_input()` (they come from the
-     JSON model here) and in `predict()` replace the arithmetic with
-     `model.predict(rows).tolist()`.
+  4. In `parse_input()`, take the feature names from your own code instead of
+     `models[name]["features"]` (they come from the JSON model here) and in `predict()`
+     replace the arithmetic with `models[name].predict(rows).tolist()`.
   5. Refresh sample_request.json / sample_response.json and tests/test_score.py.
 """
 
@@ -33,19 +41,20 @@ from typing import Any
 # shows up in the container log (`az ml online-deployment get-logs`). print() works too.
 logger = logging.getLogger("azmlinfsrv.score")
 
-# File name searched for (recursively) under AZUREML_MODEL_DIR when MODEL_FILE is not set.
-MODEL_FILENAME = "model.json"
+# Model files searched for (recursively) under AZUREML_MODEL_DIR when MODEL_FILE is not set.
+# Every match is a model, named by its file name without the extension.
+MODEL_GLOB = "*.json"
 
-# The loaded model; set by init().
-model: dict[str, Any] | None = None
+# The loaded models by name; set by init().
+models: dict[str, dict[str, Any]] = {}
 
 
-def find_model_file() -> Path:
-    """Locate the model file.
+def find_model_files() -> dict[str, Path]:
+    """Locate the model files, keyed by model name (the file name without its extension).
 
     Azure mounts the registered model folder *by name* under AZUREML_MODEL_DIR, e.g.
-    $AZUREML_MODEL_DIR/model/model.json, so the default is a recursive search for
-    MODEL_FILENAME. Set MODEL_FILE (absolute, or relative to AZUREML_MODEL_DIR) to pick a file.
+    $AZUREML_MODEL_DIR/model/model.json, so the default is a recursive search for MODEL_GLOB.
+    Set MODEL_FILE (absolute, or relative to AZUREML_MODEL_DIR) to serve that one file only.
     """
     model_dir_env = os.environ.get("AZUREML_MODEL_DIR", "")
     model_file_env = os.environ.get("MODEL_FILE", "")
@@ -54,7 +63,7 @@ def find_model_file() -> Path:
         path = Path(model_file_env)
         if not path.is_file():
             raise FileNotFoundError(f"MODEL_FILE={model_file_env} does not exist or is not a file")
-        return path
+        return {path.stem: path}
 
     if not model_dir_env:
         raise RuntimeError(
@@ -71,21 +80,30 @@ def find_model_file() -> Path:
             raise FileNotFoundError(
                 f"MODEL_FILE={model_file_env} not found under AZUREML_MODEL_DIR={model_dir}"
             )
-        return path
+        return {path.stem: path}
 
-    matches = sorted(p for p in model_dir.rglob(MODEL_FILENAME) if p.is_file())
-    if len(matches) == 1:
-        return matches[0]
+    matches = sorted(p for p in model_dir.rglob(MODEL_GLOB) if p.is_file())
     if not matches:
         found = sorted(str(p.relative_to(model_dir)) for p in model_dir.rglob("*"))
         raise FileNotFoundError(
-            f"No {MODEL_FILENAME} found under AZUREML_MODEL_DIR={model_dir} (searched "
+            f"No model file ({MODEL_GLOB}) found under AZUREML_MODEL_DIR={model_dir} (searched "
             f"recursively); found: {found[:50] or 'nothing (empty directory)'}"
         )
-    raise RuntimeError(
-        f"Several {MODEL_FILENAME} files under AZUREML_MODEL_DIR={model_dir}: "
-        f"{[str(p.relative_to(model_dir)) for p in matches]}; set MODEL_FILE to choose one"
-    )
+    by_name: dict[str, list[Path]] = {}
+    for path in matches:
+        by_name.setdefault(path.stem, []).append(path)
+    clashes = {
+        name: [str(p.relative_to(model_dir)) for p in paths]
+        for name, paths in by_name.items()
+        if len(paths) > 1
+    }
+    if clashes:
+        raise RuntimeError(
+            f"Several model files under AZUREML_MODEL_DIR={model_dir} have the same name: "
+            f"{clashes}; a model is named by its file name, so rename them apart "
+            "(or set MODEL_FILE to serve one file)"
+        )
+    return {name: paths[0] for name, paths in by_name.items()}
 
 
 def load_model(path: Path) -> dict[str, Any]:
@@ -117,11 +135,14 @@ def load_model(path: Path) -> dict[str, Any]:
 
 
 def init() -> None:
-    """Called once at startup: load the model. An exception here stops the server (exit 3)."""
-    global model
-    path = find_model_file()
-    model = load_model(path)
-    logger.info("Loaded model from %s (features: %s)", path, model["features"])
+    """Called once at startup: load the models. An exception here stops the server (exit 3)."""
+    global models
+    paths = find_model_files()
+    models = {name: load_model(path) for name, path in sorted(paths.items())}
+    for name, path in sorted(paths.items()):
+        logger.info("Loaded model %r from %s (features: %s)", name, path, models[name]["features"])
+    if len(models) > 1:
+        logger.info('Several models: each request chooses one with "model": %s', sorted(models))
 
 
 def _is_finite_number(value: Any) -> bool:
@@ -129,8 +150,24 @@ def _is_finite_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def parse_input(raw_data: str | bytes, features: list[str]) -> list[list[float]]:
-    """Validate a request body and return its rows as lists of floats in `features` order.
+def select_model(requested: Any) -> str:
+    """Name of the model a request asks for (its "model" field; optional with one model)."""
+    if not models:
+        raise RuntimeError("no model is loaded; init() must run first")
+    names = sorted(models)
+    if requested is None:
+        if len(names) == 1:
+            return names[0]
+        raise ValueError(f'the request must choose a model: add "model": one of {names}')
+    if not isinstance(requested, str) or requested not in models:
+        shown = json.dumps(requested)[:100]
+        raise ValueError(f'unknown model {shown}; "model" must be one of {names}')
+    return requested
+
+
+def parse_input(raw_data: str | bytes) -> tuple[str, list[list[float]]]:
+    """Validate a request body; return the chosen model's name and the rows as lists of floats
+    in that model's feature order.
 
     Raises ValueError with a message meant for the caller on any bad input.
     """
@@ -143,10 +180,16 @@ def parse_input(raw_data: str | bytes, features: list[str]) -> list[list[float]]
     except (ValueError, TypeError) as ex:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise ValueError(f"request body is not valid JSON: {ex}") from None
     if not isinstance(body, dict) or "data" not in body:
-        raise ValueError(
-            'request body must be a JSON object with a "data" key, e.g. {"data": [[1, 2, 3]]}'
-        )
-    data = body["data"]
+        example = '{"data": [[1, 2, 3]]}'
+        if len(models) > 1:
+            example = '{"model": "' + sorted(models)[0] + '", "data": [[1, 2, 3]]}'
+        raise ValueError(f'request body must be a JSON object with a "data" key, e.g. {example}')
+    name = select_model(body.get("model"))
+    return name, parse_rows(body["data"], models[name]["features"])
+
+
+def parse_rows(data: Any, features: list[str]) -> list[list[float]]:
+    """Validate the request's "data" and return its rows as lists of floats in `features` order."""
     if not isinstance(data, list) or not data:
         raise ValueError('"data" must be a non-empty list of rows')
 
@@ -177,12 +220,12 @@ def parse_input(raw_data: str | bytes, features: list[str]) -> list[list[float]]
     return rows
 
 
-def predict(rows: list[list[float]]) -> list[float]:
-    """Score already-validated rows with the loaded model. Replace the arithmetic for your model."""
-    if model is None:
-        raise RuntimeError("model is not loaded; init() must run first")
-    coefficients = model["coefficients"]
-    intercept = float(model["intercept"])
+def predict(name: str, rows: list[list[float]]) -> list[float]:
+    """Score already-validated rows with model `name`. Replace the arithmetic for your model."""
+    if name not in models:
+        raise RuntimeError(f"model {name!r} is not loaded; init() must run first")
+    coefficients = models[name]["coefficients"]
+    intercept = float(models[name]["intercept"])
     predictions = [intercept + sum(c * x for c, x in zip(coefficients, row)) for row in rows]
     if not all(math.isfinite(p) for p in predictions):
         # Inputs are finite but so large that the result overflows; JSON cannot carry Infinity.
@@ -204,10 +247,13 @@ def run(raw_data: str) -> Any:
     Returns a dict (sent as JSON with status 200) or a 400 response for bad input. Any other
     exception becomes a 500 from the server, with the traceback in the log.
     """
-    if model is None:
-        raise RuntimeError("model is not loaded; init() must run first")
+    if not models:
+        raise RuntimeError("no model is loaded; init() must run first")
     try:
-        rows = parse_input(raw_data, model["features"])
-        return {"predictions": predict(rows)}
+        name, rows = parse_input(raw_data)
+        predictions = predict(name, rows)
     except ValueError as ex:
         return _bad_request(str(ex))
+    if len(models) > 1:
+        return {"model": name, "predictions": predictions}
+    return {"predictions": predictions}
