@@ -7,7 +7,14 @@ project's deployment.yml is the source of truth, not this registry.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from scaffold import contracts
+
+if TYPE_CHECKING:
+    from scaffold.validate import Context
 
 
 @dataclass(frozen=True)
@@ -25,6 +32,17 @@ class ServerSpec:
     scoring_script: str
     #: What the sample model is, for `scaffold new --help` and the README table.
     sample: str
+    # For `scaffold validate` on projects without an answers file (hand-written ones):
+    #: Substrings of base image names (Dockerfile FROM, environment.image) naming this server.
+    image_hints: tuple[str, ...] = ()
+    #: Substrings of the container command (ENTRYPOINT + CMD) naming this server.
+    command_hints: tuple[str, ...] = ()
+    #: File name patterns in the model, build context or code folders naming this server.
+    file_hints: tuple[str, ...] = ()
+    #: The base image's ENTRYPOINT evaluates its arguments, so $VARS in an exec-form CMD expand.
+    base_entrypoint_evals: bool = False
+    #: The server's cross-file contract check (scaffold.contracts), run by `scaffold validate`.
+    contract: Callable[[Context], None] | None = None
 
 
 SERVERS: dict[str, ServerSpec] = {
@@ -40,6 +58,10 @@ SERVERS: dict[str, ServerSpec] = {
             code_dir="src",
             scoring_script="plumber.R",
             sample="lm(mpg ~ wt + hp, mtcars) as model.rds",
+            image_hints=("rstudio/plumber", "rocker/"),
+            command_hints=("plumber", "Rscript"),
+            file_hints=("*.R",),
+            contract=contracts.check_plumber,
         ),
         ServerSpec(
             name="minimal",
@@ -51,17 +73,28 @@ SERVERS: dict[str, ServerSpec] = {
             code_dir="src",
             scoring_script="score.py",
             sample="a linear model stored as JSON (no ML library needed)",
+            image_hints=("mcr.microsoft.com/azureml/minimal", "mcr.microsoft.com/azureml/curated",
+                         "-inference"),
+            command_hints=("azmlinfsrv", "runsvdir"),
+            file_hints=("score.py",),
+            contract=contracts.check_minimal,
         ),
         ServerSpec(
             name="tfserving",
             label="TensorFlow Serving",
             port=8501,
             liveness="/v1/models/half_plus_two",
-            readiness="/v1/models/half_plus_two",
+            # The status route answers 200 while a version is still LOADING; metadata needs
+            # a loaded servable, so readiness waits for the model.
+            readiness="/v1/models/half_plus_two/metadata",
             scoring="/v1/models/half_plus_two:predict",
             code_dir="",
             scoring_script="",
             sample="half_plus_two SavedModel (y = 0.5x + 2)",
+            image_hints=("tensorflow/serving",),
+            command_hints=("tensorflow_model_server", "tf_serving_entrypoint"),
+            file_hints=("saved_model.pb",),
+            contract=contracts.check_tfserving,
         ),
         ServerSpec(
             name="torchserve",
@@ -73,6 +106,11 @@ SERVERS: dict[str, ServerSpec] = {
             code_dir="",
             scoring_script="",
             sample="half_plus_two .mar with a custom handler",
+            image_hints=("pytorch/torchserve",),
+            command_hints=("torchserve",),
+            file_hints=("*.mar",),
+            base_entrypoint_evals=True,  # dockerd-entrypoint.sh runs `eval "$@"`
+            contract=contracts.check_torchserve,
         ),
         ServerSpec(
             name="triton",
@@ -84,6 +122,10 @@ SERVERS: dict[str, ServerSpec] = {
             code_dir="",
             scoring_script="",
             sample="half_plus_two Python-backend model",
+            image_hints=("tritonserver",),
+            command_hints=("tritonserver",),
+            file_hints=("config.pbtxt",),
+            contract=contracts.check_triton,
         ),
     )
 }

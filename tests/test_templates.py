@@ -29,6 +29,12 @@ EXPECTED_FILES = {
         "docker-context/requirements.txt", "src/score.py", "model/model.json",
         "model-src/make_model.py", "tests/test_score.py",
     },
+    "tfserving": SHARED | {"model-src/make_model.py"} | {
+        f"half_plus_two/1/{name}" for name in (
+            "saved_model.pb", "fingerprint.pb", "variables/variables.index",
+            "variables/variables.data-00000-of-00001",
+        )
+    },
     "triton": SHARED | {
         "models/half_plus_two/config.pbtxt", "models/half_plus_two/1/model.py",
         "model-src/check_model.py",
@@ -55,7 +61,7 @@ def test_no_jinja_left(render: Render, server: str) -> None:
     project = render(server)
     for name in files_of(project):
         data = (project / name).read_bytes()
-        if name.endswith((".rds", ".bin")):
+        if name.endswith((".rds", ".bin", ".pb", ".index")) or "variables.data" in name:
             continue
         text = data.decode("utf-8")
         assert "{{" not in text and "{%" not in text, name
@@ -132,8 +138,11 @@ def test_every_server_folder_has_the_shared_stubs() -> None:
         ("minimal", {}),
         ("triton", {}),
         ("triton", {"triton_model_format": "onnx"}),
+        ("tfserving", {}),
+        ("tfserving", {"model_in_image": "true"}),
     ],
-    ids=["plumber", "plumber-r_packages-port", "minimal", "triton", "triton-onnx"],
+    ids=["plumber", "plumber-r_packages-port", "minimal", "triton", "triton-onnx", "tfserving",
+         "tfserving-in-image"],
 )
 def test_dockerfile_passes_hadolint(render: Render, server: str, answers: dict[str, str]) -> None:
     project = render(server, **answers)
