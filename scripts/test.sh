@@ -15,9 +15,9 @@ fi
 # TensorFlow (1.6 GB) lives in its own venv: only the TF Serving SavedModel test uses it.
 TF_VENV="${SCAFFOLD_TF_VENV:-$ROOT/.venv-tf}"
 if [ ! -x "$TF_VENV/bin/python" ] || ! "$TF_VENV/bin/python" -c 'import tensorflow' 2>/dev/null; then
-  echo "test: installing tensorflow-cpu into $TF_VENV (one-off, ~2 min)" >&2
+  echo "test: installing tensorflow-cpu 2.18.1 into $TF_VENV (one-off, 0.5-2 min)" >&2
   python3 -m venv "$TF_VENV"
-  "$TF_VENV/bin/pip" install -q tensorflow-cpu
+  "$TF_VENV/bin/pip" install -q "tensorflow-cpu==2.18.1"
 fi
 export SCAFFOLD_TF_PYTHON="$TF_VENV/bin/python"
 
