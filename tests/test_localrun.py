@@ -45,7 +45,7 @@ def test_run_is_green(
     captured = capsys.readouterr()
     assert "OK: smoke test passed" in captured.out
     assert "PASS scoring" in captured.err
-    assert "/var/azureml-app/azureml-models/" in captured.err  # mounts reported
+    assert "(read-only)" in captured.err  # mounts reported
     assert _containers_of(project) == []
 
 
@@ -163,7 +163,12 @@ def test_wrong_port_in_deployment_is_caught(
         data["liveness_probe"].update(initial_delay=1, period=1, failure_threshold=3)
 
     _edit_yaml(project / "deployment.yml", edit)
-    assert main(["run", str(project)]) == ExitCode.NOT_READY
+    # scaffold validate catches it before anything is built ...
+    assert main(["run", str(project)]) == ExitCode.INVALID
+    captured = capsys.readouterr()
+    assert "[route.port.mismatch]" in captured.out
+    # ... and the container run catches it too, as Azure's probes would.
+    assert main(["run", "--no-validate", str(project)]) == ExitCode.NOT_READY
     assert "liveness GET /live failed" in capsys.readouterr().err
     assert _containers_of(project) == []
 
