@@ -101,7 +101,9 @@ SERVERS: dict[str, ServerSpec] = {
             label="TorchServe",
             port=8080,
             liveness="/ping",
-            readiness="/ping",
+            # /ping answers 200 before the model's worker is loaded (and for minutes when it
+            # never loads); a GET on the predictions route queues until the worker is ready.
+            readiness="/predictions/half_plus_two",
             scoring="/predictions/half_plus_two",
             code_dir="",
             scoring_script="",

@@ -17,7 +17,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATES = REPO / "templates"
-SERVERS = ["plumber", "minimal", "triton", "tfserving"]
+SERVERS = ["plumber", "minimal", "triton", "tfserving", "torchserve"]
 
 sys.path.insert(0, str(REPO))
 

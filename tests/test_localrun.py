@@ -35,7 +35,7 @@ def _edit_yaml(path: Path, edit: Callable[[dict], None]) -> None:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
-@pytest.mark.parametrize("server", ["plumber", "minimal", "triton"])
+@pytest.mark.parametrize("server", ["plumber", "minimal", "triton", "torchserve"])
 def test_run_is_green(
     render: Render, standin: Callable[[str], str], server: str,
     capsys: pytest.CaptureFixture[str],

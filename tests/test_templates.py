@@ -35,6 +35,11 @@ EXPECTED_FILES = {
             "variables/variables.data-00000-of-00001",
         )
     },
+    "torchserve": SHARED | {
+        "docker-context/start-torchserve.sh", "docker-context/config.properties",
+        "docker-context/log4j2.xml", "model/half_plus_two.mar", "model-src/handler.py",
+        "model-src/make_model.py", "model-src/build-mar.sh",
+    },
     "triton": SHARED | {
         "models/half_plus_two/config.pbtxt", "models/half_plus_two/1/model.py",
         "model-src/check_model.py",
@@ -61,7 +66,7 @@ def test_no_jinja_left(render: Render, server: str) -> None:
     project = render(server)
     for name in files_of(project):
         data = (project / name).read_bytes()
-        if name.endswith((".rds", ".bin", ".pb", ".index")) or "variables.data" in name:
+        if name.endswith((".rds", ".bin", ".pb", ".index", ".mar")) or "variables.data" in name:
             continue
         text = data.decode("utf-8")
         assert "{{" not in text and "{%" not in text, name
@@ -140,9 +145,10 @@ def test_every_server_folder_has_the_shared_stubs() -> None:
         ("triton", {"triton_model_format": "onnx"}),
         ("tfserving", {}),
         ("tfserving", {"model_in_image": "true"}),
+        ("torchserve", {}),
     ],
     ids=["plumber", "plumber-r_packages-port", "minimal", "triton", "triton-onnx", "tfserving",
-         "tfserving-in-image"],
+         "tfserving-in-image", "torchserve"],
 )
 def test_dockerfile_passes_hadolint(render: Render, server: str, answers: dict[str, str]) -> None:
     project = render(server, **answers)
