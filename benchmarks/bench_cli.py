@@ -11,23 +11,11 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-
-def median_seconds(command: list[str], runs: int, before: object = None) -> float:
-    times = []
-    for _ in range(runs):
-        if callable(before):
-            before()
-        start = time.perf_counter()
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from _timing import median_seconds
 
 
 def main() -> int:
@@ -54,17 +42,17 @@ def main() -> int:
         copier = median_seconds(
             [sys.executable, "-m", "copier", "copy", "--quiet", "--defaults",
              "--vcs-ref", str(ref.ref), "--data", "server=plumber", ref.url, str(dest)],
-            args.runs, clean,
+            args.runs, before=clean,
         )
         new = median_seconds(
             [sys.executable, "-m", "scaffold", "new", "-q", "--server", "plumber",
              "--defaults", "--no-git", str(dest)],
-            args.runs, clean,
+            args.runs, before=clean,
         )
         new_git = median_seconds(
             [sys.executable, "-m", "scaffold", "new", "-q", "--server", "plumber",
              "--defaults", str(dest)],
-            args.runs, clean,
+            args.runs, before=clean,
         )
         print(f"copier copy           {copier * 1000:8.1f} ms")
         print(f"scaffold new --no-git {new * 1000:8.1f} ms   ratio {new / copier:5.2f}x  "

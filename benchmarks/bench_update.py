@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _timing import median_seconds
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,14 +28,11 @@ def git(cwd: Path, *args: str) -> str:
 
 
 def timed(command: list[str], project: Path, base: str, runs: int) -> float:
-    times = []
-    for _ in range(runs):
+    def reset() -> None:
         git(project, "reset", "--hard", "-q", base)
         git(project, "clean", "-fdq")
-        start = time.perf_counter()
-        subprocess.run(command, cwd=project, check=True, capture_output=True)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+
+    return median_seconds(command, runs, before=reset, cwd=project)
 
 
 def main() -> int:
