@@ -10,7 +10,10 @@ from pathlib import Path
 
 
 def median_seconds(
-    command: list[str], runs: int, *, before: Callable[[], None] | None = None,
+    command: list[str],
+    runs: int,
+    *,
+    before: Callable[[], None] | None = None,
     cwd: Path | None = None,
 ) -> float:
     """Median wall time of `runs` runs of `command`; `before()` runs untimed before each."""
@@ -19,7 +22,8 @@ def median_seconds(
         if before is not None:
             before()
         start = time.perf_counter()
-        subprocess.run(command, cwd=cwd, check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
+        subprocess.run(
+            command, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         times.append(time.perf_counter() - start)
     return statistics.median(times)

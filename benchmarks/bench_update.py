@@ -23,8 +23,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
-                          text=True).stdout
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout
 
 
 def timed(command: list[str], project: Path, base: str, runs: int) -> float:
@@ -53,12 +54,26 @@ def main() -> int:
         git(template, "commit", "-qm", "v1.0.0")
         git(template, "tag", "v1.0.0")
         project = work / "bench-ep"
-        subprocess.run([sys.executable, "-m", "scaffold", "new", "-q", "--server", "plumber",
-                        "--template", str(template), str(project)], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "scaffold",
+                "new",
+                "-q",
+                "--server",
+                "plumber",
+                "--template",
+                str(template),
+                str(project),
+            ],
+            check=True,
+            capture_output=True,
+        )
         deployment = project / "deployment.yml"
-        deployment.write_text(deployment.read_text().replace("instance_count: 1",
-                                                             "instance_count: 2"))
+        deployment.write_text(
+            deployment.read_text().replace("instance_count: 1", "instance_count: 2")
+        )
         git(project, "commit", "-qam", "user edit")
         base = git(project, "rev-parse", "HEAD").strip()
         gitignore = template / "_shared" / "gitignore.jinja"
@@ -66,13 +81,20 @@ def main() -> int:
         git(template, "commit", "-qam", "v1.1.0")
         git(template, "tag", "v1.1.0")
 
-        copier = timed([sys.executable, "-m", "copier", "update", "--defaults", "--quiet"],
-                       project, base, args.runs)
-        scaffold = timed([sys.executable, "-m", "scaffold", "update", "-q", "."],
-                         project, base, args.runs)
+        copier = timed(
+            [sys.executable, "-m", "copier", "update", "--defaults", "--quiet"],
+            project,
+            base,
+            args.runs,
+        )
+        scaffold = timed(
+            [sys.executable, "-m", "scaffold", "update", "-q", "."], project, base, args.runs
+        )
         print(f"copier update    {copier * 1000:8.1f} ms")
-        print(f"scaffold update  {scaffold * 1000:8.1f} ms   ratio {scaffold / copier:5.2f}x  "
-              "(adds clean-tree and conflict checks)")
+        print(
+            f"scaffold update  {scaffold * 1000:8.1f} ms   ratio {scaffold / copier:5.2f}x  "
+            "(adds clean-tree and conflict checks)"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -24,7 +24,8 @@ sys.path.insert(0, str(REPO))
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
-        "--strict-skips", action="store_true",
+        "--strict-skips",
+        action="store_true",
         help="fail the run if any test was skipped (implied when CI=true)",
     )
 

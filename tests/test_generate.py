@@ -38,11 +38,23 @@ def test_defaults_and_name_derived_endpoint(tmp_path: Path) -> None:
 def test_flags_data_and_data_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data_file = tmp_path / "answers.yml"
     data_file.write_text("instance_count: 3\nauth_mode: aml_token\n")
-    code = main([
-        "new", str(tmp_path / "p"), "--server", "plumber", "--defaults",
-        "--data", "endpoint_name=flag-ep", "--data-file", str(data_file),
-        "--instance-type", "Standard_DS4_v2", "--deployment-name", "green",
-    ])
+    code = main(
+        [
+            "new",
+            str(tmp_path / "p"),
+            "--server",
+            "plumber",
+            "--defaults",
+            "--data",
+            "endpoint_name=flag-ep",
+            "--data-file",
+            str(data_file),
+            "--instance-type",
+            "Standard_DS4_v2",
+            "--deployment-name",
+            "green",
+        ]
+    )
     assert code == ExitCode.OK, capsys.readouterr().err
     answers = _answers(tmp_path / "p")
     assert answers["endpoint_name"] == "flag-ep"
@@ -65,7 +77,10 @@ def test_every_question_has_a_flag() -> None:
 def test_missing_server_without_terminal_names_the_flag(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "scaffold", "new", str(tmp_path / "p")],
-        stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
     assert proc.returncode == ExitCode.USAGE
     assert proc.stderr.strip().splitlines() == [
@@ -75,7 +90,9 @@ def test_missing_server_without_terminal_names_the_flag(tmp_path: Path) -> None:
     assert not (tmp_path / "p").exists()
 
 
-def test_invalid_choice_is_a_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_invalid_choice_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["new", str(tmp_path / "p"), "--server", "kserve", "--defaults"])
     assert exit_info.value.code == 2
@@ -129,27 +146,36 @@ def test_short_folder_name_error_names_the_flag(
 
 
 def test_template_must_be_git_root(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["new", str(tmp_path / "p"), "--server", "plumber",
-                 "--template", str(REPO / "templates")])
+    code = main(
+        ["new", str(tmp_path / "p"), "--server", "plumber", "--template", str(REPO / "templates")]
+    )
     assert code == ExitCode.TEMPLATE
     assert "is not the root of a git repository" in capsys.readouterr().err
 
 
 def test_help_lists_questions_and_exit_codes() -> None:
-    proc = subprocess.run([sys.executable, "-m", "scaffold", "new", "--help"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "scaffold", "new", "--help"], capture_output=True, text=True
+    )
     assert proc.returncode == 0
-    for flag in ("--server {plumber,minimal,tfserving,torchserve,triton}", "--endpoint-name", "--base-image", "--r-packages"):
+    for flag in (
+        "--server {plumber,minimal,tfserving,torchserve,triton}",
+        "--endpoint-name",
+        "--base-image",
+        "--r-packages",
+    ):
         assert flag in proc.stdout
-    top = subprocess.run([sys.executable, "-m", "scaffold", "--help"],
-                         capture_output=True, text=True).stdout
+    top = subprocess.run(
+        [sys.executable, "-m", "scaffold", "--help"], capture_output=True, text=True
+    ).stdout
     assert "exit codes:" in top and "6 container not ready" in top
 
 
 def test_help_imports_no_heavy_modules() -> None:
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "scaffold", "--help"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 0
     imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
@@ -190,17 +216,29 @@ def test_interactive_questionnaire_on_a_terminal(tmp_path: Path) -> None:
     pid, fd = pty.fork()
     if pid == 0:  # child: the CLI on a pseudo-terminal
         os.environ["TERM"] = "xterm"
-        os.execv(sys.executable, [
-            sys.executable, "-m", "scaffold", "new", str(tmp_path / "tty-ep"),
-            "--server", "minimal", "--deployment-name", "green",
-        ])
+        os.execv(
+            sys.executable,
+            [
+                sys.executable,
+                "-m",
+                "scaffold",
+                "new",
+                str(tmp_path / "tty-ep"),
+                "--server",
+                "minimal",
+                "--deployment-name",
+                "green",
+            ],
+        )
     status = None
     try:
         _read_until(fd, b"Endpoint name")
         os.write(fd, b"\x15tty-endpoint\r")  # Ctrl-U clears the pre-filled default
         screen = b""
         for _ in range(20):  # accept every other default, however many questions there are
-            screen = _read_until(fd, b"?", timeout=30) if b"Next: scaffold" not in screen else screen
+            screen = (
+                _read_until(fd, b"?", timeout=30) if b"Next: scaffold" not in screen else screen
+            )
             if b"Next: scaffold run" in screen:
                 break
             os.write(fd, b"\r")

@@ -24,7 +24,9 @@ pytestmark = pytest.mark.docker
 def _containers_of(project: Path) -> list[str]:
     out = subprocess.run(
         ["docker", "ps", "-aq", "--filter", f"label=scaffold.project={project}"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return out.split()
 
@@ -37,7 +39,9 @@ def _edit_yaml(path: Path, edit: Callable[[dict], None]) -> None:
 
 @pytest.mark.parametrize("server", ["plumber", "minimal", "triton", "torchserve"])
 def test_run_is_green(
-    render: Render, standin: Callable[[str], str], server: str,
+    render: Render,
+    standin: Callable[[str], str],
+    server: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     project = render(server, name=f"{server}-e2e", base_image=standin(server))
@@ -71,8 +75,13 @@ def test_plumber_one_row_and_bad_input_through_the_container(
     client = adapter.connect()
     adapter.build(client, plan.context, plan.dockerfile, image_tag(plan), lambda *_: None)
     running = adapter.start(
-        client, image_tag(plan), name="scaffold-test-contract", environment=plan.environment,
-        mounts=plan.mounts, ports=plan.ports, labels={"scaffold.project": str(project)},
+        client,
+        image_tag(plan),
+        name="scaffold-test-contract",
+        environment=plan.environment,
+        mounts=plan.mounts,
+        ports=plan.ports,
+        labels={"scaffold.project": str(project)},
     )
     try:
         port = adapter.published_ports(running, plan.ports)[8000]
@@ -102,7 +111,9 @@ def _post(url: str, body: bytes) -> tuple[int, bytes]:
 
 @pytest.mark.parametrize("server", ["plumber", "minimal"])
 def test_missing_model_is_not_ready_with_logs(
-    render: Render, standin: Callable[[str], str], server: str,
+    render: Render,
+    standin: Callable[[str], str],
+    server: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Model missing: plumber stays up but never ready (503); azmlinfsrv exits 3."""

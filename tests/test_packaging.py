@@ -26,7 +26,10 @@ pytestmark = pytest.mark.timeout(600)
 def _copy_repo(dest: Path) -> None:
     files = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO, capture_output=True, text=True, check=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split("\0")
     for name in filter(None, files):
         source = REPO / name
@@ -36,24 +39,50 @@ def _copy_repo(dest: Path) -> None:
 
 
 def _build(repo: Path, version: str, out: Path) -> Path:
-    for path, old in ((repo / "pyproject.toml", 'version = "'), (repo / "scaffold/__init__.py", '__version__ = "')):
+    for path, old in (
+        (repo / "pyproject.toml", 'version = "'),
+        (repo / "scaffold/__init__.py", '__version__ = "'),
+    ):
         text = path.read_text()
         start = text.index(old) + len(old)
-        path.write_text(text[:start] + version + text[text.index('"', start):])
+        path.write_text(text[:start] + version + text[text.index('"', start) :])
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", f"release {version}")
     git(repo, "tag", f"v{version}")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-         "-w", str(out), str(repo)],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(out),
+            str(repo),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     wheel = next(out.glob(f"aml_scaffold-{version}-*.whl"))
     target = out / f"site-{version}"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target),
-         str(wheel)],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return target
 
@@ -64,8 +93,11 @@ def _machine(tmp: Path, name: str, site: Path) -> dict[str, str]:
     (home / ".gitconfig").write_text("[user]\n\tname = U\n\temail = u@example.invalid\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_CONFIG")}
     env.update(
-        HOME=str(home), GIT_CONFIG_GLOBAL=str(home / ".gitconfig"), GIT_CONFIG_NOSYSTEM="1",
-        SCAFFOLD_CACHE_DIR=str(home / "cache"), XDG_CACHE_HOME=str(home / "xdg"),
+        HOME=str(home),
+        GIT_CONFIG_GLOBAL=str(home / ".gitconfig"),
+        GIT_CONFIG_NOSYSTEM="1",
+        SCAFFOLD_CACHE_DIR=str(home / "cache"),
+        XDG_CACHE_HOME=str(home / "xdg"),
         PYTHONPATH=str(site),
     )
     return env
@@ -88,8 +120,17 @@ def test_project_from_old_release_updates_on_a_machine_with_only_the_new_one(
     new_site = _build(repo, "0.2.0", tmp_path / "dist")
 
     machine1 = _machine(tmp_path, "machine1", old_site)
-    made = _run(machine1, tmp_path, "-m", "scaffold", "new", "--server", "minimal",
-                "--defaults", str(tmp_path / "old-ep"))
+    made = _run(
+        machine1,
+        tmp_path,
+        "-m",
+        "scaffold",
+        "new",
+        "--server",
+        "minimal",
+        "--defaults",
+        str(tmp_path / "old-ep"),
+    )
     assert made.returncode == 0, made.stderr
     project = tmp_path / "old-ep"
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
@@ -113,9 +154,14 @@ def test_project_from_old_release_updates_on_a_machine_with_only_the_new_one(
     # Plain copier on machine 2 (scaffold has run there once, so git knows the redirect).
     plain = subprocess.run(
         [sys.executable, "-m", "copier", "update", "--defaults"],
-        cwd=copy_for_copier, env=machine2, capture_output=True, text=True,
+        cwd=copy_for_copier,
+        env=machine2,
+        capture_output=True,
+        text=True,
     )
     assert plain.returncode == 0, plain.stderr
     assert "# added in 0.2.0" in (copy_for_copier / ".gitignore").read_text()
     assert "instance_count: 4" in (copy_for_copier / "deployment.yml").read_text()
-    assert yaml.safe_load((copy_for_copier / ".copier-answers.yml").read_text())["_commit"] == "v0.2.0"
+    assert (
+        yaml.safe_load((copy_for_copier / ".copier-answers.yml").read_text())["_commit"] == "v0.2.0"
+    )

@@ -21,7 +21,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         if self.server.hang:
             time.sleep(self.server.hang)
         ready = time.monotonic() >= self.server.ready_at
@@ -73,6 +73,8 @@ def test_per_request_timeout_is_the_probe_timeout(server: _Server) -> None:
 
 
 def test_exited_container_ends_the_wait() -> None:
-    result = wait_ready("http://127.0.0.1:9/ready", PROBE, alive=lambda: "container exited (exit code 1)")
+    result = wait_ready(
+        "http://127.0.0.1:9/ready", PROBE, alive=lambda: "container exited (exit code 1)"
+    )
     assert not result.ready and result.exited == "container exited (exit code 1)"
     assert result.seconds < 1

@@ -47,8 +47,11 @@ def test_plan_mirrors_azure(render: Render) -> None:
 
 def test_user_env_wins_and_model_mount_path(render: Render) -> None:
     project = render("minimal")
-    _edit(project, environment_variables={"AZUREML_MODEL_DIR": "/custom", "N": 3},
-          model_mount_path="/models")
+    _edit(
+        project,
+        environment_variables={"AZUREML_MODEL_DIR": "/custom", "N": 3},
+        model_mount_path="/models",
+    )
     plan = load_plan(project)
     assert plan.environment["AZUREML_MODEL_DIR"] == "/custom"
     assert plan.environment["N"] == "3"
@@ -88,7 +91,7 @@ def test_errors_name_the_key(render: Render, changes: dict[str, object], message
 
 
 def test_missing_and_broken_files(tmp_path: Path) -> None:
-    with pytest.raises(ProjectError, match="deployment.yml not found"):
+    with pytest.raises(ProjectError, match=r"deployment\.yml not found"):
         load_plan(tmp_path)
     (tmp_path / "deployment.yml").write_text("name: [unclosed\n")
     with pytest.raises(ProjectError, match="not valid YAML at line"):

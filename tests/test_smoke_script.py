@@ -24,10 +24,10 @@ class _Stub(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Stub
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._reply(200, b"{}")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self.server.seen.append({k.lower(): v for k, v in self.headers.items()})
         self._reply(*self.server.answer)
@@ -53,10 +53,15 @@ def stub() -> Iterator[_Stub]:
     httpd.server_close()
 
 
-def _smoke(project: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _smoke(
+    project: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-I", str(project / "smoke_test.py"), "--deadline", "3", *args],
-        capture_output=True, text=True, env={**os.environ, **(env or {})}, cwd=project,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=project,
     )
 
 
@@ -86,8 +91,11 @@ def test_numbers_compare_with_tolerance(render: Render, stub: _Stub) -> None:
 
 @pytest.mark.parametrize(
     ("status", "body", "message"),
-    [(500, b'{"error": "boom"}', "HTTP 500"), (200, b"not json", "not JSON"),
-     (200, b'{"predictions": [1]}', "expected 2 items")],
+    [
+        (500, b'{"error": "boom"}', "HTTP 500"),
+        (200, b"not json", "not JSON"),
+        (200, b'{"predictions": [1]}', "expected 2 items"),
+    ],
 )
 def test_fails_clearly(render: Render, stub: _Stub, status: int, body: bytes, message: str) -> None:
     project = render("plumber")
@@ -108,8 +116,14 @@ def test_deployed_mode_sends_bearer_token_from_env(render: Render, stub: _Stub) 
     uri = f"http://127.0.0.1:{stub.server_address[1]}/score"
     missing = _smoke(project, "--scoring-uri", uri, env={"AZUREML_ENDPOINT_KEY": ""})
     assert missing.returncode == 1 and "AZUREML_ENDPOINT_KEY" in missing.stderr
-    proc = _smoke(project, "--scoring-uri", uri, "--deployment", "blue",
-                  env={"AZUREML_ENDPOINT_KEY": "s3cret"})
+    proc = _smoke(
+        project,
+        "--scoring-uri",
+        uri,
+        "--deployment",
+        "blue",
+        env={"AZUREML_ENDPOINT_KEY": "s3cret"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert stub.seen[-1]["authorization"] == "Bearer s3cret"
     assert stub.seen[-1]["azureml-model-deployment"] == "blue"

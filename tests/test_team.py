@@ -34,9 +34,12 @@ def test_team_workflow_customise_tag_roll_out(
 ) -> None:
     # The team pins its registry mirror as the default base image, and releases v0.2.0.
     copier_yml = team_template / "copier.yml"
-    copier_yml.write_text(copier_yml.read_text().replace(
-        '"base_image": "rstudio/plumber:v1.2.0"', '"base_image": "acr.example.com/mirror/plumber:v1.2.0"'
-    ))
+    copier_yml.write_text(
+        copier_yml.read_text().replace(
+            '"base_image": "rstudio/plumber:v1.2.0"',
+            '"base_image": "acr.example.com/mirror/plumber:v1.2.0"',
+        )
+    )
     git(team_template, "commit", "-qam", "use our mirror")
     git(team_template, "tag", "v0.2.0")
     # Projects are generated from the team template via the environment default.
@@ -49,8 +52,10 @@ def test_team_workflow_customise_tag_roll_out(
     project = tmp_path / "fleet" / "team-a"
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert answers["_src_path"] == str(team_template) and answers["_commit"] == "v0.2.0"
-    assert "FROM acr.example.com/mirror/plumber:v1.2.0" in (
-        project / "docker-context" / "Dockerfile").read_text()
+    assert (
+        "FROM acr.example.com/mirror/plumber:v1.2.0"
+        in (project / "docker-context" / "Dockerfile").read_text()
+    )
     capsys.readouterr()
 
     # Everything is current.
@@ -59,11 +64,16 @@ def test_team_workflow_customise_tag_roll_out(
 
     # The team releases v0.3.0; team-a has an edit that will conflict, team-b has none.
     deployment = project / "deployment.yml"
-    deployment.write_text(deployment.read_text().replace("request_timeout_ms: 5000", "request_timeout_ms: 7000"))
+    deployment.write_text(
+        deployment.read_text().replace("request_timeout_ms: 5000", "request_timeout_ms: 7000")
+    )
     git(project, "commit", "-qam", "slower")
     shared = team_template / "_shared" / "deployment.yml.jinja"
-    shared.write_text(shared.read_text().replace(
-        "request_timeout_ms: {{ request_timeout_ms }}", "request_timeout_ms: 90000"))
+    shared.write_text(
+        shared.read_text().replace(
+            "request_timeout_ms: {{ request_timeout_ms }}", "request_timeout_ms: 90000"
+        )
+    )
     git(team_template, "commit", "-qam", "longer timeouts")
     git(team_template, "tag", "v0.3.0")
 

@@ -16,32 +16,59 @@ from conftest import SERVERS, TEMPLATES, Render
 from scaffold.servers import SERVERS as REGISTRY
 
 SHARED = {
-    ".copier-answers.yml", ".gitattributes", ".gitignore", "README.md", "deployment.yml",
-    "endpoint.yml", "smoke_test.py", "sample_request.json", "sample_response.json",
-    "docker-context/.dockerignore", "docker-context/Dockerfile",
+    ".copier-answers.yml",
+    ".gitattributes",
+    ".gitignore",
+    "README.md",
+    "deployment.yml",
+    "endpoint.yml",
+    "smoke_test.py",
+    "sample_request.json",
+    "sample_response.json",
+    "docker-context/.dockerignore",
+    "docker-context/Dockerfile",
 }
 EXPECTED_FILES = {
-    "plumber": SHARED | {
-        "docker-context/start_plumber.R", "src/plumber.R", "model/model.rds",
+    "plumber": SHARED
+    | {
+        "docker-context/start_plumber.R",
+        "src/plumber.R",
+        "model/model.rds",
         "model-src/make_model.R",
     },
-    "minimal": SHARED | {
-        "docker-context/requirements.txt", "src/score.py", "model/model.json",
-        "model-src/make_model.py", "tests/test_score.py",
+    "minimal": SHARED
+    | {
+        "docker-context/requirements.txt",
+        "src/score.py",
+        "model/model.json",
+        "model-src/make_model.py",
+        "tests/test_score.py",
     },
-    "tfserving": SHARED | {"model-src/make_model.py"} | {
-        f"half_plus_two/1/{name}" for name in (
-            "saved_model.pb", "fingerprint.pb", "variables/variables.index",
+    "tfserving": SHARED
+    | {"model-src/make_model.py"}
+    | {
+        f"half_plus_two/1/{name}"
+        for name in (
+            "saved_model.pb",
+            "fingerprint.pb",
+            "variables/variables.index",
             "variables/variables.data-00000-of-00001",
         )
     },
-    "torchserve": SHARED | {
-        "docker-context/start-torchserve.sh", "docker-context/config.properties",
-        "docker-context/log4j2.xml", "model/half_plus_two.mar", "model-src/handler.py",
-        "model-src/make_model.py", "model-src/build-mar.sh",
+    "torchserve": SHARED
+    | {
+        "docker-context/start-torchserve.sh",
+        "docker-context/config.properties",
+        "docker-context/log4j2.xml",
+        "model/half_plus_two.mar",
+        "model-src/handler.py",
+        "model-src/make_model.py",
+        "model-src/build-mar.sh",
     },
-    "triton": SHARED | {
-        "models/half_plus_two/config.pbtxt", "models/half_plus_two/1/model.py",
+    "triton": SHARED
+    | {
+        "models/half_plus_two/config.pbtxt",
+        "models/half_plus_two/1/model.py",
         "model-src/check_model.py",
     },
 }
@@ -95,7 +122,10 @@ def test_azure_ai_ml_loads_the_yaml(render: Render, server: str) -> None:
     assert deployment.endpoint_name == "azure-load-ep"
     config = deployment.environment.inference_config
     assert (config.liveness_route.port, config.liveness_route.path) == (spec.port, spec.liveness)
-    assert (config.readiness_route.path, config.scoring_route.path) == (spec.readiness, spec.scoring)
+    assert (config.readiness_route.path, config.scoring_route.path) == (
+        spec.readiness,
+        spec.scoring,
+    )
     if spec.code_dir:
         assert deployment.code_configuration.scoring_script == spec.scoring_script
     else:
@@ -114,7 +144,8 @@ def test_registry_matches_template_facts(render: Render, server: str) -> None:
     assert routes["scoring_route"] == {"port": spec.port, "path": spec.scoring}
     if spec.code_dir:
         assert deployment["code_configuration"] == {
-            "code": f"./{spec.code_dir}", "scoring_script": spec.scoring_script,
+            "code": f"./{spec.code_dir}",
+            "scoring_script": spec.scoring_script,
         }
     else:
         assert "code_configuration" not in deployment
@@ -147,8 +178,16 @@ def test_every_server_folder_has_the_shared_stubs() -> None:
         ("tfserving", {"model_in_image": "true"}),
         ("torchserve", {}),
     ],
-    ids=["plumber", "plumber-r_packages-port", "minimal", "triton", "triton-onnx", "tfserving",
-         "tfserving-in-image", "torchserve"],
+    ids=[
+        "plumber",
+        "plumber-r_packages-port",
+        "minimal",
+        "triton",
+        "triton-onnx",
+        "tfserving",
+        "tfserving-in-image",
+        "torchserve",
+    ],
 )
 def test_dockerfile_passes_hadolint(render: Render, server: str, answers: dict[str, str]) -> None:
     project = render(server, **answers)
@@ -190,10 +229,14 @@ def test_plumber_options_render(render: Render) -> None:
 def test_triton_onnx_variant_files(render: Render) -> None:
     project = render("triton", triton_model_format="onnx")
     assert files_of(project) == SHARED | {
-        "models/half_plus_two/config.pbtxt", "models/half_plus_two/1/README.md",
+        "models/half_plus_two/config.pbtxt",
+        "models/half_plus_two/1/README.md",
         "model-src/make_model.py",
     }
-    assert 'platform: "onnxruntime_onnx"' in (project / "models/half_plus_two/config.pbtxt").read_text()
+    assert (
+        'platform: "onnxruntime_onnx"'
+        in (project / "models/half_plus_two/config.pbtxt").read_text()
+    )
     deployment = yaml.safe_load((project / "deployment.yml").read_text())
     assert deployment["model_mount_path"] == "/models"
     assert deployment["model"]["path"] == "./models/half_plus_two"
@@ -202,12 +245,15 @@ def test_triton_onnx_variant_files(render: Render) -> None:
 def test_minimal_multi_model_variant(render: Render) -> None:
     project = render("minimal", multi_model="true")
     assert files_of(project) == (EXPECTED_FILES["minimal"] - {"model/model.json"}) | {
-        "model/model-a.json", "model/model-b.json",
+        "model/model-a.json",
+        "model/model-b.json",
     }
     assert json.loads((project / "sample_request.json").read_text())["model"] == "model-b"
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
-        cwd=project, capture_output=True, text=True,
+        cwd=project,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -224,7 +270,9 @@ def test_minimal_project_own_tests_pass(render: Render) -> None:
     project = render("minimal")
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
-        cwd=project, capture_output=True, text=True,
+        cwd=project,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert " passed" in proc.stdout
@@ -235,7 +283,8 @@ def test_smoke_script_is_standalone(render: Render, server: str) -> None:
     project = render(server)
     proc = subprocess.run(
         [sys.executable, "-I", str(project / "smoke_test.py"), "--help"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 0, proc.stderr
     assert "--scoring-uri" in proc.stdout
@@ -267,7 +316,9 @@ HOSTILE = [
 ]
 
 
-@pytest.mark.parametrize(("key", "value"), HOSTILE, ids=[f"{k}-{i}" for i, (k, _) in enumerate(HOSTILE)])
+@pytest.mark.parametrize(
+    ("key", "value"), HOSTILE, ids=[f"{k}-{i}" for i, (k, _) in enumerate(HOSTILE)]
+)
 def test_hostile_answers_are_rejected_and_nothing_written(
     render: Render, tmp_path: Path, key: str, value: str
 ) -> None:

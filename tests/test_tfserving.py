@@ -31,17 +31,29 @@ from typing import Any
 
 import pytest
 import yaml
+
 from conftest import TEMPLATES, Render
 
 MODEL_FOLDER = "half_plus_two"
 VERSION_FILES = {
-    "1/saved_model.pb", "1/fingerprint.pb",
-    "1/variables/variables.index", "1/variables/variables.data-00000-of-00001",
+    "1/saved_model.pb",
+    "1/fingerprint.pb",
+    "1/variables/variables.index",
+    "1/variables/variables.data-00000-of-00001",
 }
 COMMON = {
-    ".copier-answers.yml", ".gitattributes", ".gitignore", "README.md", "deployment.yml",
-    "endpoint.yml", "smoke_test.py", "sample_request.json", "sample_response.json",
-    "docker-context/.dockerignore", "docker-context/Dockerfile", "model-src/make_model.py",
+    ".copier-answers.yml",
+    ".gitattributes",
+    ".gitignore",
+    "README.md",
+    "deployment.yml",
+    "endpoint.yml",
+    "smoke_test.py",
+    "sample_request.json",
+    "sample_response.json",
+    "docker-context/.dockerignore",
+    "docker-context/Dockerfile",
+    "model-src/make_model.py",
 }
 #: variant id -> (answers, folder holding the SavedModel versions in the project)
 VARIANTS = {
@@ -51,8 +63,11 @@ VARIANTS = {
 #: variant id -> the same folder in the template (conditional names: one renders per variant)
 TEMPLATE_MODEL_DIRS = {
     "mounted": TEMPLATES / "tfserving" / "{% if not model_in_image %}half_plus_two{% endif %}",
-    "integrated": TEMPLATES / "tfserving" / "docker-context"
-    / "{% if model_in_image %}models{% endif %}" / MODEL_FOLDER,
+    "integrated": TEMPLATES
+    / "tfserving"
+    / "docker-context"
+    / "{% if model_in_image %}models{% endif %}"
+    / MODEL_FOLDER,
 }
 ANSWERS = {"model_name": "my.tf_model-2", "model_version": "7"}
 TOOLS_BIN = Path(sys.executable).parent
@@ -139,12 +154,17 @@ def test_savedmodel_files_are_copied_byte_for_byte(render: Render, variant: str)
     for name in VERSION_FILES:
         assert (project / model_path / name).read_bytes() == (shipped / name).read_bytes(), name
         # Both variants ship the same SavedModel.
-        assert all((d / name).read_bytes() == (shipped / name).read_bytes()
-                   for d in TEMPLATE_MODEL_DIRS.values()), name
+        assert all(
+            (d / name).read_bytes() == (shipped / name).read_bytes()
+            for d in TEMPLATE_MODEL_DIRS.values()
+        ), name
     if (project / ".git").is_dir():
         numstat = subprocess.run(
             ["git", "show", "--numstat", "--format=", "HEAD", "--", model_path],
-            cwd=project, check=True, capture_output=True, text=True,
+            cwd=project,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout.splitlines()
         assert len(numstat) == len(VERSION_FILES)
         assert all(line.startswith("-\t-\t") for line in numstat), numstat  # git: binary
@@ -156,8 +176,11 @@ def test_mounted_variant_env_matches_the_azure_mount(render: Render) -> None:
     project = render_variant(render, "mounted")
     deployment = deployment_of(project)
     model = deployment["model"]
-    assert model == {"name": ANSWERS["model_name"], "version": ANSWERS["model_version"],
-                     "path": f"./{MODEL_FOLDER}"}
+    assert model == {
+        "name": ANSWERS["model_name"],
+        "version": ANSWERS["model_version"],
+        "path": f"./{MODEL_FOLDER}",
+    }
     env = deployment["environment_variables"]
     base = f"/var/azureml-app/azureml-models/{model['name']}/{model['version']}"
     # TF Serving appends MODEL_NAME itself, so the base path must stop at the version and
@@ -208,8 +231,10 @@ def test_routes_name_the_served_model(render: Render, variant: str) -> None:
     assert routes["liveness_route"] == {"port": 8501, "path": f"/v1/models/{name}"}
     # The status route (as in Azure's sample) or /metadata (200 only once loaded).
     assert routes["readiness_route"]["port"] == 8501
-    assert routes["readiness_route"]["path"] in (f"/v1/models/{name}",
-                                                 f"/v1/models/{name}/metadata")
+    assert routes["readiness_route"]["path"] in (
+        f"/v1/models/{name}",
+        f"/v1/models/{name}/metadata",
+    )
     assert routes["scoring_route"] == {"port": 8501, "path": f"/v1/models/{name}:predict"}
     assert "code_configuration" not in deployment_of(project)
     dockerfile = (project / "docker-context" / "Dockerfile").read_text()
@@ -297,8 +322,9 @@ def tf_python() -> str:
         pytest.fail("SCAFFOLD_TF_PYTHON is not set.\n" + TF_VENV_HINT, pytrace=False)
     path = shutil.which(value)
     if not path:
-        pytest.fail(f"SCAFFOLD_TF_PYTHON={value} is not an executable.\n" + TF_VENV_HINT,
-                    pytrace=False)
+        pytest.fail(
+            f"SCAFFOLD_TF_PYTHON={value} is not an executable.\n" + TF_VENV_HINT, pytrace=False
+        )
     return path
 
 
@@ -307,8 +333,15 @@ def run_tf(
 ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
     env.pop("PYTHONPATH", None)
-    return subprocess.run([tf_python(), *args], input=stdin, capture_output=True, text=True,
-                          env=env, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [tf_python(), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 def test_savedmodel_with_real_tensorflow(render: Render) -> None:
@@ -321,7 +354,7 @@ def test_savedmodel_with_real_tensorflow(render: Render) -> None:
     proc = run_tf(["-c", TF_CHECK, *paths], stdin=(json.dumps(instances) + "\n") * len(paths))
     assert proc.returncode == 0, proc.stderr[-3000:]
     [line] = [x for x in proc.stdout.splitlines() if x.startswith("REPORT ")]
-    report = json.loads(line[len("REPORT "):])
+    report = json.loads(line[len("REPORT ") :])
     for path in paths:
         entry = report["models"][path]
         assert entry["tags"] == ["serve"]
@@ -336,8 +369,10 @@ def test_make_model_script_with_real_tensorflow(render: Render, tmp_path: Path) 
     projects = {variant: render_variant(render, variant) for variant in VARIANTS}
     project = projects["mounted"]
     out = tmp_path / "made" / MODEL_FOLDER
-    proc = run_tf([str(project / "model-src" / "make_model.py"), "--model-dir", str(out),
-                   "--version", "3"], cwd=project)
+    proc = run_tf(
+        [str(project / "model-src" / "make_model.py"), "--model-dir", str(out), "--version", "3"],
+        cwd=project,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "-> y=[2.5, 3.0, 4.5]" in proc.stdout
     assert sorted(p.name for p in out.iterdir()) == ["3"]  # no staging folder left behind
@@ -363,8 +398,14 @@ class TFServingRestStandIn(ThreadingHTTPServer):
     127.0.0.1 on a free port.
     """
 
-    def __init__(self, model_name: str, *, state: str = "AVAILABLE", slope: float = 0.5,
-                 intercept: float = 2.0) -> None:
+    def __init__(
+        self,
+        model_name: str,
+        *,
+        state: str = "AVAILABLE",
+        slope: float = 0.5,
+        intercept: float = 2.0,
+    ) -> None:
         super().__init__(("127.0.0.1", 0), _StandInHandler)
         self.model_name, self.state = model_name, state
         self.slope, self.intercept = slope, intercept
@@ -393,15 +434,27 @@ class _StandInHandler(BaseHTTPRequestHandler):
         if metadata:  # needs a loaded servable, like predict; the real body is much richer
             if name != self.server.model_name or self.server.state != "AVAILABLE":
                 return self._send(404, {"error": f"Servable not found for request: Latest({name})"})
-            return self._send(200, {"model_spec": {"name": name, "signature_name": "",
-                                                   "version": version or "1"},
-                                    "metadata": {"signature_def": "stand-in: omitted"}})
+            return self._send(
+                200,
+                {
+                    "model_spec": {"name": name, "signature_name": "", "version": version or "1"},
+                    "metadata": {"signature_def": "stand-in: omitted"},
+                },
+            )
         if name != self.server.model_name or version not in (None, "1"):
             return self._send(404, {"error": f"Could not find any versions of model {name}"})
-        return self._send(200, {"model_version_status": [{
-            "version": "1", "state": self.server.state,
-            "status": {"error_code": "OK", "error_message": ""},
-        }]})
+        return self._send(
+            200,
+            {
+                "model_version_status": [
+                    {
+                        "version": "1",
+                        "state": self.server.state,
+                        "status": {"error_code": "OK", "error_message": ""},
+                    }
+                ]
+            },
+        )
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -461,7 +514,10 @@ def rest_standin() -> Iterator[Any]:
 def smoke(project: Path, url: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-I", str(project / "smoke_test.py"), "--url", url, "--deadline", "3"],
-        capture_output=True, text=True, cwd=project, timeout=60,
+        capture_output=True,
+        text=True,
+        cwd=project,
+        timeout=60,
     )
 
 
@@ -485,20 +541,30 @@ def test_standin_answers_like_tf_serving_documents(rest_standin: Any) -> None:
     assert status == 200 and body["model_version_status"][0]["state"] == "AVAILABLE"
     assert _call("GET", f"{base}/{MODEL_FOLDER}/metadata")[0] == 200
     assert _call("GET", f"{base}/nope") == (
-        404, {"error": "Could not find any versions of model nope"})
+        404,
+        {"error": "Could not find any versions of model nope"},
+    )
     loading = rest_standin(MODEL_FOLDER, state="LOADING").url + f"/v1/models/{MODEL_FOLDER}"
     status, body = _call("GET", loading)
     assert status == 200 and body["model_version_status"][0]["state"] == "LOADING"
     assert _call("GET", loading + "/metadata")[0] == 404
     predict = f"{base}/{MODEL_FOLDER}:predict"
     assert _call("POST", predict, b'{"instances": [1.0, 2.0, 5.0]}') == (
-        200, {"predictions": [2.5, 3.0, 4.5]})
+        200,
+        {"predictions": [2.5, 3.0, 4.5]},
+    )
     assert _call("POST", predict, b'{"inputs": [1.0, 2.0, 5.0]}') == (
-        200, {"outputs": [2.5, 3.0, 4.5]})
+        200,
+        {"outputs": [2.5, 3.0, 4.5]},
+    )
     assert _call("POST", predict, b'{"instances": [{"x": 1.0}, {"x": 3.0}]}') == (
-        200, {"predictions": [2.5, 3.5]})
+        200,
+        {"predictions": [2.5, 3.5]},
+    )
     assert _call("POST", f"{base}/nope:predict", b'{"instances": [1.0]}') == (
-        404, {"error": "Servable not found for request: Latest(nope)"})
+        404,
+        {"error": "Servable not found for request: Latest(nope)"},
+    )
     status, body = _call("POST", predict, b'{"instances": [1.0,')
     assert status == 400 and set(body) == {"error"}
     assert _call("POST", predict, b'{"data": [1.0]}')[0] == 400

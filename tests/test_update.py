@@ -49,17 +49,29 @@ def project(tmp_path: Path, template_repo: Path) -> Path:
     return result.path
 
 
-def test_update_keeps_edits_and_applies_template_changes(project: Path, template_repo: Path) -> None:
+def test_update_keeps_edits_and_applies_template_changes(
+    project: Path, template_repo: Path
+) -> None:
     # The user customises a template-owned file and a user-owned one.
-    _replace(project / "deployment.yml", "instance_type: Standard_DS3_v2", "instance_type: Standard_F4s_v2")
+    _replace(
+        project / "deployment.yml",
+        "instance_type: Standard_DS3_v2",
+        "instance_type: Standard_F4s_v2",
+    )
     _replace(project / "src" / "plumber.R", "#* Liveness", "# my own note\n#* Liveness")
     git(project, "commit", "-qam", "customise")
     # The team improves the template: new key, new file, and a change to plumber.R.
-    _replace(template_repo / "_shared" / "deployment.yml.jinja",
-             "endpoint_name: {{ endpoint_name }}",
-             "endpoint_name: {{ endpoint_name }}\napp_insights_enabled: true")
+    _replace(
+        template_repo / "_shared" / "deployment.yml.jinja",
+        "endpoint_name: {{ endpoint_name }}",
+        "endpoint_name: {{ endpoint_name }}\napp_insights_enabled: true",
+    )
     (template_repo / "plumber" / "CONTRIBUTING.md").write_text("# How we work\n")
-    _replace(template_repo / "plumber" / "src" / "plumber.R", "#* Liveness", "# template v1.1\n#* Liveness")
+    _replace(
+        template_repo / "plumber" / "src" / "plumber.R",
+        "#* Liveness",
+        "# template v1.1\n#* Liveness",
+    )
     _release(template_repo, "v1.1.0")
 
     result = update_project(project)
@@ -78,8 +90,11 @@ def test_conflict_is_reported_with_exit_code(
 ) -> None:
     _replace(project / "deployment.yml", "request_timeout_ms: 5000", "request_timeout_ms: 9000")
     git(project, "commit", "-qam", "slower model")
-    _replace(template_repo / "_shared" / "deployment.yml.jinja",
-             "request_timeout_ms: {{ request_timeout_ms }}", "request_timeout_ms: 60000")
+    _replace(
+        template_repo / "_shared" / "deployment.yml.jinja",
+        "request_timeout_ms: {{ request_timeout_ms }}",
+        "request_timeout_ms: 60000",
+    )
     _release(template_repo, "v1.1.0")
 
     assert main(["update", str(project)]) == ExitCode.UPDATE_CONFLICT
@@ -126,7 +141,9 @@ def test_plain_copier_update_on_a_bundled_project(tmp_path: Path) -> None:
 
     proc = subprocess.run(
         [sys.executable, "-m", "copier", "update", "--defaults"],
-        cwd=project, capture_output=True, text=True,
+        cwd=project,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 0, proc.stderr
     assert ".scaffold-local/" in (project / ".gitignore").read_text()
@@ -193,7 +210,10 @@ def test_changed_answer_rerenders_and_keeps_edits(project: Path, template_repo: 
     deployment = yaml.safe_load((project / "deployment.yml").read_text())
     assert deployment["endpoint_name"] == "renamed-ep"
     assert deployment["instance_count"] == 3
-    assert yaml.safe_load((project / ".copier-answers.yml").read_text())["endpoint_name"] == "renamed-ep"
+    assert (
+        yaml.safe_load((project / ".copier-answers.yml").read_text())["endpoint_name"]
+        == "renamed-ep"
+    )
 
 
 def test_server_change_needs_confirmation_then_adds_the_new_servers_files(
@@ -219,8 +239,9 @@ def test_global_redirect_replaces_stale_cache_entries(tmp_path: Path) -> None:
     git(home, "config", "--global", "--add", stale, template_source.CANONICAL_URL)
     template_source.materialise_bundled()
     entries = git(home, "config", "--global", "--get-regexp", r"^url\..*\.insteadof$")
-    matching = [line for line in entries.splitlines()
-                if line.endswith(template_source.CANONICAL_URL)]
+    matching = [
+        line for line in entries.splitlines() if line.endswith(template_source.CANONICAL_URL)
+    ]
     assert matching == [
         f"url.{template_source.bundled_repo_path().as_uri()}.insteadof "
         f"{template_source.CANONICAL_URL}"
