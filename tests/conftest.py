@@ -18,6 +18,22 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATES = REPO / "templates"
 SERVERS = ["plumber", "minimal", "triton", "tfserving", "torchserve"]
+#: Files every generated project has, whatever the server (templates/_shared).
+SHARED_FILES = frozenset(
+    {
+        ".copier-answers.yml",
+        ".gitattributes",
+        ".gitignore",
+        "README.md",
+        "deployment.yml",
+        "endpoint.yml",
+        "smoke_test.py",
+        "sample_request.json",
+        "sample_response.json",
+        "docker-context/.dockerignore",
+        "docker-context/Dockerfile",
+    }
+)
 
 sys.path.insert(0, str(REPO))
 
@@ -63,6 +79,15 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     yield
     os.environ.clear()
     os.environ.update(saved)
+
+
+def files_of(project: Path) -> set[str]:
+    """Project-relative paths of the files in a generated project (.git left out)."""
+    return {
+        p.relative_to(project).as_posix()
+        for p in project.rglob("*")
+        if p.is_file() and ".git" not in p.relative_to(project).parts
+    }
 
 
 def git(cwd: Path, *args: str) -> str:

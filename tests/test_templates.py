@@ -12,22 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import SERVERS, TEMPLATES, Render
+from conftest import SERVERS, SHARED_FILES, TEMPLATES, Render, files_of
 from scaffold.servers import SERVERS as REGISTRY
 
-SHARED = {
-    ".copier-answers.yml",
-    ".gitattributes",
-    ".gitignore",
-    "README.md",
-    "deployment.yml",
-    "endpoint.yml",
-    "smoke_test.py",
-    "sample_request.json",
-    "sample_response.json",
-    "docker-context/.dockerignore",
-    "docker-context/Dockerfile",
-}
+SHARED = SHARED_FILES
 EXPECTED_FILES = {
     "plumber": SHARED
     | {
@@ -73,14 +61,6 @@ EXPECTED_FILES = {
     },
 }
 TOOLS_BIN = Path(sys.executable).parent
-
-
-def files_of(project: Path) -> set[str]:
-    return {
-        p.relative_to(project).as_posix()
-        for p in project.rglob("*")
-        if p.is_file() and ".git" not in p.relative_to(project).parts
-    }
 
 
 @pytest.mark.parametrize("server", SERVERS)
@@ -249,13 +229,7 @@ def test_minimal_multi_model_variant(render: Render) -> None:
         "model/model-b.json",
     }
     assert json.loads((project / "sample_request.json").read_text())["model"] == "model-b"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run_project_tests(project)
 
 
 def test_minimal_sets_worker_count(render: Render) -> None:
@@ -265,9 +239,8 @@ def test_minimal_sets_worker_count(render: Render) -> None:
     assert deployment["request_settings"]["max_concurrent_requests_per_instance"] == 4
 
 
-def test_minimal_project_own_tests_pass(render: Render) -> None:
-    """The generated project's own checks run green (no server package needed)."""
-    project = render("minimal")
+def run_project_tests(project: Path) -> None:
+    """Run the generated project's own tests with its own command; they must pass."""
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
         cwd=project,
@@ -276,6 +249,11 @@ def test_minimal_project_own_tests_pass(render: Render) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert " passed" in proc.stdout
+
+
+def test_minimal_project_own_tests_pass(render: Render) -> None:
+    """The generated project's own checks run green (no server package needed)."""
+    run_project_tests(render("minimal"))
 
 
 @pytest.mark.parametrize("server", SERVERS)

@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import TEMPLATES, Render
+from conftest import SHARED_FILES, TEMPLATES, Render, files_of
 
 MODEL_FOLDER = "half_plus_two"
 VERSION_FILES = {
@@ -41,20 +41,7 @@ VERSION_FILES = {
     "1/variables/variables.index",
     "1/variables/variables.data-00000-of-00001",
 }
-COMMON = {
-    ".copier-answers.yml",
-    ".gitattributes",
-    ".gitignore",
-    "README.md",
-    "deployment.yml",
-    "endpoint.yml",
-    "smoke_test.py",
-    "sample_request.json",
-    "sample_response.json",
-    "docker-context/.dockerignore",
-    "docker-context/Dockerfile",
-    "model-src/make_model.py",
-}
+COMMON = SHARED_FILES | {"model-src/make_model.py"}
 #: variant id -> (answers, folder holding the SavedModel versions in the project)
 VARIANTS = {
     "mounted": ({}, MODEL_FOLDER),
@@ -78,14 +65,6 @@ TF_VENV_HINT = (
     "  SCAFFOLD_TF_PYTHON=/opt/scaffold-tf/bin/python python -m pytest tests/test_tfserving.py\n"
     "(about 1.4 GB; TensorFlow is kept out of scaffold's own test environment)"
 )
-
-
-def files_of(project: Path) -> set[str]:
-    return {
-        p.relative_to(project).as_posix()
-        for p in project.rglob("*")
-        if p.is_file() and ".git" not in p.relative_to(project).parts
-    }
 
 
 def render_variant(render: Render, variant: str, **extra: Any) -> Path:

@@ -571,6 +571,18 @@ CATALOGUE: list[tuple[str, str, list[Edit], list[Expected]]] = [
         [write("sample_request.json", "{bad json")],
         errors("smoke.sample.invalid", "sample_request.json", ""),
     ),
+    (
+        "deployment-file-not-utf8",
+        "plumber",
+        [lambda root: (root / D).write_bytes(b"name: \xff\xfe blue\n")],
+        errors("file.unreadable", D, ""),
+    ),
+    (
+        "two-deployment-files",
+        "azure-r-multimodel-plumber",
+        [lambda root: (root / "green-deployment.yml").write_text("name: green\n")],
+        errors("file.missing", D, ""),
+    ),
     # Plumber contract.
     (
         "plumber-port",
