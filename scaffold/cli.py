@@ -74,8 +74,8 @@ def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, list[str
     """The argument parser; template-question flags are loaded only for `new`."""
     parser = argparse.ArgumentParser(
         prog="scaffold",
-        description="Generate, run, smoke-test and update Azure ML managed online endpoint "
-        "projects that serve a model from a custom container.",
+        description="Generate, validate, run, smoke-test and update Azure ML managed online "
+        "endpoint projects that serve a model from a custom container.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -771,29 +771,38 @@ def validate_project(project: Path, *, schema: bool = True) -> ValidationReport:
     return ValidationReport(root, ordered, ctx.server, checked, note)
 
 
-def _find_yaml(root: Path, kind: str) -> Path | None:
+def _find_yaml(root: Path, kind: str) -> list[Path]:
+    """deployment.yml (or .yaml), else the `*deployment.yml` candidates (hand-written)."""
     for name in (f"{kind}.yml", f"{kind}.yaml"):
         if (root / name).is_file():
-            return root / name
-    found = sorted(p for p in root.glob(f"*{kind}.y*ml") if p.suffix in (".yml", ".yaml"))
-    return found[0] if len(found) == 1 else None
+            return [root / name]
+    return sorted(p for p in root.glob(f"*{kind}.y*ml") if p.suffix in (".yml", ".yaml"))
 
 
 def _load_file(root: Path, kind: str, problems: list[Problem]) -> tuple[str, Mapping | None]:
     import yaml
 
-    path = _find_yaml(root, kind)
-    if path is None:
+    candidates = _find_yaml(root, kind)
+    if len(candidates) != 1:
         name = f"{kind}.yml"
         severity: Severity = "error" if kind == "deployment" else "warning"
+        found = f"several candidates ({', '.join(p.name for p in candidates)})" if (
+            candidates) else "not found"
         problems.append(Problem(
-            severity, "file.missing", name, "", f"{name} not found in {root}",
-            f"Create {name} (scaffold new generates one) or run validate in the project folder",
+            severity, "file.missing", name, "", f"{name} {found} in {root}",
+            f"Name the file {name} (scaffold new generates one) or run validate in the "
+            "project folder",
         ))
         return name, None
+    path = candidates[0]
     name = path.relative_to(root).as_posix()
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        problems.append(Problem("error", "file.unreadable", name, "",
+                                f"{name} cannot be read as UTF-8 text: {error}",
+                                "Save it as UTF-8 (and check its permissions)"))
+        return name, None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
