@@ -193,3 +193,30 @@ def test_build_failure_exit_code(
     git(project, "commit", "-qam", "break the build")
     assert main(["run", str(project)]) == ExitCode.DOCKER
     assert "docker build of" in capsys.readouterr().err
+
+
+def test_ctrl_c_removes_the_container(render: Render, standin: Callable[[str], str]) -> None:
+    """SIGINT while waiting for readiness: exit 130 and no container left behind."""
+    import signal
+    import sys
+    import time
+
+    project = render("plumber", name="plumber-ctrlc", base_image=standin("plumber"))
+    for path in (project / "model").iterdir():
+        path.unlink()  # never ready: the run waits on /ready until interrupted
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scaffold", "run", "--no-validate", str(project)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not _containers_of(project):
+        assert proc.poll() is None and time.monotonic() < deadline, "container never started"
+        time.sleep(0.3)
+    time.sleep(2)  # now polling readiness
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == ExitCode.INTERRUPTED, err
+    assert "error: interrupted" in err
+    assert _containers_of(project) == []
