@@ -48,8 +48,9 @@ def _question_flags(parser: argparse.ArgumentParser) -> list[str]:
     from scaffold.template_source import load_questions
 
     group = parser.add_argument_group(
-        "template questions", "each answers one question; unanswered ones are asked on a "
-        "terminal or take their defaults (--defaults, or no terminal)"
+        "template questions",
+        "each answers one question; unanswered ones are asked on a "
+        "terminal or take their defaults (--defaults, or no terminal)",
     )
     names = []
     for name, spec in load_questions().items():
@@ -63,8 +64,11 @@ def _question_flags(parser: argparse.ArgumentParser) -> list[str]:
         elif "default" in spec and "{{" not in str(spec["default"]):
             help_text += f" (default: {spec['default']})"
         group.add_argument(
-            "--" + name.replace("_", "-"), dest=f"q_{name}",
-            metavar=None if values else "VALUE", choices=values, help=help_text,
+            "--" + name.replace("_", "-"),
+            dest=f"q_{name}",
+            metavar=None if values else "VALUE",
+            choices=values,
+            help=help_text,
         )
         names.append(name)
     return names
@@ -83,24 +87,42 @@ def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, list[str
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     new = sub.add_parser(
-        "new", help="generate a project from the template",
+        "new",
+        help="generate a project from the template",
         description="Generate a project (Dockerfile, endpoint.yml, deployment.yml, smoke test, "
         "sample model and request, README). Asks on a terminal only what has no answer; "
         "never asks without a terminal.",
     )
     new.add_argument("dest", type=Path, help="folder to create")
-    new.add_argument("--defaults", action="store_true",
-                     help="use defaults for every unanswered question instead of asking")
-    new.add_argument("--data", "-d", action="append", default=[], metavar="KEY=VALUE",
-                     help="answer a question (repeatable), e.g. --data endpoint_name=demo-ep")
+    new.add_argument(
+        "--defaults",
+        action="store_true",
+        help="use defaults for every unanswered question instead of asking",
+    )
+    new.add_argument(
+        "--data",
+        "-d",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="answer a question (repeatable), e.g. --data endpoint_name=demo-ep",
+    )
     new.add_argument("--data-file", type=Path, help="YAML file of answers")
-    new.add_argument("--template", help="template path or git URL (default: bundled template; "
-                     "or set SCAFFOLD_TEMPLATE)")
+    new.add_argument(
+        "--template",
+        help="template path or git URL (default: bundled template; or set SCAFFOLD_TEMPLATE)",
+    )
     new.add_argument("--vcs-ref", help="template version (git tag) to use")
-    new.add_argument("--overwrite", action="store_true",
-                     help="allow a non-empty destination (same-named files are replaced)")
-    new.add_argument("--no-git", action="store_true",
-                     help="do not make the project a git repository (updates need one)")
+    new.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="allow a non-empty destination (same-named files are replaced)",
+    )
+    new.add_argument(
+        "--no-git",
+        action="store_true",
+        help="do not make the project a git repository (updates need one)",
+    )
     _add_common(new)
     is_new = any(arg == "new" for arg in argv[:1]) or (
         len(argv) > 1 and argv[0].startswith("-") and "new" in argv
@@ -110,7 +132,8 @@ def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, list[str
         new.add_argument("--server", help=SERVER_HELP)
 
     run = sub.add_parser(
-        "run", help="build and run a project like Azure ML, then smoke-test it",
+        "run",
+        help="build and run a project like Azure ML, then smoke-test it",
         description="Build the project's image, start it with the model and code mounted where "
         "Azure ML mounts them and the same environment variables, wait for liveness and "
         "readiness with the probe settings of deployment.yml, run smoke_test.py, and remove "
@@ -118,12 +141,14 @@ def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, list[str
     )
     run.add_argument("project", type=Path, nargs="?", default=Path(), help="project folder")
     run.add_argument("--no-smoke", action="store_true", help="stop after readiness")
-    run.add_argument("--no-validate", action="store_true",
-                     help="skip `scaffold validate` before building")
+    run.add_argument(
+        "--no-validate", action="store_true", help="skip `scaffold validate` before building"
+    )
     _add_common(run)
 
     validate = sub.add_parser(
-        "validate", help="find problems that would only fail at deploy time",
+        "validate",
+        help="find problems that would only fail at deploy time",
         description="Check endpoint.yml and deployment.yml with azure-ai-ml's own schema "
         "(if installed), everything the schema accepts but Azure or the container rejects, "
         "and the cross-file contract (ports, routes, model paths) against the server in the "
@@ -131,46 +156,60 @@ def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, list[str
         "grouped by file, each with a fix. Exit 0 when clean (warnings alone too), 11 on "
         "errors (or warnings with --strict).",
     )
-    validate.add_argument("project", type=Path, nargs="?", default=Path(),
-                          help="project folder")
+    validate.add_argument("project", type=Path, nargs="?", default=Path(), help="project folder")
     validate.add_argument("--json", action="store_true", help="print the report as JSON")
     validate.add_argument("--strict", action="store_true", help="fail on warnings too")
-    validate.add_argument("--no-schema", action="store_true",
-                          help="skip the azure-ai-ml schema step (seconds faster)")
+    validate.add_argument(
+        "--no-schema", action="store_true", help="skip the azure-ai-ml schema step (seconds faster)"
+    )
     _add_common(validate)
 
     update = sub.add_parser(
-        "update", help="move a project to a newer template version, keeping your edits",
+        "update",
+        help="move a project to a newer template version, keeping your edits",
         description="Run copier's 3-way update on a clean git project, then report conflicts "
         "(exit 8) instead of leaving them silently.",
     )
     update.add_argument("project", type=Path, nargs="?", default=Path(), help="project folder")
     update.add_argument("--vcs-ref", help="template version to move to (default: newest)")
     update.add_argument("--pretend", action="store_true", help="show what would happen only")
-    update.add_argument("--data", "-d", action="append", default=[], metavar="KEY=VALUE",
-                        help="change an answer while updating")
-    update.add_argument("--change-server", action="store_true",
-                        help="confirm a change of the server answer (asked on a terminal)")
+    update.add_argument(
+        "--data",
+        "-d",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change an answer while updating",
+    )
+    update.add_argument(
+        "--change-server",
+        action="store_true",
+        help="confirm a change of the server answer (asked on a terminal)",
+    )
     _add_common(update)
 
     status = sub.add_parser(
-        "status", help="template version and drift of one project or a folder of many",
+        "status",
+        help="template version and drift of one project or a folder of many",
         description="For each project (a folder with .copier-answers.yml, searched up to 3 "
         "levels deep): template source, current and latest version, and whether updating "
         "would conflict with local edits (a trial update in a throwaway clone). Exits 10 "
         "when a project is behind.",
     )
-    status.add_argument("paths", type=Path, nargs="*", default=[Path()],
-                        help="projects or folders of projects")
+    status.add_argument(
+        "paths", type=Path, nargs="*", default=[Path()], help="projects or folders of projects"
+    )
     status.add_argument("--json", action="store_true", help="print JSON")
-    status.add_argument("--no-conflicts", action="store_true",
-                        help="skip the trial update (faster)")
+    status.add_argument(
+        "--no-conflicts", action="store_true", help="skip the trial update (faster)"
+    )
     _add_common(status)
 
     template = sub.add_parser("template", help="team starter templates")
     template_sub = template.add_subparsers(dest="template_command", metavar="ACTION")
     init = template_sub.add_parser(
-        "init", help="write the bundled template as a standalone, tagged git repository",
+        "init",
+        help="write the bundled template as a standalone, tagged git repository",
         description="Write scaffold's template into DIR as a git repository (copier.yml at "
         "its root, one commit, tag v<scaffold version>) for a team to customise, tag and "
         "host; then `scaffold new --template DIR_OR_URL`.",
@@ -220,9 +259,12 @@ def _cmd_new(args: argparse.Namespace, console: Console, questions: list[str]) -
 
     interactive = not args.defaults and sys.stdin.isatty() and sys.stdout.isatty()
     result = new_project(
-        args.dest, _answers(args, questions),
+        args.dest,
+        _answers(args, questions),
         template=args.template or os.environ.get("SCAFFOLD_TEMPLATE") or None,
-        vcs_ref=args.vcs_ref, interactive=interactive, overwrite=args.overwrite,
+        vcs_ref=args.vcs_ref,
+        interactive=interactive,
+        overwrite=args.overwrite,
         git_init=not args.no_git,
     )
     server = result.answers.get("server", "?")
@@ -257,8 +299,9 @@ def _cmd_validate(args: argparse.Namespace, console: Console) -> int:
         console.result(json.dumps(report.to_json(), indent=2))
     else:
         _print_report(report, console)
-        console.result(f"{len(report.errors)} error(s), {len(report.warnings)} warning(s) "
-                       f"in {report.project}")
+        console.result(
+            f"{len(report.errors)} error(s), {len(report.warnings)} warning(s) in {report.project}"
+        )
     failed = report.errors or (args.strict and report.warnings)
     return ExitCode.INVALID if failed else ExitCode.OK
 
@@ -296,13 +339,17 @@ def _cmd_update(args: argparse.Namespace, console: Console) -> int:
     allow = args.change_server
     change = server_change(read_answers(args.project.expanduser().resolve()), data)
     if change and not allow and sys.stdin.isatty():
-        reply = input(f"Change the server from {change[0]} to {change[1]}? Its files are "
-                      "replaced. [y/N] ")
+        reply = input(
+            f"Change the server from {change[0]} to {change[1]}? Its files are replaced. [y/N] "
+        )
         allow = reply.strip().lower() in {"y", "yes"}
         if not allow:
             raise UsageError("server change not confirmed; nothing was changed")
     result = update_project(
-        args.project, vcs_ref=args.vcs_ref, data=data, pretend=args.pretend,
+        args.project,
+        vcs_ref=args.vcs_ref,
+        data=data,
+        pretend=args.pretend,
         allow_server_change=allow,
     )
     move = f"{result.from_version} -> {result.to_version}"
@@ -341,8 +388,10 @@ def _cmd_status(args: argparse.Namespace, console: Console) -> int:
                 state += ", updates cleanly"
             if row.note:
                 state += f" ({row.note})"
-            console.result(f"{row.path:<40} {row.server or '?':<10} {row.current or '?':<10} "
-                           f"{row.latest or '?':<10} {state}")
+            console.result(
+                f"{row.path:<40} {row.server or '?':<10} {row.current or '?':<10} "
+                f"{row.latest or '?':<10} {state}"
+            )
     return ExitCode.OUTDATED if any(row.behind for row in rows) else ExitCode.OK
 
 
@@ -353,8 +402,10 @@ def _cmd_template(args: argparse.Namespace, console: Console) -> int:
         raise UsageError("choose an action: scaffold template init DIR")
     path = init_team_template(args.dir)
     console.result(f"Team template written to {path} (tagged v{__version__})")
-    console.result(f"Next: customise, commit, tag a new version, then "
-                   f"scaffold new --template {path} NEW_PROJECT")
+    console.result(
+        f"Next: customise, commit, tag a new version, then "
+        f"scaffold new --template {path} NEW_PROJECT"
+    )
     return ExitCode.OK
 
 

@@ -79,7 +79,10 @@ def run_project(
     tag = image_tag(plan)
     reporter.step(f"Building {plan.context.relative_to(plan.project)}/ as {tag}")
     docker_adapter.build(
-        client, plan.context, plan.dockerfile, tag,
+        client,
+        plan.context,
+        plan.dockerfile,
+        tag,
         lambda line, is_step: reporter.detail(line, important=is_step),
     )
     name = f"scaffold-{plan.endpoint_name}-{uuid.uuid4().hex[:8]}"
@@ -87,8 +90,13 @@ def run_project(
     for mount in plan.mounts:
         reporter.detail(f"mount {mount.source} -> {mount.target} (read-only)", important=True)
     running = docker_adapter.start(
-        client, tag, name=name, environment=plan.environment, mounts=plan.mounts,
-        ports=plan.ports, labels={"scaffold.project": str(plan.project)},
+        client,
+        tag,
+        name=name,
+        environment=plan.environment,
+        mounts=plan.mounts,
+        ports=plan.ports,
+        labels={"scaffold.project": str(plan.project)},
     )
     try:
         return _exercise(plan, running, tag, reporter, smoke)
@@ -139,12 +147,18 @@ def _smoke(
     if plan.smoke_script is None:
         raise ProjectError(f"{plan.project}/smoke_test.py not found; restore it or pass --no-smoke")
     command = [
-        sys.executable, str(plan.smoke_script),
-        "--liveness-url", url(plan.liveness.port, plan.liveness.path),
-        "--readiness-url", url(plan.readiness.port, plan.readiness.path),
-        "--scoring-url", url(plan.scoring.port, plan.scoring.path),
-        "--deadline", str(SMOKE_DEADLINE),
-        "--timeout", str(max(10.0, plan.readiness_probe.timeout)),
+        sys.executable,
+        str(plan.smoke_script),
+        "--liveness-url",
+        url(plan.liveness.port, plan.liveness.path),
+        "--readiness-url",
+        url(plan.readiness.port, plan.readiness.path),
+        "--scoring-url",
+        url(plan.scoring.port, plan.scoring.path),
+        "--deadline",
+        str(SMOKE_DEADLINE),
+        "--timeout",
+        str(max(10.0, plan.readiness_probe.timeout)),
     ]
     reporter.step(f"Smoke test: {plan.smoke_script.name} against 127.0.0.1")
     proc = subprocess.run(

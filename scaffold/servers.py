@@ -67,8 +67,11 @@ SERVERS: dict[str, ServerSpec] = {
             code_dir="src",
             scoring_script="score.py",
             sample="a linear model stored as JSON (no ML library needed)",
-            image_hints=("mcr.microsoft.com/azureml/minimal", "mcr.microsoft.com/azureml/curated",
-                         "-inference"),
+            image_hints=(
+                "mcr.microsoft.com/azureml/minimal",
+                "mcr.microsoft.com/azureml/curated",
+                "-inference",
+            ),
             command_hints=("azmlinfsrv", "runsvdir"),
             file_hints=("score.py",),
             contract="check_minimal",

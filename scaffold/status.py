@@ -105,8 +105,12 @@ def project_status(project: Path, *, check_conflicts: bool = True) -> ProjectSta
     src = str(answers.get("_src_path", "?"))
     current = answers.get("_commit")
     status = ProjectStatus(
-        str(project), answers.get("server"), src, None if current is None else str(current),
-        latest=None, behind=False,
+        str(project),
+        answers.get("server"),
+        src,
+        None if current is None else str(current),
+        latest=None,
+        behind=False,
     )
     try:
         latest = latest_version(src)

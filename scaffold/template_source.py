@@ -111,8 +111,9 @@ def _ensure_global_insteadof(key: str) -> None:
     folder (an old SCAFFOLD_CACHE_DIR) would win over ours; they are removed.
     """
     home = Path.home()
-    found = git("config", "--global", "--get-regexp", r"^url\..*\.insteadof$", cwd=home,
-                check=False)
+    found = git(
+        "config", "--global", "--get-regexp", r"^url\..*\.insteadof$", cwd=home, check=False
+    )
     stale = set()
     ours = False
     for line in found.splitlines():
@@ -311,13 +312,22 @@ def init_team_template(dest: Path, version: str = __version__) -> Path:
     if dest.exists() and any(dest.iterdir()):
         raise TemplateError(f"{dest} exists and is not empty; choose a new folder")
     shutil.copytree(
-        bundled_dir(), dest, dirs_exist_ok=True,
+        bundled_dir(),
+        dest,
+        dirs_exist_ok=True,
         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
     )
     git("init", "--quiet", "--initial-branch=main", cwd=dest)
     git("add", "--all", cwd=dest)
     env = None if git("config", "user.email", cwd=dest, check=False).strip() else BOT_ENV
-    git("commit", "--quiet", "--no-verify", "-m", f"Team template from scaffold {version}",
-        cwd=dest, env=env)
+    git(
+        "commit",
+        "--quiet",
+        "--no-verify",
+        "-m",
+        f"Team template from scaffold {version}",
+        cwd=dest,
+        env=env,
+    )
     git("tag", f"v{version}", cwd=dest)
     return dest

@@ -162,8 +162,11 @@ def _add_missing_files(project: Path, answers: Mapping[str, Any]) -> list[str]:
     try:
         data = {k: v for k, v in answers.items() if not k.startswith("_")}
         fresh = new_project(
-            work / project.name, data, template=str(answers["_src_path"]),
-            vcs_ref=str(answers["_commit"]), git_init=False,
+            work / project.name,
+            data,
+            template=str(answers["_src_path"]),
+            vcs_ref=str(answers["_commit"]),
+            git_init=False,
         )
         added = [name for name in fresh.files if not (project / name).exists()]
         for name in added:

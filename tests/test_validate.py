@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from conftest import REPO, SERVERS, Render
+from scaffold import schema
 from scaffold import validate as v
 from scaffold.servers import SERVERS as REGISTRY
 from scaffold.validate import ValidationReport, validate_project
@@ -1060,10 +1061,10 @@ def test_schema_typo_in_union_is_one_problem(project: Callable[[str], Path]) -> 
     """The environment union repeats each error per branch; one problem comes out."""
     root = project("plumber")
     rename_key(D, f"{IC}.scoring_route", "scoring_rout")(root)
-    loaders, _ = v._sdk_loaders()
-    error = v._sdk_load(loaders["deployment"], root / D)
+    loaders, _ = schema._sdk_loaders()
+    error = schema._sdk_load(loaders["deployment"], root / D)
     assert error is not None
-    problems = v.sdk_problems(error, D, v.DEPLOYMENT_SECTIONS)
+    problems = schema.sdk_problems(error, D, v.DEPLOYMENT_SECTIONS)
     assert [(p.code, p.key) for p in problems] == [("schema.unknown_field", f"{IC}.scoring_rout")]
     assert "scoring_route" in problems[0].message and "scoring_route" in problems[0].fix
     report = validate_project(root, schema=True)

@@ -1,0 +1,777 @@
+"""The checks of `scaffold validate` that need no SDK: everything azure-ai-ml's loaders
+accept silently, Dockerfile and sample checks, and the dispatch to the server's contract."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from scaffold.dockerfile import VARIABLE, Command, Dockerfile
+from scaffold.validate import (
+    AUTH_MODES,
+    DEPLOYMENT_SECTIONS,
+    ENDPOINT_SECTIONS,
+    HIDDEN_KEYS,
+    IC_KEY,
+    IMAGE_PATTERN,
+    INSTANCE_TYPES,
+    NAME_PATTERN,
+    PROBE_KEYS,
+    REFERENCE_PATTERN,
+    ROUTE_NAMES,
+    Context,
+    Mapping,
+    Problem,
+    Sections,
+    _whole,
+)
+
+
+# --- SDK-independent checks --------------------------------------------------------------------
+def _unknown_keys(ctx: Context, file: str, data: Mapping, sections: Sections) -> None:
+    for section, (known, required) in sections.items():
+        node = _at(data, section)
+        if isinstance(node, dict):
+            for problem in key_problems(file, section, node.keys(), known, required):
+                ctx.problems.append(problem)
+
+
+def _at(data: Mapping, dotted: str) -> Any:
+    node: Any = data
+    for part in filter(None, dotted.split(".")):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def key_problems(
+    file: str,
+    section: str,
+    present: Iterable[Any],
+    known: Iterable[str],
+    required: Iterable[str],
+    missing: Iterable[str] | None = None,
+) -> list[Problem]:
+    """Problems for unknown and missing keys of one mapping, one per underlying issue.
+
+    A misspelt key and the required key it should have been (`scoring_rout` and
+    `scoring_route`) make one problem, not two.
+    """
+    keys = [str(k) for k in present]
+    known = sorted(known)
+    absent = [r for r in required if r not in keys] if missing is None else list(missing)
+    prefix = f"{section}." if section else ""
+    problems = []
+    for key in (k for k in keys if k not in known):
+        guess = difflib.get_close_matches(key, absent, 1, 0.6) or difflib.get_close_matches(
+            key, known, 1, 0.75
+        )
+        if guess and guess[0] in absent:
+            absent.remove(guess[0])
+            message = f"Unknown field `{key}`; the required `{guess[0]}` is missing"
+        else:
+            message = f"Unknown field `{key}`"
+        shown = ", ".join(k for k in known if k not in HIDDEN_KEYS)
+        fix = (
+            f"Did you mean `{guess[0]}`? Rename `{key}` to `{guess[0]}`"
+            if guess
+            else f"Remove `{key}`; valid keys here: {shown}"
+        )
+        problems.append(Problem("error", "schema.unknown_field", file, prefix + key, message, fix))
+    for key in absent:
+        problems.append(
+            Problem(
+                "error",
+                "schema.missing_field",
+                file,
+                prefix + key,
+                f"Required field `{prefix + key}` is missing",
+                f"Add `{key}` " + (f"under `{section}`" if section else "at the top level"),
+            )
+        )
+    return problems
+
+
+def _check_name(ctx: Context, file: str, key: str, value: Any, kind: str) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str):
+        ctx.error(
+            "schema.type",
+            file,
+            key,
+            f"`{key}` must be a string, not {value!r}",
+            f"Quote the {kind} name",
+        )
+        return
+    code, rule = f"name.{kind}", "3-32 characters: a letter first, then letters, digits, dashes"
+    dns = " (it becomes part of the endpoint's DNS name)" if kind == "endpoint" else ""
+    if not 3 <= len(value) <= 32:
+        ctx.error(
+            f"{code}.length",
+            file,
+            key,
+            f"{kind} name `{value}` has {len(value)} characters; Azure allows 3-32",
+            f"Use a name of {rule}",
+        )
+    if not NAME_PATTERN.fullmatch(value):
+        ctx.error(
+            f"{code}.pattern",
+            file,
+            key,
+            f"{kind} name `{value}` must start with a letter and contain only letters, "
+            "digits and dashes",
+            f"Use a name of {rule}, e.g. my-{kind}",
+        )
+    elif value.endswith("-"):
+        ctx.error(
+            f"{code}.trailing_dash",
+            file,
+            key,
+            f"{kind} name `{value}` ends with a dash",
+            f"Remove the trailing dash: {value.rstrip('-')}",
+        )
+    if value != value.lower():
+        ctx.error(
+            f"{code}.case",
+            file,
+            key,
+            f"{kind} name `{value}` has uppercase letters{dns}",
+            f"Use lowercase: {value.lower()}",
+        )
+
+
+def check_endpoint(ctx: Context) -> None:
+    """endpoint.yml: keys, name, auth_mode, traffic at creation."""
+    data, file = ctx.endpoint, ctx.endpoint_file
+    if data is None:
+        return
+    _unknown_keys(ctx, file, data, ENDPOINT_SECTIONS)
+    _check_name(ctx, file, "name", data.get("name"), "endpoint")
+    auth = data.get("auth_mode")
+    if auth is not None and auth not in AUTH_MODES:
+        ctx.error(
+            "schema.choice",
+            file,
+            "auth_mode",
+            f"auth_mode `{auth}` is not one of {', '.join(AUTH_MODES)}",
+            "Set auth_mode to key, aml_token or aad_token",
+        )
+    traffic = data.get("traffic")
+    if traffic:
+        ctx.error(
+            "endpoint.traffic",
+            file,
+            "traffic",
+            "traffic cannot be set when the endpoint is created (it has no deployments yet)",
+            "Remove traffic; create the deployment with --all-traffic or set it later with "
+            "`az ml online-endpoint update --traffic`",
+        )
+
+
+def check_names(ctx: Context) -> None:
+    """Deployment keys and names, and the endpoint name both files must share."""
+    data, file = ctx.deployment, ctx.deployment_file
+    if data is None:
+        return
+    _unknown_keys(ctx, file, data, DEPLOYMENT_SECTIONS)
+    _check_name(ctx, file, "name", data.get("name"), "deployment")
+    endpoint_name = data.get("endpoint_name")
+    if ctx.endpoint is None:
+        _check_name(ctx, file, "endpoint_name", endpoint_name, "endpoint")
+        return
+    expected = ctx.endpoint.get("name")
+    if isinstance(endpoint_name, str) and isinstance(expected, str) and endpoint_name != expected:
+        ctx.error(
+            "name.endpoint.mismatch",
+            file,
+            "endpoint_name",
+            f"endpoint_name `{endpoint_name}` differs from the name `{expected}` in "
+            f"{ctx.endpoint_file}",
+            "Use the same endpoint name in both files",
+        )
+
+
+def _check_reference(ctx: Context, key: str, value: str) -> None:
+    if REFERENCE_PATTERN.fullmatch(value):
+        return
+    if value.startswith("azureml:") and not value[len("azureml:") :]:
+        why = "is empty"
+    elif value.startswith("azureml:"):
+        why = "has no version or label"
+    else:
+        why = "is neither an inline mapping nor an `azureml:` reference"
+    ctx.error(
+        "reference.malformed",
+        ctx.deployment_file,
+        key,
+        f"{key} `{value}` {why}",
+        f"Use azureml:<name>:<version> or azureml:<name>@latest, or an inline {key}",
+    )
+
+
+def check_environment(ctx: Context) -> None:
+    """The environment: exactly one of image/build, a valid image, routes for custom images."""
+    if ctx.deployment is None:
+        return
+    env, file = ctx.deployment.get("environment"), ctx.deployment_file
+    if env is None:
+        ctx.error(
+            "environment.missing",
+            file,
+            "environment",
+            "No environment: a custom-container deployment needs its image and routes",
+            "Add environment with image (or build) and inference_config",
+        )
+    elif isinstance(env, str):
+        _check_reference(ctx, "environment", env)
+    elif isinstance(env, dict):
+        _check_image_or_build(ctx, env)
+        _check_inference_config(ctx, env)
+
+
+def _check_image_or_build(ctx: Context, env: Mapping) -> None:
+    file, image, build = ctx.deployment_file, env.get("image"), env.get("build")
+    if image is not None and build is not None:
+        ctx.error(
+            "environment.image_and_build",
+            file,
+            "environment",
+            "environment has both image and build",
+            "Keep one: image (pre-built) or build",
+        )
+    elif image is None and build is None:
+        ctx.error(
+            "environment.no_image_or_build",
+            file,
+            "environment",
+            "environment has neither image nor build",
+            "Add image: <registry>/<name>:<tag> or build: {path: ./docker-context}",
+        )
+    if isinstance(image, str):
+        check_image(ctx, file, "environment.image", image)
+    if isinstance(build, dict):
+        _check_build(ctx, build)
+
+
+def check_image(ctx: Context, file: str, key: str, image: str) -> None:
+    """Report an invalid image reference (error) or an unpinned one (warning)."""
+    match = IMAGE_PATTERN.fullmatch(image)
+    if match is None:
+        ctx.error(
+            "image.invalid",
+            file,
+            key,
+            f"`{image}` is not a valid image reference",
+            "Use <registry>/<repository>:<tag> in lowercase, with no placeholders or spaces",
+        )
+        return
+    tag = match.group("tag")
+    if match.group("digest"):
+        return
+    if tag is None or tag == "latest" or tag.startswith("latest-") or tag.endswith("-latest"):
+        what = "has no tag (means latest)" if tag is None else f"uses the moving tag `{tag}`"
+        ctx.warn(
+            "image.latest",
+            file,
+            key,
+            f"image `{image}` {what}: deployments are not reproducible and may change under you",
+            "Pin a version tag or a digest (@sha256:...)",
+        )
+
+
+def _check_build(ctx: Context, build: Mapping) -> None:
+    file = ctx.deployment_file
+    context = ctx.local(build.get("path"))
+    if context is None:
+        return
+    if not context.is_dir():
+        ctx.error(
+            "path.build.not_found",
+            file,
+            "environment.build.path",
+            f"build context {build.get('path')} does not exist",
+            "Fix environment.build.path (relative to the deployment file)",
+        )
+        return
+    name = build.get("dockerfile_path") or "Dockerfile"
+    if isinstance(name, str) and not (context / name).is_file():
+        ctx.error(
+            "path.dockerfile.not_found",
+            file,
+            "environment.build.dockerfile_path",
+            f"Dockerfile {name} not found in {ctx.rel(context)}",
+            "Fix dockerfile_path (relative to build.path) or add the Dockerfile",
+        )
+
+
+def _is_azureml_image(ctx: Context, env: Mapping) -> bool:
+    images: list[Any] = [env.get("image")]
+    if ctx.dockerfile is not None:
+        images += [image for image, _ in ctx.dockerfile.images]
+    return any(isinstance(i, str) and "mcr.microsoft.com/azureml/" in i for i in images)
+
+
+def _check_inference_config(ctx: Context, env: Mapping) -> None:
+    file, config = ctx.deployment_file, env.get("inference_config")
+    if config is None:
+        if (env.get("image") or env.get("build")) and not _is_azureml_image(ctx, env):
+            ctx.error(
+                "routes.missing",
+                file,
+                IC_KEY,
+                "No inference_config: Azure treats the image as an Azure ML inference "
+                "image and never probes or forwards to your server",
+                "Add inference_config with liveness_route, readiness_route and "
+                "scoring_route (port and path each)",
+            )
+        return
+    if not isinstance(config, dict):
+        ctx.error(
+            "schema.type",
+            file,
+            IC_KEY,
+            "inference_config must be a mapping of routes",
+            "Give liveness_route, readiness_route and scoring_route their port and path",
+        )
+        return
+    for name in ROUTE_NAMES:
+        route = config.get(name)
+        if isinstance(route, dict):
+            _check_route(ctx, f"{IC_KEY}.{name}", route)
+
+
+def _check_route(ctx: Context, key: str, route: Mapping) -> None:
+    file, port, path = ctx.deployment_file, route.get("port"), route.get("path")
+    number = _number(ctx, file, f"{key}.port", port)
+    if number is not None and not 1 <= number <= 65535:
+        ctx.error(
+            "route.port.invalid",
+            file,
+            f"{key}.port",
+            f"port {number} is not 1-65535",
+            "Use the port the server listens on inside the container",
+        )
+    if path is None:
+        return
+    if not isinstance(path, str) or not path:
+        ctx.error(
+            "schema.type",
+            file,
+            f"{key}.path",
+            "path must be a non-empty string",
+            "Use an absolute URL path such as /score",
+        )
+    elif not path.startswith("/"):
+        ctx.error(
+            "route.path.slash",
+            file,
+            f"{key}.path",
+            f"path `{path}` does not start with /",
+            f"Use /{path}",
+        )
+
+
+def _number(ctx: Context, file: str, key: str, value: Any) -> int | None:
+    """A whole number from YAML, reporting schema.type when it is something else."""
+    if value is None:
+        return None
+    number = _whole(value)
+    if number is None:
+        ctx.error(
+            "schema.type",
+            file,
+            key,
+            f"`{key}` must be a whole number, not {value!r}",
+            "Write a plain integer",
+        )
+    return number
+
+
+def check_model_and_code(ctx: Context) -> None:
+    """model (reference or local path), model_mount_path, code_configuration paths."""
+    data = ctx.deployment
+    if data is None:
+        return
+    model = data.get("model")
+    if isinstance(model, str):
+        _check_reference(ctx, "model", model)
+    elif isinstance(model, dict):
+        _check_local_model(ctx, model)
+    mount = data.get("model_mount_path")
+    if mount is not None and not (isinstance(mount, str) and mount.startswith("/")):
+        ctx.error(
+            "model_mount_path.relative",
+            ctx.deployment_file,
+            "model_mount_path",
+            f"model_mount_path `{mount}` is not an absolute path",
+            "Use an absolute container path such as /models",
+        )
+    code = data.get("code_configuration")
+    if isinstance(code, dict):
+        _check_code(ctx, code)
+
+
+def _check_local_model(ctx: Context, model: Mapping) -> None:
+    file, path = ctx.deployment_file, model.get("path")
+    if path is None:
+        ctx.error(
+            "model.path.missing",
+            file,
+            "model.path",
+            "inline model has no path",
+            "Add model.path (a local folder) or use model: azureml:<name>:<version>",
+        )
+        return
+    local = ctx.local(path)
+    if local is not None and not local.exists():
+        ctx.error(
+            "path.model.not_found",
+            file,
+            "model.path",
+            f"model path {path} does not exist",
+            "Fix model.path (relative to the deployment file) or add the model files",
+        )
+
+
+def _check_code(ctx: Context, code: Mapping) -> None:
+    file, folder, script = ctx.deployment_file, code.get("code"), code.get("scoring_script")
+    local = ctx.local(folder)
+    if local is not None and not local.is_dir():
+        ctx.error(
+            "path.code.not_found",
+            file,
+            "code_configuration.code",
+            f"code folder {folder} does not exist",
+            "Fix code_configuration.code (relative to the deployment file)",
+        )
+    if script is None:
+        ctx.error(
+            "code.scoring_script.missing",
+            file,
+            "code_configuration.scoring_script",
+            "code_configuration has no scoring_script",
+            "Add scoring_script: the file in the code folder the server runs",
+        )
+    elif local is not None and local.is_dir() and not (local / str(script)).is_file():
+        ctx.error(
+            "path.scoring_script.not_found",
+            file,
+            "code_configuration.scoring_script",
+            f"scoring script {script} not found in {folder}",
+            "Fix scoring_script (relative to the code folder) or add the file",
+        )
+
+
+def check_settings(ctx: Context) -> None:
+    """environment_variables, instance count/type, request settings, probes."""
+    data = ctx.deployment
+    if data is None:
+        return
+    _check_env_vars(ctx, data.get("environment_variables"))
+    _check_instances(ctx, data)
+    settings = data.get("request_settings")
+    if isinstance(settings, dict):
+        _check_request_settings(ctx, settings)
+    for probe in ("liveness_probe", "readiness_probe"):
+        if isinstance(data.get(probe), dict):
+            _check_probe(ctx, probe, data[probe])
+
+
+def _check_env_vars(ctx: Context, env: Any) -> None:
+    if env is None:
+        return
+    file = ctx.deployment_file
+    if not isinstance(env, dict):
+        ctx.error(
+            "schema.type",
+            file,
+            "environment_variables",
+            "environment_variables must be a mapping",
+            'Write NAME: "value" lines',
+        )
+        return
+    for name, value in env.items():
+        key = f"environment_variables.{name}"
+        if isinstance(value, dict | list):
+            ctx.error(
+                "env.value.nested",
+                file,
+                key,
+                f"{name} is a nested {type(value).__name__}",
+                "Give it a string value (JSON-encode structured values yourself)",
+            )
+        elif not isinstance(value, str):
+            shown = "" if value is None else str(value)
+            ctx.warn(
+                "env.value.not_string",
+                file,
+                key,
+                f"{name} is {value!r}, which the container receives as the string '{shown}'",
+                f'Quote it: {name}: "{shown}"',
+            )
+
+
+def _check_instances(ctx: Context, data: Mapping) -> None:
+    file = ctx.deployment_file
+    count = _number(ctx, file, "instance_count", data.get("instance_count"))
+    if count is not None and not 1 <= count <= 50:
+        ctx.error(
+            "instance_count.range",
+            file,
+            "instance_count",
+            f"instance_count {count} is outside 1-50 (Azure's per-deployment limit)",
+            "Use 1-50 instances (3 or more for production)",
+        )
+    kind = data.get("instance_type")
+    if isinstance(kind, str) and kind.upper() not in INSTANCE_TYPES:
+        guess = difflib.get_close_matches(kind.upper(), sorted(INSTANCE_TYPES), 1, 0.8)
+        hint = f"Did you mean {_sku(guess[0])}? " if guess else ""
+        ctx.warn(
+            "instance_type.unknown",
+            file,
+            "instance_type",
+            f"instance_type `{kind}` is not in the managed online endpoint VM list",
+            f"{hint}Check the SKU list (e.g. Standard_DS3_v2, Standard_F4s_v2, "
+            "Standard_NC4as_T4_v3)",
+        )
+    elif kind is not None and not isinstance(kind, str):
+        ctx.error(
+            "schema.type",
+            file,
+            "instance_type",
+            "instance_type must be a string",
+            "Use a VM size such as Standard_DS3_v2",
+        )
+
+
+def _sku(upper: str) -> str:
+    head, _, rest = upper.partition("_")
+    return f"{head.title()}_{rest.replace('_V', '_v')}"
+
+
+def _check_request_settings(ctx: Context, settings: Mapping) -> None:
+    file, key = ctx.deployment_file, "request_settings"
+    timeout = _number(ctx, file, f"{key}.request_timeout_ms", settings.get("request_timeout_ms"))
+    if timeout is not None and not 1 <= timeout <= 180000:
+        ctx.error(
+            "request_timeout.range",
+            file,
+            f"{key}.request_timeout_ms",
+            f"request_timeout_ms {timeout} is outside 1-180000 (managed endpoints allow "
+            "at most 180 s)",
+            "Use 1-180000 milliseconds (default 5000)",
+        )
+    concurrency = _number(
+        ctx,
+        file,
+        f"{key}.max_concurrent_requests_per_instance",
+        settings.get("max_concurrent_requests_per_instance"),
+    )
+    if concurrency is not None and concurrency < 1:
+        ctx.error(
+            "max_concurrent.range",
+            file,
+            f"{key}.max_concurrent_requests_per_instance",
+            f"max_concurrent_requests_per_instance {concurrency} is below 1",
+            "Use 1 or more (default 1)",
+        )
+
+
+def _check_probe(ctx: Context, probe: str, values: Mapping) -> None:
+    file = ctx.deployment_file
+    for name in sorted(PROBE_KEYS):
+        number = _number(ctx, file, f"{probe}.{name}", values.get(name))
+        if number is not None and number < 1:
+            ctx.error(
+                "probe.range",
+                file,
+                f"{probe}.{name}",
+                f"{probe}.{name} is {number}; Azure needs at least 1",
+                f"Set {name} to 1 or more (defaults: initial_delay 10, period 10, "
+                "timeout 2, success_threshold 1, failure_threshold 30)",
+            )
+    success = _whole(values.get("success_threshold"))
+    if probe == "liveness_probe" and success is not None and success > 1:
+        ctx.warn(
+            "probe.success_threshold",
+            file,
+            f"{probe}.success_threshold",
+            f"liveness_probe.success_threshold is {success}; Azure fixes it at 1",
+            "Remove it or set it to 1",
+        )
+
+
+def check_dockerfile(ctx: Context) -> None:
+    """Dockerfile: pinned base images, and $VARS in exec-form commands that never expand."""
+    docker = ctx.dockerfile
+    if docker is None:
+        return
+    for image, line in docker.images:
+        if "$" not in image:
+            check_image(ctx, docker.rel, f"FROM (line {line})", image)
+    entry, cmd = docker.entrypoint, docker.cmd
+    if entry is not None and entry.exec_form and _has_variable(entry.args) and not _is_shell(entry):
+        _exec_vars(ctx, docker, entry, "ENTRYPOINT", certain=True)
+    if cmd is None or not cmd.exec_form or not _has_variable(cmd.args) or _is_shell(cmd):
+        return
+    expands = _cmd_expands(ctx, docker)
+    if expands is not True:
+        _exec_vars(ctx, docker, cmd, "CMD", certain=expands is False)
+
+
+def _cmd_expands(ctx: Context, docker: Dockerfile) -> bool | None:
+    """Whether the entrypoint evaluates an exec-form CMD with a shell (None: unknown)."""
+    entry = docker.entrypoint
+    if entry is None:
+        return ctx.spec.base_entrypoint_evals if ctx.spec is not None else None
+    if not entry.args:
+        return False  # ENTRYPOINT []: the CMD runs as is
+    if _is_shell(entry):
+        return True
+    script = docker.local_path(entry.args[0]) if entry.args[0].startswith("/") else None
+    text = ctx.read(script) if script is not None else None
+    if text is None:
+        return None
+    return bool(re.search(r"^\s*eval\b", text, re.M))
+
+
+def _has_variable(args: Iterable[str]) -> bool:
+    return any(VARIABLE.search(a) for a in args)
+
+
+def _is_shell(command: Command) -> bool:
+    return (
+        bool(command.args)
+        and PurePosixPath(command.args[0]).name in ("sh", "bash")
+        and ("-c" in command.args)
+    )
+
+
+def _exec_vars(
+    ctx: Context, docker: Dockerfile, command: Command, keyword: str, *, certain: bool
+) -> None:
+    report = ctx.error if certain else ctx.warn
+    why = "" if certain else " unless the base image's entrypoint evaluates its arguments"
+    report(
+        "dockerfile.exec_vars",
+        docker.rel,
+        f"{keyword} (line {command.line})",
+        f"exec-form {keyword} uses $VARIABLES, which are not expanded without a shell{why}",
+        'Use the shell form, or ["sh", "-c", "..."], or an entrypoint script',
+    )
+
+
+def check_contract(ctx: Context) -> None:
+    """The detected server's own cross-file contract (scaffold.contracts)."""
+    spec = ctx.spec
+    if spec is not None and spec.contract and ctx.deployment is not None:
+        from scaffold import contracts
+
+        getattr(contracts, spec.contract)(ctx)
+
+
+def check_expose(ctx: Context) -> None:
+    """Route ports against the Dockerfile's EXPOSE (the only evidence for unknown servers)."""
+    docker = ctx.dockerfile
+    if docker is None or not docker.expose:
+        return
+    reported = {p.key for p in ctx.problems if p.code == "route.port.mismatch"}
+    seen: set[int] = set()
+    for route in ctx.routes.values():
+        key = f"{route.key}.port"
+        if (
+            route.port is None
+            or route.port in docker.expose
+            or route.port in seen
+            or (key in reported)
+        ):
+            continue
+        seen.add(route.port)
+        exposed = ", ".join(map(str, docker.expose))
+        if ctx.listen_port is None:
+            ctx.error(
+                "route.port.mismatch",
+                ctx.deployment_file,
+                key,
+                f"{route.name}.port is {route.port} but {docker.rel} EXPOSEs {exposed}",
+                f"Use the port the server listens on, or fix EXPOSE in {docker.rel}",
+            )
+        else:
+            ctx.warn(
+                "dockerfile.expose",
+                docker.rel,
+                "EXPOSE",
+                f"{docker.rel} EXPOSEs {exposed} but the routes use {route.port}",
+                f"EXPOSE {route.port} so local runs publish the port the routes use",
+            )
+
+
+def check_samples(ctx: Context) -> None:
+    """The smoke test's sample request exists and parses."""
+    smoke = ctx.root / "smoke_test.py"
+    names = set(re.findall(r"sample_request\.\w+", ctx.read(smoke) or ""))
+    if (ctx.root / "sample_request.json").is_file():
+        names.add("sample_request.json")
+    for name in sorted(names):
+        path = ctx.root / name
+        if not path.is_file():
+            ctx.error(
+                "smoke.sample.missing",
+                name,
+                "",
+                f"{name} (used by smoke_test.py) is missing",
+                f"Add {name} with a request the model accepts",
+            )
+        elif name.endswith(".json"):
+            _check_json(ctx, path, name)
+
+
+def _check_json(ctx: Context, path: Path, name: str) -> None:
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as error:
+        ctx.error(
+            "smoke.sample.invalid",
+            name,
+            "",
+            f"{name} is not valid JSON: {error}",
+            "Fix the JSON (the smoke test and `az ml online-endpoint invoke` send it)",
+        )
+
+
+def check_model_file(ctx: Context) -> None:
+    """MODEL_FILE (read by the generated scoring scripts) points into the mounted model."""
+    value = ctx.container_env.get("MODEL_FILE")
+    model = ctx.model
+    if not value or model is None or model.local is None:
+        return
+    container = value if value.startswith("/") else f"{model.model_dir}/{value}"
+    local = ctx.resolve_container_path(container)
+    if local is None or not local.exists():
+        file, key = ctx.env_source("MODEL_FILE")
+        ctx.error(
+            "model.file.not_found",
+            file,
+            key,
+            f"MODEL_FILE {value} is not in the mounted model (Azure mounts "
+            f"{ctx.rel(model.local)} at {model.container_path})",
+            f"Point MODEL_FILE at a file under {model.local.name}/ (relative to AZUREML_MODEL_DIR)",
+        )
+
+
+CHECKS = (
+    check_endpoint,
+    check_names,
+    check_environment,
+    check_model_and_code,
+    check_settings,
+    check_dockerfile,
+    check_contract,
+    check_expose,
+    check_model_file,
+    check_samples,
+)
