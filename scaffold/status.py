@@ -60,13 +60,10 @@ def find_projects(roots: Iterable[Path], max_depth: int = 3) -> list[Path]:
     return found
 
 
-def _version_key(tag: str) -> Any:
-    from packaging.version import InvalidVersion, Version
-
-    try:
-        return (1, Version(tag.removeprefix("v")))
-    except InvalidVersion:
-        return (0, tag)
+def _older(current: str, latest: str) -> bool:
+    """True if tag `current` is an older release than `latest` (non-release tags are older)."""
+    mine = template_source.release_version(current)
+    return mine is None or mine < template_source.release_version(latest)
 
 
 def latest_version(src: str) -> str | None:
@@ -78,8 +75,8 @@ def latest_version(src: str) -> str | None:
         src = str(Path(src).expanduser().resolve())
     out = git("ls-remote", "--tags", "--refs", src, cwd=Path.cwd())
     tags = [line.split("refs/tags/", 1)[1] for line in out.splitlines() if "refs/tags/" in line]
-    versions = [t for t in tags if _version_key(t)[0] == 1]
-    return max(versions, key=_version_key) if versions else None
+    versions = [t for t in tags if template_source.release_version(t) is not None]
+    return max(versions, key=template_source.release_version) if versions else None
 
 
 def _trial_update(project: Path, ref: str) -> list[str]:
@@ -116,7 +113,7 @@ def project_status(project: Path, *, check_conflicts: bool = True) -> ProjectSta
         latest = latest_version(src)
     except ScaffoldError as error:
         return replace(status, note=error.message)
-    behind = bool(latest and current and _version_key(str(current)) < _version_key(latest))
+    behind = bool(latest and current and _older(str(current), latest))
     status = replace(status, latest=latest, behind=behind)
     if not behind or not check_conflicts or latest is None:
         return status

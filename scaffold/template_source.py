@@ -31,7 +31,7 @@ from typing import Any
 
 from scaffold import __version__
 from scaffold.errors import TemplateError
-from scaffold.gitutil import BOT_ENV, git, is_repo_root
+from scaffold.gitutil import BOT_ENV, git, init_and_commit, is_repo_root
 
 _FINGERPRINT_KEY = "scaffold-template-fingerprint:"
 #: What bundled-template projects record as `_src_path`; never fetched over the network.
@@ -249,11 +249,16 @@ def load_questions(template_dir: Path | None = None) -> dict[str, dict[str, Any]
     }
 
 
-def _version_key(tag: str) -> tuple[int, ...] | None:
-    parts = tag.removeprefix("v").split(".")
-    if not tag.startswith("v") or not all(p.isdigit() for p in parts):
+def release_version(tag: str) -> Any:
+    """The PEP 440 version of a `v<version>` tag (what copier orders by), or None."""
+    from packaging.version import InvalidVersion, Version
+
+    if not tag.startswith("v"):
         return None
-    return tuple(int(p) for p in parts)
+    try:
+        return Version(tag[1:])
+    except InvalidVersion:
+        return None
 
 
 def build_history_bundle(repo_root: Path, out: Path, version: str) -> bool:
@@ -265,8 +270,8 @@ def build_history_bundle(repo_root: Path, out: Path, version: str) -> bool:
     """
     if not is_repo_root(repo_root):
         return False
-    tags = [t for t in git("tag", "--list", "v*", cwd=repo_root).split() if _version_key(t)]
-    tags.sort(key=lambda t: _version_key(t) or ())
+    tags = [t for t in git("tag", "--list", "v*", cwd=repo_root).split() if release_version(t)]
+    tags.sort(key=release_version)
     work = Path(tempfile.mkdtemp(prefix="scaffold-history-"))
     try:
         history = work / "repo"
@@ -317,17 +322,6 @@ def init_team_template(dest: Path, version: str = __version__) -> Path:
         dirs_exist_ok=True,
         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
     )
-    git("init", "--quiet", "--initial-branch=main", cwd=dest)
-    git("add", "--all", cwd=dest)
-    env = None if git("config", "user.email", cwd=dest, check=False).strip() else BOT_ENV
-    git(
-        "commit",
-        "--quiet",
-        "--no-verify",
-        "-m",
-        f"Team template from scaffold {version}",
-        cwd=dest,
-        env=env,
-    )
+    init_and_commit(dest, f"Team template from scaffold {version}")
     git("tag", f"v{version}", cwd=dest)
     return dest
