@@ -2,7 +2,7 @@
 
 Exit codes: 0 ok, 2 usage/bad answers, 3 template, 4 project files, 5 Docker, 6 container
 not ready, 7 smoke test failed, 8 update conflicts, 9 git, 10 behind template (status),
-11 validation errors, 130 interrupted.
+11 validation errors, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
@@ -13,22 +13,23 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from scaffold import __version__
+from scaffold import __version__, signals
 from scaffold.console import NORMAL, QUIET, VERBOSE, Console
-from scaffold.errors import ExitCode, ScaffoldError, UsageError
+from scaffold.errors import ExitCode, Interrupted, ScaffoldError, UsageError
 from scaffold.servers import SERVERS
 
 EPILOG = """\
 exit codes: 0 ok, 2 usage or invalid answers, 3 template problem, 4 project files,
   5 Docker unavailable or build failed, 6 container not ready, 7 smoke test failed,
   8 update left conflicts, 9 git problem, 10 a project is behind its template (status),
-  11 validation found errors, 130 interrupted
+  11 validation found errors, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM)
 
 examples:
   scaffold new my-endpoint                               # asks the questions
   scaffold new --server plumber --defaults my-endpoint   # no questions
   scaffold validate my-endpoint                          # find deploy-time failures now
   scaffold run my-endpoint                               # build, run like Azure, smoke-test
+  scaffold serve --reload my-endpoint                    # keep it up, restart on edits
   scaffold update my-endpoint                            # newer template, edits kept
   scaffold status ~/endpoints --json                     # template drift of many projects
   scaffold template init ~/team-template                 # start a team starter template
@@ -72,6 +73,36 @@ def _question_flags(parser: argparse.ArgumentParser) -> list[str]:
         )
         names.append(name)
     return names
+
+
+def _run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("project", type=Path, nargs="?", default=Path(), help="project folder")
+    parser.add_argument(
+        "--no-validate", action="store_true", help="skip `scaffold validate` before building"
+    )
+    parser.add_argument(
+        "--platform",
+        default=None,
+        metavar="OS/ARCH",
+        help="platform to build and run (default linux/amd64, what Azure ML runs; emulated on "
+        "arm64 machines such as Apple Silicon); `native` for the engine's own",
+    )
+    _add_common(parser)
+
+
+def _serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--port",
+        type=int,
+        metavar="HOST_PORT",
+        help="publish the scoring route on 127.0.0.1:HOST_PORT (default: a free port)",
+    )
+    parser.add_argument(
+        "--reload",
+        action="store_true",
+        help="while serving, restart the container when a mounted folder (code, model) "
+        "changes, and rebuild first when the build context changes",
+    )
 
 
 def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, list[str]]:
@@ -139,12 +170,38 @@ def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, list[str
         "readiness with the probe settings of deployment.yml, run smoke_test.py, and remove "
         "the container (also on Ctrl-C). Ports are published on random 127.0.0.1 ports.",
     )
-    run.add_argument("project", type=Path, nargs="?", default=Path(), help="project folder")
+    _run_arguments(run)
     run.add_argument("--no-smoke", action="store_true", help="stop after readiness")
     run.add_argument(
-        "--no-validate", action="store_true", help="skip `scaffold validate` before building"
+        "--serve",
+        action="store_true",
+        help="keep the container up after readiness (no smoke test): print its URLs and a "
+        "curl line, follow its log, remove it on Ctrl-C or SIGTERM",
     )
-    _add_common(run)
+    _serve_arguments(run)
+
+    serve = sub.add_parser(
+        "serve",
+        help="run a project like Azure ML and keep it up (= run --serve)",
+        description="Build and start the project exactly like `scaffold run`, wait for "
+        "readiness, then keep it serving on 127.0.0.1: prints the URL of every route and "
+        "ready-to-paste curl and smoke_test.py lines, follows the container log, and stops "
+        "and removes the container on Ctrl-C or SIGTERM.",
+    )
+    _run_arguments(serve)
+    _serve_arguments(serve)
+
+    clean = sub.add_parser(
+        "clean",
+        help="remove the containers and images scaffold made for a project",
+        description="Remove every container and image labelled as scaffold's for PROJECT "
+        "(also those a killed run left behind), or for every project with --all. Nothing "
+        "without scaffold's label is touched.",
+    )
+    clean.add_argument("project", type=Path, nargs="?", default=Path(), help="project folder")
+    clean.add_argument("--all", action="store_true", help="every project's, not just PROJECT's")
+    clean.add_argument("--keep-images", action="store_true", help="remove containers only")
+    _add_common(clean)
 
     validate = sub.add_parser(
         "validate",
@@ -306,27 +363,108 @@ def _cmd_validate(args: argparse.Namespace, console: Console) -> int:
     return ExitCode.INVALID if failed else ExitCode.OK
 
 
-def _cmd_run(args: argparse.Namespace, console: Console) -> int:
+def _validate_before_run(args: argparse.Namespace, console: Console) -> None:
     from scaffold.errors import ValidationFailed
+
+    if args.no_validate:
+        return
+    from scaffold.validate import validate_project
+
+    console.step("Validating the project (scaffold validate)")
+    report = validate_project(args.project)
+    if report.errors:
+        _print_report(report, console)
+        raise ValidationFailed(
+            f"{len(report.errors)} problem(s) would fail the deployment; fix them or "
+            "pass --no-validate"
+        )
+    for problem in report.warnings:
+        console.detail(f"warning: {problem.file}: {problem.message}", important=True)
+
+
+def _cmd_run(args: argparse.Namespace, console: Console) -> int:
     from scaffold.localrun import run_project
 
-    if not args.no_validate:
-        from scaffold.validate import validate_project
-
-        console.step("Validating the project (scaffold validate)")
-        report = validate_project(args.project)
-        if report.errors:
-            _print_report(report, console)
-            raise ValidationFailed(
-                f"{len(report.errors)} problem(s) would fail the deployment; fix them or "
-                "pass --no-validate"
-            )
-        for problem in report.warnings:
-            console.detail(f"warning: {problem.file}: {problem.message}", important=True)
-
-    result = run_project(args.project, console, smoke=not args.no_smoke)
+    if args.serve or args.port is not None or args.reload:
+        return _cmd_serve(args, console)
+    _validate_before_run(args, console)
+    result = run_project(args.project, console, smoke=not args.no_smoke, platform=args.platform)
     verdict = "smoke test passed" if not args.no_smoke else "container ready"
     console.result(f"OK: {verdict} (ready after {result.ready_after:.1f}s, image {result.image})")
+    return ExitCode.OK
+
+
+def _check_port(port: int | None) -> None:
+    if port is not None and not 1 <= port <= 65535:
+        raise UsageError(f"--port {port} is not a port; choose 1-65535 (or omit it for a free one)")
+
+
+def _cmd_serve(args: argparse.Namespace, console: Console) -> int:
+    import shlex
+
+    from scaffold.errors import Interrupted
+    from scaffold.localrun import LocalDeployment, serve_project, smoke_command
+
+    _check_port(args.port)
+    _validate_before_run(args, console)
+    serving = False
+
+    def on_ready(deployment: LocalDeployment) -> None:
+        nonlocal serving
+        serving = True
+        plan = deployment.plan
+        console.result(f"Serving {plan.project} (Ctrl-C stops and removes the container)")
+        for label, route, method in (
+            ("liveness", plan.liveness, "GET"),
+            ("readiness", plan.readiness, "GET"),
+            ("scoring", plan.scoring, "POST"),
+        ):
+            console.result(f"  {label:<10} {method:<4} {deployment.url(route)}")
+        sample = plan.project / "sample_request.json"
+        console.result("Try:")
+        console.result(
+            f"  curl -sS -X POST {deployment.url(plan.scoring)} "
+            f"-H 'Content-Type: application/json' -d @{shlex.quote(str(sample))}"
+        )
+        if plan.smoke_script is not None:
+            command = ["python", *smoke_command(deployment)[1:]]
+            console.result(f"  {shlex.join(command)}")
+
+    try:
+        result = serve_project(
+            args.project,
+            console,
+            on_ready=on_ready,
+            platform=args.platform,
+            host_port=args.port,
+            reload=args.reload,
+        )
+    except KeyboardInterrupt as stopped:
+        if not serving:
+            raise
+        how = "SIGTERM" if isinstance(stopped, Interrupted) and stopped.signum == 15 else "Ctrl-C"
+        console.result(f"Stopped ({how}); container removed")
+        return ExitCode.OK
+    console.result(f"Stopped; container removed (restarts: {result.restarts})")
+    return ExitCode.OK
+
+
+def _cmd_clean(args: argparse.Namespace, console: Console) -> int:
+    from scaffold.localrun import clean
+
+    result = clean(None if args.all else args.project, images=not args.keep_images)
+    for name in result.containers:
+        console.detail(f"removed container {name}", important=True)
+    for image in result.images:
+        console.detail(f"removed image {image}", important=True)
+    for image in result.kept:
+        console.detail(
+            f"kept image {image} (in use by a container scaffold did not start)", important=True
+        )
+    what = "every project" if args.all else str(args.project.expanduser().resolve())
+    console.result(
+        f"Removed {len(result.containers)} container(s) and {len(result.images)} image(s) of {what}"
+    )
     return ExitCode.OK
 
 
@@ -422,6 +560,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `scaffold` command; returns the exit code."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     console = Console()
+    signals.install()
     try:
         parser, questions = build_parser(arguments)
         args = parser.parse_args(arguments)
@@ -432,6 +571,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands: dict[str, Callable[[], int]] = {
             "new": lambda: _cmd_new(args, console, questions),
             "run": lambda: _cmd_run(args, console),
+            "serve": lambda: _cmd_serve(args, console),
+            "clean": lambda: _cmd_clean(args, console),
             "update": lambda: _cmd_update(args, console),
             "servers": lambda: _cmd_servers(console),
             "status": lambda: _cmd_status(args, console),
@@ -442,6 +583,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ScaffoldError as error:
         console.error(error)
         return error.exit_code
-    except KeyboardInterrupt:
-        console.error(UsageError("interrupted"))
-        return ExitCode.INTERRUPTED
+    except KeyboardInterrupt as stopped:
+        code = stopped.exit_code if isinstance(stopped, Interrupted) else ExitCode.INTERRUPTED
+        why = "terminated (SIGTERM)" if code == ExitCode.TERMINATED else "interrupted"
+        console.error(UsageError(f"{why}; every container scaffold started was removed"))
+        return code

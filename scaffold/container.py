@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scaffold import signals
 from scaffold.errors import DockerError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -17,6 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from scaffold.project import Mount
 
 _STEP = re.compile(r"^Step \d+/\d+ : ")
+_FROM = re.compile(r"^Step \d+/\d+ : FROM\s", re.IGNORECASE)
 
 
 def connect() -> DockerClient:
@@ -42,21 +46,50 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+@dataclass(frozen=True)
+class BuildResult:
+    """A finished build: the image id, and how many steps (FROM aside) there were and how
+    many of them came from the layer cache."""
+
+    image_id: str
+    steps: int
+    cached: int
+
+    @property
+    def fully_cached(self) -> bool:
+        """Every step came from the layer cache (nothing was rebuilt)."""
+        return self.cached == self.steps
+
+
 def build(
     client: DockerClient,
     context: Path,
     dockerfile: str,
     tag: str,
     on_line: Callable[[str, bool], None],
-) -> str:
-    """Build `context` into `tag`; stream lines to on_line(line, is_step). Return image id."""
+    *,
+    platform: str | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> BuildResult:
+    """Build `context` into `tag` for `platform` (None: the engine's own); stream lines to
+    on_line(line, is_step)."""
     from docker.errors import APIError
 
     log: list[str] = []
     image_id = ""
+    steps = cached = 0
+    options: dict[str, Any] = {"labels": dict(labels or {})}
+    if platform:
+        options["platform"] = platform
     try:
         stream = client.api.build(
-            path=str(context), dockerfile=dockerfile, tag=tag, rm=True, forcerm=True, decode=True
+            path=str(context),
+            dockerfile=dockerfile,
+            tag=tag,
+            rm=True,
+            forcerm=True,
+            decode=True,
+            **options,
         )
         for chunk in stream:
             if "error" in chunk:
@@ -70,13 +103,29 @@ def build(
             for line in text.splitlines():
                 if line.strip():
                     log.append(line)
-                    on_line(line, bool(_STEP.match(line)))
+                    is_step = bool(_STEP.match(line))
+                    steps += is_step and not _FROM.match(line)
+                    cached += line.strip() == "---> Using cache"
+                    on_line(line, is_step)
             aux = chunk.get("aux")
             if isinstance(aux, dict) and "ID" in aux:
                 image_id = str(aux["ID"])
     except APIError as error:
-        raise DockerError(f"docker build of {context} failed: {_first_line(error)}") from None
-    return image_id or client.images.get(tag).id or tag
+        raise DockerError(
+            f"docker build of {context} failed: {_first_line(error)}{_platform_hint(error)}"
+        ) from None
+    return BuildResult(image_id or client.images.get(tag).id or tag, steps, cached)
+
+
+def _platform_hint(error: BaseException) -> str:
+    text = str(error).lower()
+    if "platform" in text or "exec format" in text:
+        return (
+            "; the engine cannot build or run linux/amd64 images here: enable emulation "
+            "(Docker Desktop: on by default; Linux: install qemu-user-static/binfmt) or pass "
+            "--platform native"
+        )
+    return ""
 
 
 def start(
@@ -86,12 +135,15 @@ def start(
     name: str,
     environment: Mapping[str, str],
     mounts: list[Mount],
-    ports: list[int],
+    ports: list[int] | Mapping[int, int | None],
     labels: Mapping[str, str],
+    platform: str | None = None,
 ) -> Container:
-    """Start `image` detached, ports published on random 127.0.0.1 ports, with tini (init)."""
+    """Start `image` detached with tini (init), each container port published on 127.0.0.1:
+    at the host port `ports` maps it to, or a random one (a list, or None in the mapping)."""
     from docker.errors import APIError, ImageNotFound
 
+    host_ports = ports if isinstance(ports, Mapping) else dict.fromkeys(ports)
     options: dict[str, Any] = {
         "name": name,
         "detach": True,
@@ -99,14 +151,19 @@ def start(
         "environment": dict(environment),
         "volumes": {str(m.source): {"bind": str(m.target), "mode": "ro"} for m in mounts},
         # (host address, None): Docker picks a free port on 127.0.0.1 only.
-        "ports": {f"{port}/tcp": ("127.0.0.1", None) for port in ports},
+        "ports": {f"{port}/tcp": ("127.0.0.1", host) for port, host in host_ports.items()},
         "labels": dict(labels),
     }
+    if platform:
+        options["platform"] = platform
     try:
         started: Container = client.containers.run(image, **options)
         return started
     except (APIError, ImageNotFound) as error:
-        raise DockerError(f"cannot start the container: {_first_line(error)}") from None
+        hint = _platform_hint(error)
+        if "address already in use" in str(error) or "port is already allocated" in str(error):
+            hint = "; that host port is taken: choose another with --port, or omit it"
+        raise DockerError(f"cannot start the container: {_first_line(error)}{hint}") from None
 
 
 def published_ports(container: Container, ports: list[int]) -> dict[int, int]:
@@ -146,9 +203,55 @@ def logs(container: Container, tail: int = 200) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
-def remove(container: Container) -> None:
-    """Stop and remove the container and its anonymous volumes; never raises."""
+def follow_logs(container: Container, on_line: Callable[[str], None]) -> threading.Thread:
+    """Stream the container's new log lines to on_line from a daemon thread; the thread
+    ends when the container stops or is removed."""
     from docker.errors import APIError
 
-    with contextlib.suppress(APIError):
+    def pump() -> None:
+        with contextlib.suppress(APIError, OSError, ValueError):
+            buffer = b""
+            for chunk in container.logs(stream=True, follow=True):
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    on_line(line.decode("utf-8", errors="replace").rstrip("\r"))
+            if buffer:
+                on_line(buffer.decode("utf-8", errors="replace"))
+
+    thread = threading.Thread(target=pump, name=f"logs-{container.name}", daemon=True)
+    thread.start()
+    return thread
+
+
+def remove(container: Container) -> None:
+    """Stop and remove the container and its anonymous volumes; never raises, and a
+    Ctrl-C or SIGTERM meanwhile waits until it is gone."""
+    from docker.errors import APIError
+
+    with signals.shielded(), contextlib.suppress(APIError):
         container.remove(force=True, v=True)
+
+
+def labelled_containers(client: DockerClient, label: str) -> list[Container]:
+    """Every container (running or not) carrying `label` (`key` or `key=value`)."""
+    found: list[Container] = client.containers.list(all=True, filters={"label": label})
+    return found
+
+
+def labelled_images(client: DockerClient, label: str) -> list[str]:
+    """Tags (or ids) of the images carrying `label`."""
+    images = client.images.list(filters={"label": label})
+    return [image.tags[0] if image.tags else str(image.id) for image in images]
+
+
+def remove_image(client: DockerClient, image: str) -> bool:
+    """Remove an image (its tag and untagged parents); False when Docker refused."""
+    from docker.errors import APIError
+
+    with signals.shielded():
+        try:
+            client.images.remove(image, force=True)
+        except APIError:
+            return False
+    return True

@@ -22,7 +22,8 @@ class ExitCode(IntEnum):
     GIT = 9  #: git is missing, or the project is not a clean git checkout
     OUTDATED = 10  #: `scaffold status`: a project is behind its template
     INVALID = 11  #: `scaffold validate` (or the check before `run`) found errors
-    INTERRUPTED = 130  #: Ctrl-C
+    INTERRUPTED = 130  #: Ctrl-C (SIGINT)
+    TERMINATED = 143  #: SIGTERM (CI cancellation, `timeout`, an IDE's stop button)
 
 
 class ScaffoldError(Exception):
@@ -89,3 +90,17 @@ class GitError(ScaffoldError):
     """git is missing, failed, or the project is not a clean git repository."""
 
     exit_code = ExitCode.GIT
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived: unwinds like Ctrl-C (so every `finally` cleans up) and
+    carries the exit code the CLI reports (130 for SIGINT, 143 for SIGTERM)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """128 + the signal number, as a shell reports a process killed by it."""
+        return ExitCode.TERMINATED if self.signum == 15 else ExitCode.INTERRUPTED

@@ -1,18 +1,27 @@
-"""`scaffold run`: build the project's image and run it the way Azure ML would.
+"""`scaffold run` and `scaffold run --serve`: build the project's image and run it the way
+Azure ML would.
 
-Steps: read deployment.yml → build the image → start the container (model and code
-mounted where Azure mounts them, the same environment variables, ports on random
-127.0.0.1 ports) → wait for liveness and readiness within the probe budget → run the
-project's own smoke_test.py → always remove the container.
+Steps: read deployment.yml → remove containers an earlier, killed run left behind → build
+the image (linux/amd64, as Azure runs it) → start the container (model and code mounted
+where Azure mounts them, the same environment variables, ports on 127.0.0.1) → wait for
+liveness and readiness within the probe budget → run the project's own smoke_test.py, or
+keep serving (following the log, restarting on edits with `reload`) → always remove the
+container, also on Ctrl-C and SIGTERM.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import queue
 import re
+import socket
 import subprocess
 import sys
+import threading
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -20,13 +29,25 @@ from typing import TYPE_CHECKING, Protocol
 from scaffold import container as docker_adapter
 from scaffold.errors import NotReadyError, ProjectError, SmokeTestError
 from scaffold.probes import wait_ready
-from scaffold.project import RunPlan, load_plan
+from scaffold.project import Route, RunPlan, load_plan
 
 if TYPE_CHECKING:  # pragma: no cover
+    from docker import DockerClient
     from docker.models.containers import Container
 
 #: Seconds the smoke test may wait for probes once scaffold saw the container ready.
 SMOKE_DEADLINE = 30.0
+#: Azure ML runs linux/amd64 containers; build and run the same image locally.
+DEFAULT_PLATFORM = "linux/amd64"
+#: `--platform native`: whatever the engine builds by default.
+NATIVE_PLATFORM = "native"
+#: Labels on every container and image scaffold starts or builds.
+PROJECT_LABEL = "scaffold.project"
+PID_LABEL = "scaffold.pid"
+HOST_LABEL = "scaffold.host"
+#: Seconds between two looks at the container and the watched files in --serve.
+SERVE_POLL = 0.5
+_SKIP_DIRS = frozenset({".git", "__pycache__", ".ipynb_checkpoints", ".Rproj.user"})
 
 
 class Reporter(Protocol):
@@ -36,7 +57,7 @@ class Reporter(Protocol):
         """A new phase started."""
 
     def detail(self, line: str, *, important: bool = False) -> None:
-        """A line of tool output (build log, smoke test output)."""
+        """A line of tool output (build log, smoke test output, container log)."""
 
 
 class SilentReporter:
@@ -50,6 +71,16 @@ class SilentReporter:
 
 
 @dataclass
+class Timings:
+    """Seconds each phase of a run took."""
+
+    build: float = 0.0
+    start: float = 0.0
+    ready: float = 0.0
+    smoke: float = 0.0
+
+
+@dataclass
 class RunResult:
     """What a local run did."""
 
@@ -58,6 +89,11 @@ class RunResult:
     ready_after: float = 0.0
     smoke_output: str = ""
     base_url: str = ""
+    #: Every build step came from Docker's layer cache.
+    cached: bool = False
+    #: Names of containers of this project that earlier, killed runs had left behind.
+    stale_removed: list[str] = field(default_factory=list)
+    timings: Timings = field(default_factory=Timings)
 
 
 def image_tag(plan: RunPlan) -> str:
@@ -66,101 +102,249 @@ def image_tag(plan: RunPlan) -> str:
     return f"scaffold-local/{name.strip('-.') or 'project'}:latest"
 
 
+def resolve_platform(value: str | None) -> str | None:
+    """`--platform` as the Docker API takes it: None for `native`, linux/amd64 by default."""
+    if value is None:
+        return DEFAULT_PLATFORM
+    return None if value == NATIVE_PLATFORM else value
+
+
+class LocalDeployment:
+    """One project's image and container on the local engine, driven step by step."""
+
+    def __init__(
+        self, project: Path, reporter: Reporter | None = None, *, platform: str | None = None
+    ) -> None:
+        self.reporter = reporter or SilentReporter()
+        self.plan = load_plan(project)
+        self.platform = resolve_platform(platform)
+        self.client: DockerClient = docker_adapter.connect()
+        self.tag = image_tag(self.plan)
+        self.container: Container | None = None
+        self.ports: dict[int, int] = {}
+        self.timings = Timings()
+
+    # -- lifecycle --------------------------------------------------------------------
+    def remove_stale(self) -> list[str]:
+        """Remove this project's containers whose scaffold process is gone (kill -9,
+        a crash); containers of a live `run --serve` elsewhere are left alone."""
+        removed = []
+        label = f"{PROJECT_LABEL}={self.plan.project}"
+        for found in docker_adapter.labelled_containers(self.client, label):
+            if _is_stale(found):
+                docker_adapter.remove(found)
+                removed.append(str(found.name))
+                self.reporter.step(f"Removed stale container {found.name} left by an earlier run")
+        return removed
+
+    def build(self) -> docker_adapter.BuildResult:
+        """Build the image (layer cache reused); raise DockerError on failure."""
+        plan = self.plan
+        where = self.platform or "the engine's platform"
+        self.reporter.step(
+            f"Building {plan.context.relative_to(plan.project)}/ as {self.tag} for {where}"
+        )
+        started = time.monotonic()
+        result = docker_adapter.build(
+            self.client,
+            plan.context,
+            plan.dockerfile,
+            self.tag,
+            lambda line, is_step: self.reporter.detail(line, important=is_step),
+            platform=self.platform,
+            labels={PROJECT_LABEL: str(plan.project)},
+        )
+        self.timings.build = time.monotonic() - started
+        if result.fully_cached:
+            self.reporter.detail(f"all {result.steps} steps from the layer cache", important=True)
+        return result
+
+    def start(self, host_ports: dict[int, int | None] | None = None) -> Container:
+        """Start a new container; `host_ports` pins container ports to host ports."""
+        plan = self.plan
+        name = f"scaffold-{plan.endpoint_name}-{uuid.uuid4().hex[:8]}"
+        self.reporter.step(f"Starting container {name}")
+        for mount in plan.mounts:
+            self.reporter.detail(
+                f"mount {mount.source} -> {mount.target} (read-only)", important=True
+            )
+        ports: dict[int, int | None] = dict.fromkeys(plan.ports)
+        ports.update(host_ports or {})
+        started = time.monotonic()
+        self.container = docker_adapter.start(
+            self.client,
+            self.tag,
+            name=name,
+            environment=plan.environment,
+            mounts=plan.mounts,
+            ports=ports,
+            labels={
+                PROJECT_LABEL: str(plan.project),
+                PID_LABEL: str(os.getpid()),
+                HOST_LABEL: socket.gethostname(),
+            },
+            platform=self.platform,
+        )
+        self.ports = docker_adapter.published_ports(self.container, plan.ports)
+        self.timings.start = time.monotonic() - started
+        return self.container
+
+    def url(self, route: Route) -> str:
+        """The 127.0.0.1 URL of a route of the running container."""
+        return f"http://127.0.0.1:{self.ports[route.port]}{route.path}"
+
+    def wait_ready(self) -> float:
+        """Wait for liveness, then readiness; seconds until ready, NotReadyError if never."""
+        plan, running = self.plan, self._running()
+
+        def alive() -> str:
+            state, code = docker_adapter.status(running)
+            return "" if state == "running" else f"container {state} (exit code {code})"
+
+        ready_after = 0.0
+        for label, route, probe in (
+            ("liveness", plan.liveness, plan.liveness_probe),
+            ("readiness", plan.readiness, plan.readiness_probe),
+        ):
+            self.reporter.step(
+                f"Waiting for {label} GET {route.path} on port {route.port} (127.0.0.1:"
+                f"{self.ports[route.port]}), up to {probe.budget:.0f}s = initial_delay "
+                f"{probe.initial_delay:g}s + {probe.failure_threshold} x period {probe.period:g}s"
+            )
+            outcome = wait_ready(self.url(route), probe, alive=alive)
+            if not outcome.ready:
+                why = outcome.exited or (
+                    f"not 200 within {probe.budget:.0f}s (last answer: {outcome.last_error})"
+                )
+                raise NotReadyError(
+                    f"{label} GET {route.path} failed: {why}; see the container log below",
+                    details=docker_adapter.logs(running),
+                )
+            ready_after = max(ready_after, outcome.seconds)
+        self.timings.ready = ready_after
+        return ready_after
+
+    def state(self) -> tuple[str, int | None]:
+        """The container's state and exit code ('removed' once gone)."""
+        if self.container is None:
+            return "removed", None
+        return docker_adapter.status(self.container)
+
+    def logs(self) -> str:
+        """The container's recent log."""
+        return docker_adapter.logs(self._running())
+
+    def stop(self) -> None:
+        """Remove the container (if any); never raises."""
+        if self.container is not None:
+            docker_adapter.remove(self.container)
+            self.container = None
+
+    @contextlib.contextmanager
+    def ready(self, host_ports: dict[int, int | None] | None = None) -> Iterator[LocalDeployment]:
+        """Stale cleanup, build, start and wait for readiness; always remove on exit."""
+        self.remove_stale()
+        self.build()
+        try:
+            self.start(host_ports)
+            self.wait_ready()
+            yield self
+        finally:
+            self.stop()
+
+    def _running(self) -> Container:
+        if self.container is None:
+            raise RuntimeError("the container is not started")
+        return self.container
+
+
+def _is_stale(found: Container) -> bool:
+    """A container scaffold started is stale when it stopped, or when the scaffold process
+    that started it on this host is gone (its pid label); one from another host sharing
+    the engine is left alone (`scaffold clean` removes it)."""
+    labels = found.labels or {}
+    if PID_LABEL not in labels:
+        return False  # an image build's intermediate container, not one scaffold started
+    if found.status != "running":
+        return True
+    if labels.get(HOST_LABEL) != socket.gethostname():
+        return False
+    try:
+        pid = int(labels[PID_LABEL])
+    except ValueError:
+        return True
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    with contextlib.suppress(OSError):
+        return b"scaffold" not in cmdline.read_bytes()  # the pid was reused
+    return False
+
+
 def run_project(
     project: Path,
     reporter: Reporter | None = None,
     *,
     smoke: bool = True,
+    platform: str | None = None,
 ) -> RunResult:
     """Build, start, wait for readiness, smoke-test and remove; raise on any failure."""
-    reporter = reporter or SilentReporter()
-    plan = load_plan(project)
-    client = docker_adapter.connect()
-    tag = image_tag(plan)
-    reporter.step(f"Building {plan.context.relative_to(plan.project)}/ as {tag}")
-    docker_adapter.build(
-        client,
-        plan.context,
-        plan.dockerfile,
-        tag,
-        lambda line, is_step: reporter.detail(line, important=is_step),
-    )
-    name = f"scaffold-{plan.endpoint_name}-{uuid.uuid4().hex[:8]}"
-    reporter.step(f"Starting container {name}")
-    for mount in plan.mounts:
-        reporter.detail(f"mount {mount.source} -> {mount.target} (read-only)", important=True)
-    running = docker_adapter.start(
-        client,
-        tag,
-        name=name,
-        environment=plan.environment,
-        mounts=plan.mounts,
-        ports=plan.ports,
-        labels={"scaffold.project": str(plan.project)},
-    )
+    deployment = LocalDeployment(project, reporter, platform=platform)
+    stale = deployment.remove_stale()
+    built = deployment.build()
     try:
-        return _exercise(plan, running, tag, reporter, smoke)
-    finally:
-        docker_adapter.remove(running)
-
-
-def _exercise(
-    plan: RunPlan, running: Container, tag: str, reporter: Reporter, smoke: bool
-) -> RunResult:
-    ports = docker_adapter.published_ports(running, plan.ports)
-
-    def url(route_port: int, path: str) -> str:
-        return f"http://127.0.0.1:{ports[route_port]}{path}"
-
-    def alive() -> str:
-        state, code = docker_adapter.status(running)
-        return "" if state == "running" else f"container {state} (exit code {code})"
-
-    result = RunResult(image=tag, ports=ports, base_url=url(plan.scoring.port, ""))
-    for label, route, probe in (
-        ("liveness", plan.liveness, plan.liveness_probe),
-        ("readiness", plan.readiness, plan.readiness_probe),
-    ):
-        reporter.step(
-            f"Waiting for {label} GET {route.path} on port {route.port} (127.0.0.1:"
-            f"{ports[route.port]}), up to {probe.budget:.0f}s = initial_delay "
-            f"{probe.initial_delay:g}s + {probe.failure_threshold} x period {probe.period:g}s"
+        deployment.start()
+        ready_after = deployment.wait_ready()
+        plan = deployment.plan
+        result = RunResult(
+            image=deployment.tag,
+            ports=deployment.ports,
+            ready_after=ready_after,
+            base_url=f"http://127.0.0.1:{deployment.ports[plan.scoring.port]}",
+            cached=built.fully_cached,
+            stale_removed=stale,
+            timings=deployment.timings,
         )
-        outcome = wait_ready(url(route.port, route.path), probe, alive=alive)
-        if not outcome.ready:
-            why = outcome.exited or (
-                f"not 200 within {probe.budget:.0f}s (last answer: {outcome.last_error})"
-            )
-            raise NotReadyError(
-                f"{label} GET {route.path} failed: {why}; see the container log below",
-                details=docker_adapter.logs(running),
-            )
-        result.ready_after = max(result.ready_after, outcome.seconds)
-    if smoke:
-        result.smoke_output = _smoke(plan, url, reporter, running)
-    return result
+        if smoke:
+            started = time.monotonic()
+            result.smoke_output = _smoke(deployment)
+            deployment.timings.smoke = time.monotonic() - started
+        return result
+    finally:
+        deployment.stop()
 
 
-def _smoke(
-    plan: RunPlan, url: Callable[[int, str], str], reporter: Reporter, running: Container
-) -> str:
+def smoke_command(deployment: LocalDeployment, *, deadline: float = SMOKE_DEADLINE) -> list[str]:
+    """The command that runs the project's smoke_test.py against the running container."""
+    plan = deployment.plan
     if plan.smoke_script is None:
         raise ProjectError(f"{plan.project}/smoke_test.py not found; restore it or pass --no-smoke")
-    command = [
+    return [
         sys.executable,
         str(plan.smoke_script),
         "--liveness-url",
-        url(plan.liveness.port, plan.liveness.path),
+        deployment.url(plan.liveness),
         "--readiness-url",
-        url(plan.readiness.port, plan.readiness.path),
+        deployment.url(plan.readiness),
         "--scoring-url",
-        url(plan.scoring.port, plan.scoring.path),
+        deployment.url(plan.scoring),
         "--deadline",
-        str(SMOKE_DEADLINE),
+        str(deadline),
         "--timeout",
         str(max(10.0, plan.readiness_probe.timeout)),
     ]
-    reporter.step(f"Smoke test: {plan.smoke_script.name} against 127.0.0.1")
+
+
+def _smoke(deployment: LocalDeployment) -> str:
+    plan, reporter = deployment.plan, deployment.reporter
+    command = smoke_command(deployment)
+    reporter.step(f"Smoke test: {Path(command[1]).name} against 127.0.0.1")
     proc = subprocess.run(
         command, cwd=plan.project, capture_output=True, text=True, check=False, timeout=600
     )
@@ -172,6 +356,159 @@ def _smoke(
         raise SmokeTestError(
             (failed[0] if failed else f"smoke_test.py exited {proc.returncode}")
             + "; see the container log below",
-            details=output + "\n--- container log ---\n" + docker_adapter.logs(running),
+            details=output + "\n--- container log ---\n" + deployment.logs(),
         )
     return output
+
+
+# -- serve ------------------------------------------------------------------------------
+
+
+@dataclass
+class ServeResult:
+    """How a `--serve` session ended."""
+
+    image: str
+    ports: dict[int, int]
+    restarts: int = 0
+    rebuilds: int = 0
+
+
+def _snapshot(folders: list[Path]) -> dict[str, tuple[int, int]]:
+    """(mtime_ns, size) of every file below `folders` (polling needs no extra package and
+    works on every bind mount, also Docker Desktop's)."""
+    seen: dict[str, tuple[int, int]] = {}
+    for folder in folders:
+        if folder.is_file():
+            stat = folder.stat()
+            seen[str(folder)] = (stat.st_mtime_ns, stat.st_size)
+            continue
+        for root, dirs, files in os.walk(folder):
+            dirs[:] = [d for d in dirs if d not in _SKIP_DIRS]
+            for name in files:
+                path = Path(root, name)
+                with contextlib.suppress(OSError):
+                    stat = path.stat()
+                    seen[str(path)] = (stat.st_mtime_ns, stat.st_size)
+    return seen
+
+
+def _changed(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> list[str]:
+    return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+
+
+def serve_project(
+    project: Path,
+    reporter: Reporter | None = None,
+    *,
+    on_ready: Callable[[LocalDeployment], None],
+    platform: str | None = None,
+    host_port: int | None = None,
+    reload: bool = False,
+    stop: threading.Event | None = None,
+) -> ServeResult:
+    """Build, start and wait like `run`, call on_ready, then keep the container up, its log
+    streamed to the reporter, until `stop` is set or the process is interrupted (Ctrl-C,
+    SIGTERM). With `reload`, an edit to a mounted folder (code, model) restarts the
+    container and an edit to the build context rebuilds the image first. The container is
+    always removed at the end."""
+    deployment = LocalDeployment(project, reporter, platform=platform)
+    plan, reporter = deployment.plan, deployment.reporter
+    stop = stop or threading.Event()
+    pins: dict[int, int | None] = {plan.scoring.port: host_port} if host_port else {}
+    lines: queue.SimpleQueue[str] = queue.SimpleQueue()
+    mounted = [mount.source for mount in plan.mounts]
+    with deployment.ready(pins):
+        result = ServeResult(image=deployment.tag, ports=dict(deployment.ports))
+        on_ready(deployment)
+        docker_adapter.follow_logs(deployment._running(), lines.put)
+        watched = {"mounts": _snapshot(mounted), "context": _snapshot([plan.context])}
+        crashed = False
+        while not stop.wait(SERVE_POLL):
+            while not lines.empty():
+                reporter.detail(f"| {lines.get()}", important=True)
+            state, code = deployment.state()
+            if state != "running" and not crashed:
+                if not reload:
+                    raise NotReadyError(
+                        f"the container stopped while serving ({state}, exit code {code}); see "
+                        "its log above",
+                        details=deployment.logs(),
+                    )
+                crashed = True
+                reporter.step(f"Container {state} (exit code {code}); save a file to restart it")
+            if not reload:
+                continue
+            now = {"mounts": _snapshot(mounted), "context": _snapshot([plan.context])}
+            edits = {kind: _changed(watched[kind], now[kind]) for kind in now}
+            if not any(edits.values()):
+                continue
+            watched = now
+            names = [Path(p).name for p in edits["mounts"] + edits["context"]]
+            reporter.step(f"Changed: {', '.join(names[:5])}{' ...' if len(names) > 5 else ''}")
+            ok = _restart(deployment, rebuild=bool(edits["context"]), result=result, lines=lines)
+            crashed = not ok
+    return result
+
+
+def _restart(
+    deployment: LocalDeployment,
+    *,
+    rebuild: bool,
+    result: ServeResult,
+    lines: queue.SimpleQueue[str],
+) -> bool:
+    """Replace the container (same host ports), rebuilding first if asked; a failure is
+    reported and the session goes on, waiting for the next edit."""
+    from scaffold.errors import ScaffoldError
+
+    reporter = deployment.reporter
+    pins: dict[int, int | None] = dict(deployment.ports)
+    try:
+        if rebuild:
+            deployment.build()
+            result.rebuilds += 1
+        deployment.stop()
+        deployment.start(pins)
+        docker_adapter.follow_logs(deployment._running(), lines.put)
+        seconds = deployment.wait_ready()
+    except ScaffoldError as error:
+        reporter.step(f"Not serving: {error.message}")
+        for line in error.details.splitlines()[-20:]:
+            reporter.detail(f"| {line}", important=True)
+        reporter.step("Fix the file and save it to try again (Ctrl-C stops)")
+        return False
+    result.restarts += 1
+    reporter.step(f"Ready again after {seconds:.1f}s at {deployment.url(deployment.plan.scoring)}")
+    return True
+
+
+# -- clean ------------------------------------------------------------------------------
+
+
+@dataclass
+class CleanResult:
+    """What `scaffold clean` removed."""
+
+    containers: list[str] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)
+    #: Images Docker would not remove (used by a container scaffold did not start).
+    kept: list[str] = field(default_factory=list)
+
+
+def clean(project: Path | None, *, images: bool = True) -> CleanResult:
+    """Remove the containers and images scaffold made for `project` (every project when
+    None): identified by their `scaffold.project` label, so nothing else is touched."""
+    client = docker_adapter.connect()
+    label = PROJECT_LABEL
+    if project is not None:
+        label = f"{PROJECT_LABEL}={project.expanduser().resolve()}"
+    result = CleanResult()
+    for found in docker_adapter.labelled_containers(client, label):
+        docker_adapter.remove(found)
+        result.containers.append(str(found.name))
+    if images:
+        for image in docker_adapter.labelled_images(client, label):
+            removed = docker_adapter.remove_image(client, image)
+            (result.images if removed else result.kept).append(image)
+    return result

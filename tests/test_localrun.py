@@ -220,3 +220,240 @@ def test_ctrl_c_removes_the_container(render: Render, standin: Callable[[str], s
     assert proc.returncode == ExitCode.INTERRUPTED, err
     assert "error: interrupted" in err
     assert _containers_of(project) == []
+
+
+# -- the inner loop: signals, stale containers, clean, serve, reload, platform ------------
+
+
+def _scaffold(*args: str, out: Path, err: Path) -> subprocess.Popen[str]:
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "scaffold", *args],
+        stdout=out.open("w"),
+        stderr=err.open("w"),
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def _wait_for(
+    what: str,
+    check: Callable[[], object],
+    proc: subprocess.Popen[str],
+    err: Path,
+    seconds: float = 180,
+) -> object:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        found = check()
+        if found:
+            return found
+        assert proc.poll() is None, (
+            f"scaffold exited {proc.returncode} before {what}:\n" + (err.read_text()[-3000:])
+        )
+        assert time.monotonic() < deadline, f"timed out waiting for {what}:\n{err.read_text()}"
+        time.sleep(0.3)
+
+
+def _never_ready(project: Path) -> None:
+    for path in (project / "model").iterdir():
+        path.unlink()  # plumber answers 503 on /ready until the model exists
+
+
+def test_sigterm_during_readiness_removes_the_container(
+    render: Render, standin: Callable[[str], str], tmp_path: Path
+) -> None:
+    """CI cancellation, `timeout` and IDE stop buttons send SIGTERM: exit 143, no container."""
+    import signal
+    import time
+
+    project = render("plumber", name="plumber-term", base_image=standin("plumber"))
+    _never_ready(project)
+    out, err = tmp_path / "out", tmp_path / "err"
+    proc = _scaffold("run", "--no-validate", str(project), out=out, err=err)
+    _wait_for("the container", lambda: _containers_of(project), proc, err)
+    _wait_for("the readiness wait", lambda: "readiness GET" in err.read_text(), proc, err)
+    time.sleep(1)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == ExitCode.TERMINATED == 143
+    assert "error: terminated (SIGTERM)" in err.read_text()
+    assert _containers_of(project) == []
+
+
+def test_kill_9_leftover_is_removed_by_the_next_run_and_by_clean(
+    render: Render,
+    standin: Callable[[str], str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """kill -9 leaves the container running; the next run removes it (and says so), and
+    `scaffold clean` removes the project's containers and images but nobody else's."""
+    import shutil
+    import signal
+
+    project = render("plumber", name="plumber-kill9", base_image=standin("plumber"))
+    other = render("plumber", name="plumber-other", base_image=standin("plumber"))
+    model = project / "model" / "model.rds"
+    saved = tmp_path / "model.rds"
+    shutil.copy(model, saved)
+    _never_ready(project)
+    out, err = tmp_path / "out", tmp_path / "err"
+    proc = _scaffold("run", "--no-validate", str(project), out=out, err=err)
+    _wait_for("the readiness wait", lambda: "readiness GET" in err.read_text(), proc, err)
+    leftover = _containers_of(project)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert _containers_of(project) == leftover  # nothing could clean up
+
+    shutil.copy(saved, model)
+    assert main(["run", "--no-validate", str(project)]) == ExitCode.OK
+    assert "Removed stale container scaffold-plumber-kill9-" in capsys.readouterr().err
+    assert _containers_of(project) == []
+
+    assert main(["run", "--no-validate", "--no-smoke", str(other)]) == ExitCode.OK
+    err.write_text("")
+    proc = _scaffold("run", "--no-validate", str(project), out=out, err=err)
+    _wait_for("the readiness wait", lambda: "readiness GET" in err.read_text(), proc, err)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    capsys.readouterr()
+    assert main(["clean", str(project)]) == ExitCode.OK
+    result = capsys.readouterr()
+    assert "Removed 1 container(s) and 1 image(s)" in result.out
+    assert "scaffold-local/plumber-kill9-blue:latest" in result.err
+    assert _containers_of(project) == []
+    images = subprocess.run(
+        ["docker", "images", "-q", "--filter", "label=scaffold.project"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert _images_of(project) == [] and _images_of(other) != [] and images.strip()
+
+
+def _images_of(project: Path) -> list[str]:
+    return subprocess.run(
+        ["docker", "images", "-q", "--filter", f"label=scaffold.project={project}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+
+
+def _serving_urls(out: Path) -> dict[str, str]:
+    urls = {}
+    for line in out.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] in {"liveness", "readiness", "scoring"}:
+            urls[parts[0]] = parts[2]
+    return urls if len(urls) == 3 else {}
+
+
+# How to make each server's mounted scoring code answer differently, and how to see it.
+_EDITS = {
+    "plumber": (
+        "src/plumber.R",
+        "list(predictions = predictions)",
+        "list(predictions = predictions, edited = TRUE)",
+        lambda body: body.get("edited") == [True] or body.get("edited") is True,
+    ),
+    "minimal": (
+        "src/score.py",
+        'intercept = float(models[name]["intercept"])',
+        'intercept = float(models[name]["intercept"]) + 1000.0',
+        lambda body: all(value > 900 for value in body["predictions"]),
+    ),
+}
+
+
+@pytest.mark.parametrize("server", ["plumber", "minimal"])
+def test_serve_answers_requests_reloads_edits_and_stops_on_sigterm(
+    render: Render, standin: Callable[[str], str], tmp_path: Path, server: str
+) -> None:
+    """`scaffold serve --reload`: URLs printed, a real HTTP client gets the sample answer,
+    an edit to the mounted code is served after an automatic restart on the same port,
+    SIGTERM stops it (exit 0) and removes the container."""
+    import json
+    import signal
+
+    project = render(server, name=f"{server}-serve", base_image=standin(server))
+    out, err = tmp_path / "out", tmp_path / "err"
+    proc = _scaffold("serve", "--reload", "--no-validate", str(project), out=out, err=err)
+    try:
+        urls = _wait_for("the URLs", lambda: _serving_urls(out), proc, err)
+        assert isinstance(urls, dict)
+        text = out.read_text()
+        assert "curl -sS -X POST " + urls["scoring"] in text
+        assert "smoke_test.py --liveness-url " + urls["liveness"] in text
+        request = (project / "sample_request.json").read_bytes()
+        status, body = _post(urls["scoring"], request)
+        assert status == 200
+        assert json.loads(body) == json.loads((project / "sample_response.json").read_text())
+
+        path, old, new, edited = _EDITS[server]
+        source = project / path
+        assert old in source.read_text()
+        source.write_text(source.read_text().replace(old, new))
+        _wait_for("the restart", lambda: "Ready again after" in err.read_text(), proc, err)
+        status, body = _post(urls["scoring"], request)
+        assert status == 200 and edited(json.loads(body)), body
+        assert len(_containers_of(project)) == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=60)
+    assert code == ExitCode.OK, err.read_text()[-2000:]
+    assert "Stopped (SIGTERM); container removed" in out.read_text()
+    assert "| " in err.read_text()  # the container log was followed
+    assert _containers_of(project) == []
+
+
+def test_serve_on_a_chosen_port(
+    render: Render, standin: Callable[[str], str], tmp_path: Path
+) -> None:
+    import signal
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    project = render("plumber", name="plumber-port", base_image=standin("plumber"))
+    out, err = tmp_path / "out", tmp_path / "err"
+    proc = _scaffold("run", "--serve", "--port", str(port), str(project), out=out, err=err)
+    try:
+        urls = _wait_for("the URLs", lambda: _serving_urls(out), proc, err)
+        assert isinstance(urls, dict)
+        assert urls["scoring"] == f"http://127.0.0.1:{port}/score"
+        assert _post(urls["scoring"], (project / "sample_request.json").read_bytes())[0] == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=60)
+    assert code == ExitCode.OK and "Stopped (Ctrl-C)" in out.read_text()
+    assert _containers_of(project) == []
+
+
+def test_bad_port_is_refused_before_building(
+    render: Render, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = render("plumber", name="plumber-badport")
+    assert main(["serve", "--port", "70000", str(project)]) == ExitCode.USAGE
+    assert "--port 70000 is not a port" in capsys.readouterr().err
+
+
+def test_images_are_built_for_linux_amd64_by_default(
+    render: Render, standin: Callable[[str], str]
+) -> None:
+    """Azure runs linux/amd64: the image is built for it (also on an arm64 laptop)."""
+    import docker
+
+    from scaffold.localrun import DEFAULT_PLATFORM, LocalDeployment
+
+    project = render("minimal", name="minimal-platform", base_image=standin("minimal"))
+    deployment = LocalDeployment(project)
+    assert deployment.platform == DEFAULT_PLATFORM == "linux/amd64"
+    deployment.build()
+    image = docker.from_env().images.get(deployment.tag)
+    assert (image.attrs["Os"], image.attrs["Architecture"]) == ("linux", "amd64")
+    assert LocalDeployment(project, platform="native").platform is None

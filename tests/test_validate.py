@@ -648,11 +648,11 @@ CATALOGUE: list[tuple[str, str, list[Edit], list[Expected]]] = [
         [
             sub(
                 "docker-context/Dockerfile",
-                'CMD ["Rscript", "/opt/scaffold/start_plumber.R"]',
-                'CMD ["Rscript", "$START_SCRIPT"]',
+                'ENTRYPOINT ["Rscript", "/opt/scaffold/start_plumber.R"]',
+                'ENTRYPOINT ["Rscript", "$START_SCRIPT"]',
             )
         ],
-        errors("dockerfile.exec_vars", "docker-context/Dockerfile", "CMD (line 13)"),
+        errors("dockerfile.exec_vars", "docker-context/Dockerfile", "ENTRYPOINT (line 13)"),
     ),
     (
         "expose-differs",
