@@ -363,22 +363,55 @@ def _cmd_validate(args: argparse.Namespace, console: Console) -> int:
     return ExitCode.INVALID if failed else ExitCode.OK
 
 
-def _validate_before_run(args: argparse.Namespace, console: Console) -> None:
-    from scaffold.errors import ValidationFailed
+def _validate_before_run(args: argparse.Namespace, console: Console) -> Callable[[], None] | None:
+    """Validate before anything runs: the SDK-free checks now (well under a second), the
+    azure-ai-ml schema step in a thread alongside the build. Returns the join to call
+    before the container starts (None with --no-validate)."""
+    import threading
 
-    if args.no_validate:
-        return
     from scaffold.validate import validate_project
 
+    if args.no_validate:
+        return None
+    from scaffold import schemacache
+
     console.step("Validating the project (scaffold validate)")
-    report = validate_project(args.project)
+    quick = validate_project(args.project, schema=False)
+    _raise_on_errors(quick, console, warn=schemacache.is_clean(args.project))
+    if schemacache.is_clean(args.project):
+        return None  # the schema accepted these very YAML files before
+    outcome: dict[str, Any] = {}
+
+    def full() -> None:
+        try:
+            outcome["report"] = report = validate_project(args.project)
+            if report.schema_checked and not report.errors:
+                schemacache.remember_clean(args.project)
+        except BaseException as error:  # re-raised in the main thread by join()
+            outcome["error"] = error
+
+    worker = threading.Thread(target=full, name="validate", daemon=True)
+    worker.start()
+
+    def join() -> None:
+        worker.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        _raise_on_errors(outcome["report"], console, warn=True)
+
+    return join
+
+
+def _raise_on_errors(report: Any, console: Console, *, warn: bool = False) -> None:
+    from scaffold.errors import ValidationFailed
+
     if report.errors:
         _print_report(report, console)
         raise ValidationFailed(
             f"{len(report.errors)} problem(s) would fail the deployment; fix them or "
             "pass --no-validate"
         )
-    for problem in report.warnings:
+    for problem in report.warnings if warn else ():
         console.detail(f"warning: {problem.file}: {problem.message}", important=True)
 
 
@@ -387,8 +420,14 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
 
     if args.serve or args.port is not None or args.reload:
         return _cmd_serve(args, console)
-    _validate_before_run(args, console)
-    result = run_project(args.project, console, smoke=not args.no_smoke, platform=args.platform)
+    joined = _validate_before_run(args, console)
+    result = run_project(
+        args.project,
+        console,
+        smoke=not args.no_smoke,
+        platform=args.platform,
+        before_start=joined,
+    )
     verdict = "smoke test passed" if not args.no_smoke else "container ready"
     console.result(f"OK: {verdict} (ready after {result.ready_after:.1f}s, image {result.image})")
     return ExitCode.OK
@@ -406,7 +445,9 @@ def _cmd_serve(args: argparse.Namespace, console: Console) -> int:
     from scaffold.localrun import LocalDeployment, serve_project, smoke_command
 
     _check_port(args.port)
-    _validate_before_run(args, console)
+    joined = _validate_before_run(args, console)
+    if joined is not None:
+        joined()
     serving = False
 
     def on_ready(deployment: LocalDeployment) -> None:

@@ -201,7 +201,7 @@ class LocalDeployment:
             state, code = docker_adapter.status(running)
             return "" if state == "running" else f"container {state} (exit code {code})"
 
-        ready_after = 0.0
+        began = time.monotonic()
         for label, route, probe in (
             ("liveness", plan.liveness, plan.liveness_probe),
             ("readiness", plan.readiness, plan.readiness_probe),
@@ -220,9 +220,8 @@ class LocalDeployment:
                     f"{label} GET {route.path} failed: {why}; see the container log below",
                     details=docker_adapter.logs(running),
                 )
-            ready_after = max(ready_after, outcome.seconds)
-        self.timings.ready = ready_after
-        return ready_after
+        self.timings.ready = time.monotonic() - began
+        return self.timings.ready
 
     def state(self) -> tuple[str, int | None]:
         """The container's state and exit code ('removed' once gone)."""
@@ -293,11 +292,16 @@ def run_project(
     *,
     smoke: bool = True,
     platform: str | None = None,
+    before_start: Callable[[], None] | None = None,
 ) -> RunResult:
-    """Build, start, wait for readiness, smoke-test and remove; raise on any failure."""
+    """Build, start, wait for readiness, smoke-test and remove; raise on any failure.
+    `before_start` runs between the build and the start (the CLI joins its validation
+    there, which ran alongside the build)."""
     deployment = LocalDeployment(project, reporter, platform=platform)
     stale = deployment.remove_stale()
     built = deployment.build()
+    if before_start is not None:
+        before_start()
     try:
         deployment.start()
         ready_after = deployment.wait_ready()

@@ -16,6 +16,10 @@ from dataclasses import dataclass
 
 from scaffold.project import Probe
 
+#: Seconds between two local probes: often at first (most containers are ready within
+#: seconds, and each poll costs nothing locally), then every POLL_INTERVAL.
+FAST_POLL_INTERVAL = 0.1
+FAST_POLL_SECONDS = 10.0
 POLL_INTERVAL = 0.5
 
 
@@ -70,4 +74,5 @@ def wait_ready(
         last = why
         if elapsed >= probe.budget:
             return ProbeResult(False, elapsed, last)
-        sleep(min(POLL_INTERVAL, probe.period))
+        interval = FAST_POLL_INTERVAL if elapsed < FAST_POLL_SECONDS else POLL_INTERVAL
+        sleep(min(interval, probe.period))

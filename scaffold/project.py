@@ -50,6 +50,20 @@ class Probe:
         return self.initial_delay + self.period * self.failure_threshold
 
 
+#: Azure's request_settings defaults.
+REQUEST_TIMEOUT_MS_DEFAULT = 5000
+MAX_CONCURRENT_DEFAULT = 1
+
+
+@dataclass(frozen=True)
+class RequestSettings:
+    """request_settings and instance_count of deployment.yml (Azure's defaults if unset)."""
+
+    request_timeout_ms: int = REQUEST_TIMEOUT_MS_DEFAULT
+    max_concurrent_requests_per_instance: int = MAX_CONCURRENT_DEFAULT
+    instance_count: int = 1
+
+
 @dataclass(frozen=True)
 class Mount:
     """A read-only bind mount of a host path into the container."""
@@ -75,6 +89,7 @@ class RunPlan:
     mounts: list[Mount] = field(default_factory=list)
     environment: dict[str, str] = field(default_factory=dict)
     smoke_script: Path | None = None
+    requests: RequestSettings = field(default_factory=RequestSettings)
 
     @property
     def ports(self) -> list[int]:
@@ -217,6 +232,23 @@ def _user_environment(data: dict[str, Any]) -> dict[str, str]:
     return result
 
 
+def _request_settings(data: dict[str, Any]) -> RequestSettings:
+    settings = _mapping(data.get("request_settings"), "request_settings")
+    return RequestSettings(
+        request_timeout_ms=_int(
+            settings.get("request_timeout_ms", REQUEST_TIMEOUT_MS_DEFAULT),
+            "request_settings.request_timeout_ms",
+            low=1,
+        ),
+        max_concurrent_requests_per_instance=_int(
+            settings.get("max_concurrent_requests_per_instance", MAX_CONCURRENT_DEFAULT),
+            "request_settings.max_concurrent_requests_per_instance",
+            low=1,
+        ),
+        instance_count=_int(data.get("instance_count", 1), "instance_count", low=1),
+    )
+
+
 def load_plan(project: Path) -> RunPlan:
     """Read `project`/deployment.yml (and endpoint.yml, if present) into a RunPlan."""
     project = project.expanduser().resolve()
@@ -255,4 +287,5 @@ def load_plan(project: Path) -> RunPlan:
         # Azure's variables first; the deployment's own environment_variables win.
         environment={**model_env, **code_env, **_user_environment(data)},
         smoke_script=smoke if smoke.is_file() else None,
+        requests=_request_settings(data),
     )

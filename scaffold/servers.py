@@ -37,6 +37,9 @@ class ServerSpec(NamedTuple):
     #: Name of the server's cross-file contract check in scaffold.contracts, run by
     #: `scaffold validate` (a name, so importing the registry stays cheap).
     contract: str = ""
+    #: Environment variable setting the server's worker processes (azmlinfsrv's
+    #: WORKER_COUNT), which `scaffold loadtest` sizes; "" when the server has none.
+    worker_env: str = ""
 
 
 SERVERS: dict[str, ServerSpec] = {
@@ -75,6 +78,7 @@ SERVERS: dict[str, ServerSpec] = {
             command_hints=("azmlinfsrv", "runsvdir"),
             file_hints=("score.py",),
             contract="check_minimal",
+            worker_env="WORKER_COUNT",
         ),
         ServerSpec(
             name="tfserving",

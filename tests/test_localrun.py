@@ -457,3 +457,27 @@ def test_images_are_built_for_linux_amd64_by_default(
     image = docker.from_env().images.get(deployment.tag)
     assert (image.attrs["Os"], image.attrs["Architecture"]) == ("linux", "amd64")
     assert LocalDeployment(project, platform="native").platform is None
+
+
+def test_serve_reload_rebuilds_when_the_build_context_changes(
+    render: Render, standin: Callable[[str], str], tmp_path: Path
+) -> None:
+    """An edit inside docker-context/ rebuilds the image, then restarts the container."""
+    import signal
+
+    project = render("plumber", name="plumber-rebuild", base_image=standin("plumber"))
+    out, err = tmp_path / "out", tmp_path / "err"
+    proc = _scaffold("serve", "--reload", "--no-validate", str(project), out=out, err=err)
+    try:
+        _wait_for("the URLs", lambda: _serving_urls(out), proc, err)
+        launcher = project / "docker-context" / "start_plumber.R"
+        launcher.write_text(
+            launcher.read_text().replace('"start_plumber.R: serving "', '"rebuilt: serving "')
+        )
+        _wait_for("the restart", lambda: "Ready again after" in err.read_text(), proc, err)
+        _wait_for("the new log", lambda: "| rebuilt: serving" in err.read_text(), proc, err)
+        assert err.read_text().count("==> Building docker-context/") == 2
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == ExitCode.OK
+    assert _containers_of(project) == []
