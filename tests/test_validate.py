@@ -19,10 +19,9 @@ import pytest
 import yaml
 
 from conftest import REPO, SERVERS, Render
-from scaffold import schema
-from scaffold import validate as v
 from scaffold.servers import SERVERS as REGISTRY
-from scaffold.validate import ValidationReport, validate_project
+from scaffold.validate import ValidationReport, schema, validate_project
+from scaffold.validate import model as v
 
 CASES = Path(__file__).parent / "validate_cases"
 D, E = "deployment.yml", "endpoint.yml"
@@ -1227,8 +1226,9 @@ def test_dockerfile_parser(tmp_path: Path) -> None:
 
 
 def test_every_server_has_a_contract_and_hints() -> None:
-    from scaffold import contracts
+    import importlib
 
     for spec in REGISTRY.values():
-        assert callable(getattr(contracts, spec.contract, None)), spec.name
+        module = importlib.import_module(f"scaffold.validate.contracts.{spec.contract}")
+        assert callable(getattr(module, "check", None)), spec.name
         assert spec.image_hints and spec.command_hints and spec.file_hints, spec.name

@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from scaffold.dockerfile import VARIABLE, Command, Dockerfile
-from scaffold.validate import (
+from scaffold.validate.dockerfile import VARIABLE, Command, Dockerfile
+from scaffold.validate.model import (
     AUTH_MODES,
     DEPLOYMENT_SECTIONS,
     ENDPOINT_SECTIONS,
@@ -665,15 +665,6 @@ def _exec_vars(
     )
 
 
-def check_contract(ctx: Context) -> None:
-    """The detected server's own cross-file contract (scaffold.contracts)."""
-    spec = ctx.spec
-    if spec is not None and spec.contract and ctx.deployment is not None:
-        from scaffold import contracts
-
-        getattr(contracts, spec.contract)(ctx)
-
-
 def check_expose(ctx: Context) -> None:
     """Route ports against the Dockerfile's EXPOSE (the only evidence for unknown servers)."""
     docker = ctx.dockerfile
@@ -763,14 +754,16 @@ def check_model_file(ctx: Context) -> None:
         )
 
 
-CHECKS = (
+#: The generic checks, in order; the runner runs the server's contract between the two.
+BEFORE_CONTRACT = (
     check_endpoint,
     check_names,
     check_environment,
     check_model_and_code,
     check_settings,
     check_dockerfile,
-    check_contract,
+)
+AFTER_CONTRACT = (
     check_expose,
     check_model_file,
     check_samples,
