@@ -326,6 +326,58 @@ CATALOGUE: list[tuple[str, str, list[Edit], list[Expected]]] = [
         + errors("name.endpoint.case", D, "endpoint_name")
         + [("warning", "file.missing", E, "")],
     ),
+    # Names YAML reads as another type (`name: null`, `yes`, `1e3`): caught without the SDK.
+    (
+        "endpoint-name-null",
+        "plumber",
+        [sub(E, 'name: "plumber-ep"', "name: null")],
+        errors("name.null", E, "name"),
+    ),
+    (
+        "endpoint-names-yaml-bool",
+        "plumber",
+        [
+            sub(E, 'name: "plumber-ep"', "name: yes"),
+            sub(D, 'endpoint_name: "plumber-ep"', "endpoint_name: true"),
+        ],
+        errors("schema.type", E, "name") + errors("schema.type", D, "endpoint_name"),
+    ),
+    (
+        "deployment-name-number",
+        "plumber",
+        [sub(D, 'name: "blue"', "name: 1.0e+3")],
+        errors("schema.type", D, "name"),
+    ),
+    (
+        "deployment-name-hex",
+        "plumber",
+        [sub(D, 'name: "blue"', "name: 0x10")],
+        errors("schema.type", D, "name"),
+    ),
+    (
+        "deployment-name-empty",
+        "plumber",
+        [sub(D, 'name: "blue"', "name:")],
+        errors("name.null", D, "name"),
+    ),
+    (
+        "deployment-endpoint-name-null",
+        "plumber",
+        [sub(D, 'endpoint_name: "plumber-ep"', "endpoint_name: ~")],
+        errors("name.null", D, "endpoint_name"),
+    ),
+    (
+        "deployment-name-missing",
+        "plumber",
+        [del_key(D, "name")],
+        errors("schema.missing_field", D, "name"),
+    ),
+    (
+        "endpoint-name-missing",
+        "plumber",
+        [del_key(E, "name")],
+        errors("schema.missing_field", E, "name"),
+    ),
     # Environment and routes.
     ("no-inference-config", "plumber", [del_key(D, IC)], errors("routes.missing", D, IC)),
     (
