@@ -1,4 +1,5 @@
-"""The only module that prints: progress to stderr, results to stdout."""
+"""The only module that prints: progress to stderr, results to stdout, secrets redacted
+(every line goes through `scaffold.redact.redact`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import sys
 from typing import TextIO
 
 from scaffold.errors import ScaffoldError
+from scaffold.redact import redact
 
 QUIET, NORMAL, VERBOSE = 0, 1, 2
 
@@ -24,20 +26,20 @@ class Console:
     def step(self, message: str) -> None:
         """Show a new phase (not in --quiet)."""
         if self.level >= NORMAL:
-            print(f"==> {message}", file=self.err, flush=True)
+            print(redact(f"==> {message}"), file=self.err, flush=True)
 
     def detail(self, line: str, *, important: bool = False) -> None:
         """Show tool output: condensed by default, all of it with --verbose."""
         if self.level >= VERBOSE or (important and self.level >= NORMAL):
-            print(f"    {line}", file=self.err, flush=True)
+            print(redact(f"    {line}"), file=self.err, flush=True)
 
     # Results -----------------------------------------------------------------------
     def result(self, message: str) -> None:
         """Print the outcome (always, also in --quiet)."""
-        print(message, file=self.out, flush=True)
+        print(redact(message), file=self.out, flush=True)
 
     def error(self, error: ScaffoldError) -> None:
         """Print a user error: one line, then its details (logs) unless --quiet."""
-        print(f"error: {error.message}", file=self.err, flush=True)
+        print(redact(f"error: {error.message}"), file=self.err, flush=True)
         if error.details and self.level >= NORMAL:
-            print(error.details.rstrip(), file=self.err, flush=True)
+            print(redact(error.details.rstrip()), file=self.err, flush=True)

@@ -1,6 +1,7 @@
 """One exception hierarchy, each error carrying its documented process exit code.
 
 Messages are one line: what failed, and the fix. The CLI prints them; the core never does.
+Secrets (the endpoint key, Authorization values) are masked in messages and details.
 """
 
 from __future__ import annotations
@@ -32,10 +33,14 @@ class ScaffoldError(Exception):
     exit_code: ExitCode = ExitCode.USAGE
 
     def __init__(self, message: str, *, details: str = "") -> None:
+        from scaffold.redact import redact
+
+        message = redact(message)
         super().__init__(message)
         self.message = message
-        #: Extra text (e.g. container logs) shown after the one-line message.
-        self.details = details
+        #: Extra text (e.g. container logs) shown after the one-line message; secrets and
+        #: Authorization values are masked in both (scaffold.redact).
+        self.details = redact(details)
 
 
 class UsageError(ScaffoldError):

@@ -1,13 +1,20 @@
 """The registry of model servers: the one place in scaffold's code that knows them apart.
 
-The template keeps its own table of the same facts (`facts` in templates/copier.yml) so
-that it works with plain copier; tests check that both agree. After generation, the
-project's deployment.yml is the source of truth, not this registry.
+The facts themselves live in one data file inside the template, `templates/_facts.json`:
+copier.yml pulls it in with copier's `!include` (so plain copier works), and this module
+reads the same file with the standard json module (cheap enough for `scaffold --help`).
+Fields the template does not use (label, sample, hints, contract) live there too, so no fact
+is kept in two places. After generation, the project's deployment.yml is the source of
+truth, not this registry.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import json
+from pathlib import Path
+from typing import Any, NamedTuple
+
+FACTS_FILE = "_facts.json"
 
 
 class ServerSpec(NamedTuple):
@@ -25,6 +32,12 @@ class ServerSpec(NamedTuple):
     scoring_script: str
     #: What the sample model is, for `scaffold new --help` and the README table.
     sample: str
+    #: The template's default base image (a question default).
+    base_image: str = ""
+    #: Project folder of the sample model (deployment.yml model.path without "./").
+    model_dir: str = ""
+    #: model_mount_path of the deployment, or "" for Azure's default mount.
+    model_mount_path: str = ""
     # For `scaffold validate` on projects without an answers file (hand-written ones):
     #: Substrings of base image names (Dockerfile FROM, environment.image) naming this server.
     image_hints: tuple[str, ...] = ()
@@ -34,104 +47,43 @@ class ServerSpec(NamedTuple):
     file_hints: tuple[str, ...] = ()
     #: The base image's ENTRYPOINT evaluates its arguments, so $VARS in an exec-form CMD expand.
     base_entrypoint_evals: bool = False
-    #: Name of the server's cross-file contract check in scaffold.contracts, run by
-    #: `scaffold validate` (a name, so importing the registry stays cheap).
+    #: The server's cross-file contract module, scaffold.validate.contracts.<contract>, run
+    #: by `scaffold validate` (a name, so importing the registry stays cheap).
     contract: str = ""
     #: Environment variable setting the server's worker processes (azmlinfsrv's
     #: WORKER_COUNT), which `scaffold loadtest` sizes; "" when the server has none.
     worker_env: str = ""
 
 
-SERVERS: dict[str, ServerSpec] = {
-    spec.name: spec
-    for spec in (
-        ServerSpec(
-            name="plumber",
-            label="R Plumber",
-            port=8000,
-            liveness="/live",
-            readiness="/ready",
-            scoring="/score",
-            code_dir="src",
-            scoring_script="plumber.R",
-            sample="lm(mpg ~ wt + hp, mtcars) as model.rds",
-            image_hints=("rstudio/plumber", "rocker/"),
-            command_hints=("plumber", "Rscript"),
-            file_hints=("*.R",),
-            contract="check_plumber",
-        ),
-        ServerSpec(
-            name="minimal",
-            label="Azure ML minimal inference server (azmlinfsrv, score.py)",
-            port=5001,
-            liveness="/",
-            readiness="/",
-            scoring="/score",
-            code_dir="src",
-            scoring_script="score.py",
-            sample="a linear model stored as JSON (no ML library needed)",
-            image_hints=(
-                "mcr.microsoft.com/azureml/minimal",
-                "mcr.microsoft.com/azureml/curated",
-                "-inference",
-            ),
-            command_hints=("azmlinfsrv", "runsvdir"),
-            file_hints=("score.py",),
-            contract="check_minimal",
-            worker_env="WORKER_COUNT",
-        ),
-        ServerSpec(
-            name="tfserving",
-            label="TensorFlow Serving",
-            port=8501,
-            liveness="/v1/models/half_plus_two",
-            # The status route answers 200 while a version is still LOADING; metadata needs
-            # a loaded servable, so readiness waits for the model.
-            readiness="/v1/models/half_plus_two/metadata",
-            scoring="/v1/models/half_plus_two:predict",
-            code_dir="",
-            scoring_script="",
-            sample="half_plus_two SavedModel (y = 0.5x + 2)",
-            image_hints=("tensorflow/serving",),
-            command_hints=("tensorflow_model_server", "tf_serving_entrypoint"),
-            file_hints=("saved_model.pb",),
-            contract="check_tfserving",
-        ),
-        ServerSpec(
-            name="torchserve",
-            label="TorchServe",
-            port=8080,
-            liveness="/ping",
-            # /ping answers 200 before the model's worker is loaded (and for minutes when it
-            # never loads); a GET on the predictions route queues until the worker is ready.
-            readiness="/predictions/half_plus_two",
-            scoring="/predictions/half_plus_two",
-            code_dir="",
-            scoring_script="",
-            sample="half_plus_two .mar with a custom handler",
-            image_hints=("pytorch/torchserve",),
-            command_hints=("torchserve",),
-            file_hints=("*.mar",),
-            base_entrypoint_evals=True,  # dockerd-entrypoint.sh runs `eval "$@"`
-            contract="check_torchserve",
-        ),
-        ServerSpec(
-            name="triton",
-            label="NVIDIA Triton Inference Server",
-            port=8000,
-            liveness="/v2/health/live",
-            readiness="/v2/health/ready",
-            scoring="/v2/models/half_plus_two/infer",
-            code_dir="",
-            scoring_script="",
-            sample="half_plus_two Python-backend model",
-            image_hints=("tritonserver",),
-            command_hints=("tritonserver",),
-            file_hints=("config.pbtxt",),
-            contract="check_triton",
-        ),
+def facts_file() -> Path:
+    """The template's server facts table (`_facts.json` beside copier.yml), the one copy.
+
+    The installed wheel carries the templates as `scaffold/_templates`; a checkout has them
+    in `templates/` beside the package (the same search as `template_source.bundled_dir`).
+    """
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_templates" / FACTS_FILE, here.parent / "templates" / FACTS_FILE):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"scaffold's template facts ({FACTS_FILE}) are missing from this installation; "
+        "reinstall scaffold"
     )
-}
+
+
+def _spec(name: str, facts: dict[str, Any]) -> ServerSpec:
+    fields = {key: facts[key] for key in ServerSpec._fields if key in facts and key != "name"}
+    for key in ("image_hints", "command_hints", "file_hints"):
+        fields[key] = tuple(fields.get(key, ()))
+    return ServerSpec(name=name, **fields)
+
+
+def _load() -> dict[str, ServerSpec]:
+    table = json.loads(facts_file().read_text(encoding="utf-8"))
+    return {name: _spec(name, facts) for name, facts in table.items()}
+
+
+SERVERS: dict[str, ServerSpec] = _load()
 
 
 def get(name: str) -> ServerSpec:

@@ -233,18 +233,42 @@ def resolve(template: str | None, vcs_ref: str | None = None) -> TemplateRef:
     return TemplateRef(str(path), vcs_ref, bundled=False)
 
 
-def load_questions(template_dir: Path | None = None) -> dict[str, dict[str, Any]]:
-    """The questions of a template's copier.yml (settings starting with `_` left out)."""
+def load_copier_yml(template_dir: Path | None = None) -> dict[str, Any]:
+    """A template's copier.yml as copier reads it: every document merged, `!include` resolved
+    (relative to the template root, as copier does; e.g. `_facts.json`)."""
     import yaml
 
-    path = (template_dir or bundled_dir()) / "copier.yml"
+    root = (template_dir or bundled_dir()).resolve()
+    path = root / "copier.yml"
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    def _include(loader: yaml.SafeLoader, node: yaml.Node) -> list[Any]:
+        pattern = str(loader.construct_scalar(node))  # type: ignore[arg-type]
+        found: list[Any] = []
+        for match in sorted(root.glob(pattern)):
+            if match.resolve().is_relative_to(root):
+                found.extend(d for d in yaml.load_all(match.read_bytes(), Loader=_Loader) if d)
+        return found
+
+    _Loader.add_constructor("!include", _include)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        documents = [d for d in yaml.load_all(path.read_bytes(), Loader=_Loader) if d]
     except (OSError, yaml.YAMLError) as error:
         raise TemplateError(f"cannot read {path}: {error}") from None
+    merged: dict[str, Any] = {}
+    for document in documents:
+        if isinstance(document, dict):
+            merged.update(document)
+    return merged
+
+
+def load_questions(template_dir: Path | None = None) -> dict[str, dict[str, Any]]:
+    """The questions of a template's copier.yml (settings starting with `_` left out)."""
     return {
         key: (value if isinstance(value, dict) else {"default": value})
-        for key, value in data.items()
+        for key, value in load_copier_yml(template_dir).items()
         if not key.startswith("_")
     }
 

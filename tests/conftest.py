@@ -6,10 +6,13 @@ Docker tests never skip: without a Docker Engine they fail. In CI (CI=true) or w
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +129,49 @@ def standin() -> Callable[[str], str]:
         return built[name]
 
     return _get
+
+
+#: An endpoint key for redaction tests: slashes and pluses, as Azure keys have.
+ECHO_KEY = "k3y/With+Slash=and-Long-Enough-0123456789abcdef"
+
+
+class EchoHandler(BaseHTTPRequestHandler):
+    """Answers every request with its own headers in the body, the way some proxies and
+    debugging servers do: as JSON, as raw header lines, and padded so that a naive cut at
+    500 characters would keep half of the key."""
+
+    def do_GET(self) -> None:
+        self._echo(200 if self.path.endswith(("/live", "/ready")) else 500)
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self._echo(200 if self.path == "/ok" else 500)
+
+    def _echo(self, status: int) -> None:
+        token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+        if status == 200:  # JSON echo
+            body = json.dumps(
+                {"padding": "", "key_again": token, "headers": dict(self.headers), "raw": ""}
+            ).encode()
+        else:  # raw header lines, then the key again placed across character 500
+            text = "".join(f"{k}: {v}\r\n" for k, v in self.headers.items()) + "echo: "
+            text += "." * max(0, 500 - len(token) // 2 - len(text)) + token
+            body = text.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def echo() -> Iterator[ThreadingHTTPServer]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), EchoHandler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import ECHO_KEY as KEY
 from conftest import Render
 
 
@@ -133,3 +134,46 @@ def test_deployed_mode_sends_bearer_token_from_env(render: Render, stub: _Stub) 
 def test_rejects_mixed_modes(render: Render) -> None:
     proc = _smoke(render("minimal"), "--scoring-uri", "https://x/score", "--url", "http://y")
     assert proc.returncode == 2
+
+
+@pytest.mark.parametrize("server", ["minimal", "plumber"])
+def test_key_never_printed_when_a_server_echoes_headers(
+    render: Render, echo: ThreadingHTTPServer, server: str
+) -> None:
+    project = render(server)
+    uri = f"http://127.0.0.1:{echo.server_address[1]}/score"
+    proc = _smoke(project, "--scoring-uri", uri, env={"AZUREML_ENDPOINT_KEY": KEY})
+    shown = proc.stdout + proc.stderr
+    assert proc.returncode == 1 and "HTTP 500" in shown, shown
+    assert "Authorization" in shown and "Bearer ***" in shown, shown  # the echo is visible...
+    for part in (KEY, KEY[:12], KEY[-12:], KEY.replace("/", "\\/")):
+        assert part not in shown, (part, shown)  # ...the key is not, not even cut in half
+
+
+def test_key_never_printed_in_a_mismatch(render: Render, echo: ThreadingHTTPServer) -> None:
+    """A 200 whose JSON differs from the expected one: the message quotes the key's value."""
+    project = render("minimal")
+    expect = project / "expect.json"
+    expect.write_text(json.dumps({"padding": "", "key_again": "other", "headers": {}, "raw": ""}))
+    uri = f"http://127.0.0.1:{echo.server_address[1]}/ok"
+    proc = _smoke(
+        project, "--scoring-uri", uri, "--expect", str(expect), env={"AZUREML_ENDPOINT_KEY": KEY}
+    )
+    shown = proc.stdout + proc.stderr
+    assert proc.returncode == 1 and "$.key_again: expected 'other', got '***'" in shown, shown
+    assert KEY not in shown
+
+
+def test_probe_failure_masks_authorization_values(
+    render: Render, echo: ThreadingHTTPServer
+) -> None:
+    """A probe's failing body is quoted, Authorization values (e.g. a proxy's) masked."""
+    port = echo.server_address[1]
+    proc = _smoke(
+        render("plumber"),
+        "--url",
+        f"http://127.0.0.1:{port}",
+        "--liveness-url",
+        f"http://127.0.0.1:{port}/not-live",
+    )
+    assert proc.returncode == 1 and "not 200 within" in proc.stderr, proc.stderr

@@ -24,6 +24,7 @@ def team_template(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
 
 def test_template_init_is_a_tagged_repo_copier_can_use(team_template: Path) -> None:
     assert (team_template / "copier.yml").is_file()
+    assert (team_template / "_facts.json").is_file()  # copier.yml's !include
     assert git(team_template, "tag").split() == ["v0.1.0"]
     assert git(team_template, "status", "--porcelain") == ""
     assert main(["template", "init", str(team_template)]) == ExitCode.TEMPLATE  # not empty
@@ -33,9 +34,9 @@ def test_team_workflow_customise_tag_roll_out(
     team_template: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # The team pins its registry mirror as the default base image, and releases v0.2.0.
-    copier_yml = team_template / "copier.yml"
-    copier_yml.write_text(
-        copier_yml.read_text().replace(
+    facts = team_template / "_facts.json"  # the template's one table of server facts
+    facts.write_text(
+        facts.read_text().replace(
             '"base_image": "rstudio/plumber:v1.2.0"',
             '"base_image": "acr.example.com/mirror/plumber:v1.2.0"',
         )
@@ -71,7 +72,7 @@ def test_team_workflow_customise_tag_roll_out(
     shared = team_template / "_shared" / "deployment.yml.jinja"
     shared.write_text(
         shared.read_text().replace(
-            "request_timeout_ms: {{ request_timeout_ms }}", "request_timeout_ms: 90000"
+            "request_timeout_ms: {{ request_timeout_ms | tojson }}", "request_timeout_ms: 90000"
         )
     )
     git(team_template, "commit", "-qam", "longer timeouts")

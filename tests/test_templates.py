@@ -14,6 +14,7 @@ import yaml
 
 from conftest import SERVERS, SHARED_FILES, TEMPLATES, Render, files_of
 from scaffold.servers import SERVERS as REGISTRY
+from scaffold.template_source import load_questions
 
 SHARED = SHARED_FILES
 EXPECTED_FILES = {
@@ -115,7 +116,7 @@ def test_azure_ai_ml_loads_the_yaml(render: Render, server: str) -> None:
 
 @pytest.mark.parametrize("server", SERVERS)
 def test_registry_matches_template_facts(render: Render, server: str) -> None:
-    """The Python registry and the template's facts table say the same."""
+    """The registry and the rendered project agree: both read templates/_facts.json."""
     spec = REGISTRY[server]
     deployment = yaml.safe_load((render(server) / "deployment.yml").read_text())
     routes = deployment["environment"]["inference_config"]
@@ -129,7 +130,7 @@ def test_registry_matches_template_facts(render: Render, server: str) -> None:
         }
     else:
         assert "code_configuration" not in deployment
-    choices = yaml.safe_load((TEMPLATES / "copier.yml").read_text())["server"]["choices"]
+    choices = load_questions(TEMPLATES)["server"]["choices"]
     assert sorted(choices.values()) == sorted(REGISTRY)
 
 

@@ -55,16 +55,16 @@ def test_update_keeps_edits_and_applies_template_changes(
     # The user customises a template-owned file and a user-owned one.
     _replace(
         project / "deployment.yml",
-        "instance_type: Standard_DS3_v2",
-        "instance_type: Standard_F4s_v2",
+        'instance_type: "Standard_DS3_v2"',
+        'instance_type: "Standard_F4s_v2"',
     )
     _replace(project / "src" / "plumber.R", "#* Liveness", "# my own note\n#* Liveness")
     git(project, "commit", "-qam", "customise")
     # The team improves the template: new key, new file, and a change to plumber.R.
     _replace(
         template_repo / "_shared" / "deployment.yml.jinja",
-        "endpoint_name: {{ endpoint_name }}",
-        "endpoint_name: {{ endpoint_name }}\napp_insights_enabled: true",
+        "endpoint_name: {{ endpoint_name | tojson }}",
+        "endpoint_name: {{ endpoint_name | tojson }}\napp_insights_enabled: true",
     )
     (template_repo / "plumber" / "CONTRIBUTING.md").write_text("# How we work\n")
     _replace(
@@ -92,7 +92,7 @@ def test_conflict_is_reported_with_exit_code(
     git(project, "commit", "-qam", "slower model")
     _replace(
         template_repo / "_shared" / "deployment.yml.jinja",
-        "request_timeout_ms: {{ request_timeout_ms }}",
+        "request_timeout_ms: {{ request_timeout_ms | tojson }}",
         "request_timeout_ms: 60000",
     )
     _release(template_repo, "v1.1.0")
@@ -206,7 +206,7 @@ def test_changed_answer_rerenders_and_keeps_edits(project: Path, template_repo: 
     git(project, "commit", "-qam", "three instances")
     result = update_project(project, data={"endpoint_name": "renamed-ep"})
     assert result.conflicts == []
-    assert "name: renamed-ep" in (project / "endpoint.yml").read_text()
+    assert yaml.safe_load((project / "endpoint.yml").read_text())["name"] == "renamed-ep"
     deployment = yaml.safe_load((project / "deployment.yml").read_text())
     assert deployment["endpoint_name"] == "renamed-ep"
     assert deployment["instance_count"] == 3

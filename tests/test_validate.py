@@ -19,10 +19,9 @@ import pytest
 import yaml
 
 from conftest import REPO, SERVERS, Render
-from scaffold import schema
-from scaffold import validate as v
 from scaffold.servers import SERVERS as REGISTRY
-from scaffold.validate import ValidationReport, validate_project
+from scaffold.validate import ValidationReport, schema, validate_project
+from scaffold.validate import model as v
 
 CASES = Path(__file__).parent / "validate_cases"
 D, E = "deployment.yml", "endpoint.yml"
@@ -326,6 +325,58 @@ CATALOGUE: list[tuple[str, str, list[Edit], list[Expected]]] = [
         errors("name.endpoint.pattern", D, "endpoint_name")
         + errors("name.endpoint.case", D, "endpoint_name")
         + [("warning", "file.missing", E, "")],
+    ),
+    # Names YAML reads as another type (`name: null`, `yes`, `1e3`): caught without the SDK.
+    (
+        "endpoint-name-null",
+        "plumber",
+        [sub(E, 'name: "plumber-ep"', "name: null")],
+        errors("name.null", E, "name"),
+    ),
+    (
+        "endpoint-names-yaml-bool",
+        "plumber",
+        [
+            sub(E, 'name: "plumber-ep"', "name: yes"),
+            sub(D, 'endpoint_name: "plumber-ep"', "endpoint_name: true"),
+        ],
+        errors("schema.type", E, "name") + errors("schema.type", D, "endpoint_name"),
+    ),
+    (
+        "deployment-name-number",
+        "plumber",
+        [sub(D, 'name: "blue"', "name: 1.0e+3")],
+        errors("schema.type", D, "name"),
+    ),
+    (
+        "deployment-name-hex",
+        "plumber",
+        [sub(D, 'name: "blue"', "name: 0x10")],
+        errors("schema.type", D, "name"),
+    ),
+    (
+        "deployment-name-empty",
+        "plumber",
+        [sub(D, 'name: "blue"', "name:")],
+        errors("name.null", D, "name"),
+    ),
+    (
+        "deployment-endpoint-name-null",
+        "plumber",
+        [sub(D, 'endpoint_name: "plumber-ep"', "endpoint_name: ~")],
+        errors("name.null", D, "endpoint_name"),
+    ),
+    (
+        "deployment-name-missing",
+        "plumber",
+        [del_key(D, "name")],
+        errors("schema.missing_field", D, "name"),
+    ),
+    (
+        "endpoint-name-missing",
+        "plumber",
+        [del_key(E, "name")],
+        errors("schema.missing_field", E, "name"),
     ),
     # Environment and routes.
     ("no-inference-config", "plumber", [del_key(D, IC)], errors("routes.missing", D, IC)),
@@ -1227,8 +1278,9 @@ def test_dockerfile_parser(tmp_path: Path) -> None:
 
 
 def test_every_server_has_a_contract_and_hints() -> None:
-    from scaffold import contracts
+    import importlib
 
     for spec in REGISTRY.values():
-        assert callable(getattr(contracts, spec.contract, None)), spec.name
+        module = importlib.import_module(f"scaffold.validate.contracts.{spec.contract}")
+        assert callable(getattr(module, "check", None)), spec.name
         assert spec.image_hints and spec.command_hints and spec.file_hints, spec.name

@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from scaffold.dockerfile import VARIABLE, Command, Dockerfile
-from scaffold.validate import (
+from scaffold.validate.dockerfile import VARIABLE, Command, Dockerfile
+from scaffold.validate.model import (
     AUTH_MODES,
     DEPLOYMENT_SECTIONS,
     ENDPOINT_SECTIONS,
@@ -95,17 +95,32 @@ def key_problems(
     return problems
 
 
-def _check_name(ctx: Context, file: str, key: str, value: Any, kind: str) -> None:
+def _name_is_string(ctx: Context, file: str, key: str, value: Any, kind: str) -> bool:
+    """A name YAML read as null, a boolean or a number (`name: null`, `yes`, `1e3`) is an
+    error here, without the SDK: the service would get no name or another one."""
+    if isinstance(value, str):
+        return True
     if value is None:
-        return
-    if not isinstance(value, str):
+        ctx.error(
+            "name.null",
+            file,
+            key,
+            f"`{key}` is empty or null: the {kind} has no name",
+            f'Write the {kind} name as a quoted string, e.g. {key}: "my-{kind}"',
+        )
+    else:
         ctx.error(
             "schema.type",
             file,
             key,
-            f"`{key}` must be a string, not {value!r}",
-            f"Quote the {kind} name",
+            f"`{key}` must be a string, not {value!r} (YAML read it as {type(value).__name__})",
+            f'Quote the {kind} name, e.g. {key}: "{value}"',
         )
+    return False
+
+
+def _check_name(ctx: Context, file: str, key: str, value: Any, kind: str) -> None:
+    if not _name_is_string(ctx, file, key, value, kind):
         return
     code, rule = f"name.{kind}", "3-32 characters: a letter first, then letters, digits, dashes"
     dns = " (it becomes part of the endpoint's DNS name)" if kind == "endpoint" else ""
@@ -150,7 +165,8 @@ def check_endpoint(ctx: Context) -> None:
     if data is None:
         return
     _unknown_keys(ctx, file, data, ENDPOINT_SECTIONS)
-    _check_name(ctx, file, "name", data.get("name"), "endpoint")
+    if "name" in data:  # missing: reported by _unknown_keys as a missing required field
+        _check_name(ctx, file, "name", data["name"], "endpoint")
     auth = data.get("auth_mode")
     if auth is not None and auth not in AUTH_MODES:
         ctx.error(
@@ -178,10 +194,15 @@ def check_names(ctx: Context) -> None:
     if data is None:
         return
     _unknown_keys(ctx, file, data, DEPLOYMENT_SECTIONS)
-    _check_name(ctx, file, "name", data.get("name"), "deployment")
-    endpoint_name = data.get("endpoint_name")
+    if "name" in data:  # missing: reported by _unknown_keys as a missing required field
+        _check_name(ctx, file, "name", data["name"], "deployment")
+    if "endpoint_name" not in data:
+        return
+    endpoint_name = data["endpoint_name"]
     if ctx.endpoint is None:
         _check_name(ctx, file, "endpoint_name", endpoint_name, "endpoint")
+        return
+    if not _name_is_string(ctx, file, "endpoint_name", endpoint_name, "endpoint"):
         return
     expected = ctx.endpoint.get("name")
     if isinstance(endpoint_name, str) and isinstance(expected, str) and endpoint_name != expected:
@@ -665,15 +686,6 @@ def _exec_vars(
     )
 
 
-def check_contract(ctx: Context) -> None:
-    """The detected server's own cross-file contract (scaffold.contracts)."""
-    spec = ctx.spec
-    if spec is not None and spec.contract and ctx.deployment is not None:
-        from scaffold import contracts
-
-        getattr(contracts, spec.contract)(ctx)
-
-
 def check_expose(ctx: Context) -> None:
     """Route ports against the Dockerfile's EXPOSE (the only evidence for unknown servers)."""
     docker = ctx.dockerfile
@@ -763,14 +775,16 @@ def check_model_file(ctx: Context) -> None:
         )
 
 
-CHECKS = (
+#: The generic checks, in order; the runner runs the server's contract between the two.
+BEFORE_CONTRACT = (
     check_endpoint,
     check_names,
     check_environment,
     check_model_and_code,
     check_settings,
     check_dockerfile,
-    check_contract,
+)
+AFTER_CONTRACT = (
     check_expose,
     check_model_file,
     check_samples,

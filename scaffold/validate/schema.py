@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from scaffold.checks import key_problems
-from scaffold.validate import (
+from scaffold.validate.checks import key_problems
+from scaffold.validate.model import (
     DEPLOYMENT_SECTIONS,
     ENDPOINT_SECTIONS,
     SCHEMA_MISSING_NOTE,
