@@ -800,7 +800,15 @@ CATALOGUE: list[tuple[str, str, list[Edit], list[Expected]]] = [
         "ts-entrypoint-replaced",
         "azure-torchserve-densenet",
         [sub("torchserve.dockerfile", "\nCMD", "\nENTRYPOINT []\nCMD")],
-        errors("dockerfile.exec_vars", "torchserve.dockerfile", "CMD (line 4)"),
+        errors("dockerfile.exec_vars", "torchserve.dockerfile", "CMD (line 4)")
+        + [
+            (
+                "warning",
+                "dockerfile.entrypoint_empty",
+                "torchserve.dockerfile",
+                "ENTRYPOINT (line 3)",
+            )
+        ],
     ),
     (
         "ts-model-store",
@@ -1061,6 +1069,8 @@ HANDWRITTEN = {
         {
             ("warning", "image.latest", R_DEP, "environment.image"),  # image with no tag
             ("warning", "image.latest", "r.dockerfile", "FROM (line 1)"),  # rstudio/plumber:latest
+            # Azure's own R sample clears the entrypoint: every build starts from scratch.
+            ("warning", "dockerfile.entrypoint_empty", "r.dockerfile", "ENTRYPOINT (line 3)"),
         },
     ),
     "azure-torchserve-densenet": (

@@ -635,6 +635,19 @@ def check_dockerfile(ctx: Context) -> None:
         if "$" not in image:
             check_image(ctx, docker.rel, f"FROM (line {line})", image)
     entry, cmd = docker.entrypoint, docker.cmd
+    if entry is not None and entry.exec_form and not entry.args:
+        start = list(cmd.args) if cmd is not None and cmd.exec_form and cmd.args else []
+        example = f"ENTRYPOINT {json.dumps(start)}" if start else 'ENTRYPOINT ["your", "command"]'
+        ctx.warn(
+            "dockerfile.entrypoint_empty",
+            docker.rel,
+            f"ENTRYPOINT (line {entry.line})",
+            "`ENTRYPOINT []` makes every later build step a cache miss with the classic builder "
+            "(the Docker SDK's, so `scaffold run` and Azure's image build): each build starts "
+            "from scratch",
+            f"Set the start command as the entrypoint instead of clearing it, e.g. {example} "
+            "(and drop the CMD)",
+        )
     if entry is not None and entry.exec_form and _has_variable(entry.args) and not _is_shell(entry):
         _exec_vars(ctx, docker, entry, "ENTRYPOINT", certain=True)
     if cmd is None or not cmd.exec_form or not _has_variable(cmd.args) or _is_shell(cmd):
