@@ -30,6 +30,7 @@ examples:
   scaffold validate my-endpoint                          # find deploy-time failures now
   scaffold run my-endpoint                               # build, run like Azure, smoke-test
   scaffold serve --reload my-endpoint                    # keep it up, restart on edits
+  scaffold loadtest --rps 50 my-endpoint                 # size concurrency and instances
   scaffold update my-endpoint                            # newer template, edits kept
   scaffold status ~/endpoints --json                     # template drift of many projects
   scaffold template init ~/team-template                 # start a team starter template
@@ -190,6 +191,42 @@ def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, list[str
     )
     _run_arguments(serve)
     _serve_arguments(serve)
+
+    loadtest = sub.add_parser(
+        "loadtest",
+        help="size the deployment: drive the scoring route at rising concurrency",
+        description="Start the project like `scaffold run`, then POST its sample request to "
+        "the scoring route at rising concurrency (each level bounded in time and count, "
+        "127.0.0.1 only) and report throughput, p50/p95/p99 latency and errors per level, "
+        "compared with the deployment's request_timeout_ms, with recommended "
+        "max_concurrent_requests_per_instance, worker count and instance count.",
+    )
+    _run_arguments(loadtest)
+    loadtest.add_argument(
+        "--levels",
+        default="1,2,4,8,16",
+        metavar="N,N,...",
+        help="concurrency levels, rising (default 1,2,4,8,16)",
+    )
+    loadtest.add_argument(
+        "--seconds", type=float, default=5.0, help="seconds per level at most (default 5)"
+    )
+    loadtest.add_argument(
+        "--max-requests",
+        type=int,
+        default=2000,
+        help="requests per level at most (default 2000)",
+    )
+    loadtest.add_argument(
+        "--rps", type=float, metavar="TARGET", help="target requests/second, for instance_count"
+    )
+    loadtest.add_argument(
+        "--request", type=Path, help="request body (default: the project's sample_request.json)"
+    )
+    loadtest.add_argument("--json", action="store_true", help="print the report as JSON")
+    loadtest.add_argument(
+        "--plot", type=Path, metavar="PNG", help="also draw latency and throughput per level"
+    )
 
     clean = sub.add_parser(
         "clean",
@@ -490,6 +527,54 @@ def _cmd_serve(args: argparse.Namespace, console: Console) -> int:
     return ExitCode.OK
 
 
+def _levels(text: str) -> list[int]:
+    try:
+        levels = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        levels = []
+    if not levels or any(n < 1 or n > 1024 for n in levels) or levels != sorted(set(levels)):
+        raise UsageError(
+            f"--levels {text!r} is not a rising list of concurrencies 1-1024; e.g. --levels 1,2,4,8"
+        )
+    return levels
+
+
+def _cmd_loadtest(args: argparse.Namespace, console: Console) -> int:
+    import json
+
+    from scaffold.loadtest import format_table, loadtest_project, plot
+
+    levels = _levels(args.levels)
+    if args.seconds <= 0 or args.seconds > 600:
+        raise UsageError(f"--seconds {args.seconds:g} must be between 0 and 600")
+    if args.max_requests < 1 or args.max_requests > 100_000:
+        raise UsageError(f"--max-requests {args.max_requests} must be between 1 and 100000")
+    if args.rps is not None and args.rps <= 0:
+        raise UsageError(f"--rps {args.rps:g} must be a positive rate of requests per second")
+    joined = _validate_before_run(args, console)
+    if joined is not None:
+        joined()
+    report = loadtest_project(
+        args.project,
+        console,
+        levels=levels,
+        seconds_per_level=args.seconds,
+        max_requests_per_level=args.max_requests,
+        target_rps=args.rps,
+        platform=args.platform,
+        request=args.request,
+        progress=not args.json and console.level >= NORMAL,
+    )
+    if args.plot is not None:
+        plot(report, args.plot)
+        console.step(f"Plot written to {args.plot}")
+    if args.json:
+        console.result(json.dumps(report.to_json(), indent=2))
+    else:
+        console.result(format_table(report))
+    return ExitCode.OK
+
+
 def _cmd_clean(args: argparse.Namespace, console: Console) -> int:
     from scaffold.localrun import clean
 
@@ -614,6 +699,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "run": lambda: _cmd_run(args, console),
             "serve": lambda: _cmd_serve(args, console),
             "clean": lambda: _cmd_clean(args, console),
+            "loadtest": lambda: _cmd_loadtest(args, console),
             "update": lambda: _cmd_update(args, console),
             "servers": lambda: _cmd_servers(console),
             "status": lambda: _cmd_status(args, console),
