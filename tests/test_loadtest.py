@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Render
+from conftest import Render, serving
 from scaffold.cli import main
 from scaffold.errors import ExitCode, UsageError
 from scaffold.loadtest import LevelResult, recommend, run_levels
@@ -63,12 +63,8 @@ _LOCK = threading.Lock()
 
 @pytest.fixture
 def server() -> Iterator[_Server]:
-    httpd = _Server(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(_Server(("127.0.0.1", 0), _Handler)) as httpd:
+        yield httpd
 
 
 def _url(server: _Server) -> str:
