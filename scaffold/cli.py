@@ -678,6 +678,11 @@ def _cmd_servers(console: Console) -> int:
         console.result(
             f"{spec.name:<10} {spec.label} — port {spec.port}, liveness {spec.liveness}, "
             f"readiness {spec.readiness}, scoring {spec.scoring}"
+            + (
+                f" (model name {spec.served_model_name}: --served-model-name)"
+                if spec.served_model_name
+                else ""
+            )
         )
     return ExitCode.OK
 

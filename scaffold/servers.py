@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 FACTS_FILE = "_facts.json"
+#: Placeholder in the facts' routes and model folder for the served model name (the
+#: `served_model_name` answer; copier.yml replaces it when rendering).
+MODEL_PLACEHOLDER = "{model}"
 
 
 class ServerSpec(NamedTuple):
@@ -34,6 +37,9 @@ class ServerSpec(NamedTuple):
     sample: str
     #: The template's default base image (a question default).
     base_image: str = ""
+    #: Default name the server serves the model under (routes, model folder, archive);
+    #: "" when the routes carry no model name (then the question is not asked).
+    served_model_name: str = ""
     #: Project folder of the sample model (deployment.yml model.path without "./").
     model_dir: str = ""
     #: model_mount_path of the deployment, or "" for Azure's default mount.
@@ -73,6 +79,10 @@ def facts_file() -> Path:
 
 def _spec(name: str, facts: dict[str, Any]) -> ServerSpec:
     fields = {key: facts[key] for key in ServerSpec._fields if key in facts and key != "name"}
+    served = str(facts.get("served_model_name", ""))
+    for key, value in fields.items():
+        if isinstance(value, str) and MODEL_PLACEHOLDER in value:
+            fields[key] = value.replace(MODEL_PLACEHOLDER, served)
     for key in ("image_hints", "command_hints", "file_hints"):
         fields[key] = tuple(fields.get(key, ()))
     return ServerSpec(name=name, **fields)
