@@ -20,6 +20,26 @@ FACTS_FILE = "_facts.json"
 MODEL_PLACEHOLDER = "{model}"
 
 
+class ImageLifecycle(NamedTuple):
+    """What is known about the support of a server's base images (`base_image_lifecycle` in
+    the facts), for `scaffold validate`'s warnings."""
+
+    #: Substring of an image reference naming these images (mirrors keep the path).
+    repository: str = ""
+    #: The vendor supports tags at most this many days older than its newest; 0: no window.
+    support_window_days: int = 0
+    #: Regular expression of dated tags, with a `date` group (YYYYMMDD).
+    date_tag: str = ""
+    #: The support policy in words, with its source.
+    support: str = ""
+    #: Why the images are end-of-life (no more security patches); "" while maintained.
+    end_of_life: str = ""
+    #: What to use instead of end-of-life images.
+    alternative: str = ""
+    #: Why the tags move (the same tag is rebuilt), so only a digest pins the image.
+    moving_tags: str = ""
+
+
 class ServerSpec(NamedTuple):
     """What scaffold knows about one model server (a NamedTuple: `--help` imports this
     module, and dataclasses alone would cost it about 10 ms)."""
@@ -40,6 +60,8 @@ class ServerSpec(NamedTuple):
     #: Default name the server serves the model under (routes, model folder, archive);
     #: "" when the routes carry no model name (then the question is not asked).
     served_model_name: str = ""
+    #: Support window and end-of-life facts of the base images.
+    base_image_lifecycle: ImageLifecycle = ImageLifecycle()
     #: Project folder of the sample model (deployment.yml model.path without "./").
     model_dir: str = ""
     #: model_mount_path of the deployment, or "" for Azure's default mount.
@@ -85,6 +107,7 @@ def _spec(name: str, facts: dict[str, Any]) -> ServerSpec:
             fields[key] = value.replace(MODEL_PLACEHOLDER, served)
     for key in ("image_hints", "command_hints", "file_hints"):
         fields[key] = tuple(fields.get(key, ()))
+    fields["base_image_lifecycle"] = ImageLifecycle(**fields.get("base_image_lifecycle", {}))
     return ServerSpec(name=name, **fields)
 
 
