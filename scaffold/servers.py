@@ -60,6 +60,11 @@ class ServerSpec(NamedTuple):
     #: Default name the server serves the model under (routes, model folder, archive);
     #: "" when the routes carry no model name (then the question is not asked).
     served_model_name: str = ""
+    #: Module scaffold.usermodel.<name> that configures a project from the user's own model
+    #: (`scaffold new --model`); "" when the server has none yet.
+    model_adapter: str = ""
+    #: model_dir with the served-model-name placeholder left in (see model_dir_for).
+    model_dir_pattern: str = ""
     #: Support window and end-of-life facts of the base images.
     base_image_lifecycle: ImageLifecycle = ImageLifecycle()
     #: Project folder of the sample model (deployment.yml model.path without "./").
@@ -81,6 +86,11 @@ class ServerSpec(NamedTuple):
     #: Environment variable setting the server's worker processes (azmlinfsrv's
     #: WORKER_COUNT), which `scaffold loadtest` sizes; "" when the server has none.
     worker_env: str = ""
+
+
+def model_dir_for(spec: ServerSpec, served_model_name: str) -> str:
+    """The project folder of the model when it is served under `served_model_name`."""
+    return spec.model_dir_pattern.replace(MODEL_PLACEHOLDER, served_model_name)
 
 
 def facts_file() -> Path:
@@ -105,6 +115,7 @@ def _spec(name: str, facts: dict[str, Any]) -> ServerSpec:
     for key, value in fields.items():
         if isinstance(value, str) and MODEL_PLACEHOLDER in value:
             fields[key] = value.replace(MODEL_PLACEHOLDER, served)
+    fields["model_dir_pattern"] = str(facts.get("model_dir", ""))
     for key in ("image_hints", "command_hints", "file_hints"):
         fields[key] = tuple(fields.get(key, ()))
     fields["base_image_lifecycle"] = ImageLifecycle(**fields.get("base_image_lifecycle", {}))
