@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import pickle
+import subprocess
+import sys
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
@@ -12,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import files_of
+from conftest import TEMPLATES, files_of
 from scaffold.cli import main
 from scaffold.errors import ExitCode
 from scaffold.generate import new_project
@@ -233,3 +235,65 @@ def test_sklearn_model_is_green_in_docker(
     assert main([*argv, str(source), str(dest)]) == ExitCode.OK
     assert main(["run", str(dest)]) == ExitCode.OK
     assert "OK: smoke test passed" in capsys.readouterr().out
+
+
+# --- tfserving + SavedModel ---------------------------------------------------------------------
+MAKE_SAVEDMODEL = """
+import sys, tensorflow as tf
+class M(tf.Module):
+    @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32, name="features")])
+    def serve(self, features):
+        return {"score": tf.reduce_sum(features, axis=1) * 2.0 + 1.0}
+m = M()
+tf.saved_model.save(m, sys.argv[1], signatures={"serving_default": m.serve})
+"""
+
+
+def test_savedmodel_signature_is_read_with_tensorflow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_tfserving import tf_python
+
+    python = tf_python()
+    source = tmp_path / "summer"
+    subprocess.run([python, "-c", MAKE_SAVEDMODEL, str(source)], check=True, capture_output=True)
+    monkeypatch.setenv("SCAFFOLD_TF_PYTHON", python)
+    result = new_project(
+        tmp_path / "tf-ep",
+        {"server": "tfserving", "served_model_name": "summer"},
+        model=str(source),
+    )
+    project = result.path
+    assert (project / "summer" / "1" / "saved_model.pb").read_bytes() == (
+        source / "saved_model.pb"
+    ).read_bytes()
+    request = json.loads((project / "sample_request.json").read_text())
+    response = json.loads((project / "sample_response.json").read_text())
+    assert response["predictions"] == pytest.approx(
+        [2 * sum(row) + 1 for row in request["instances"]]
+    )
+    assert not (project / "model-src" / "make_model.py").exists()
+    assert validate_project(project, schema=False).problems == []
+
+
+def test_savedmodel_without_tensorflow_is_copied_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The template's own SavedModel, read by a Python without TensorFlow (scaffold's).
+    shipped = (
+        TEMPLATES / "tfserving" / "{% if not model_in_image %}{{ served_model_name }}{% endif %}"
+    )
+    monkeypatch.setenv("SCAFFOLD_TF_PYTHON", sys.executable)
+    result = new_project(tmp_path / "notf-ep", {"server": "tfserving"}, model=str(shipped))
+    assert (result.path / "half_plus_two" / "1" / "saved_model.pb").is_file()
+    assert any("TensorFlow is not installed" in note for note in result.notes)
+    report = validate_project(result.path, schema=False)
+    assert [p.code for p in report.problems] == ["smoke.sample.missing"]
+
+
+def test_not_a_savedmodel_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "empty").mkdir()
+    line = _refused(
+        ["--server", "tfserving", "--model", str(tmp_path / "empty")], tmp_path / "ep", capsys
+    )
+    assert "take a SavedModel folder" in line
