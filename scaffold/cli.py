@@ -144,8 +144,9 @@ def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, list[str
         "--model",
         metavar="PATH_OR_REF",
         help="serve your own model instead of the sample, configured from the model itself "
-        "(needs --server; triton: .onnx, minimal: scikit-learn joblib/pickle, tfserving: SavedModel folder), or reference "
-        "a registered model: azureml:NAME:VERSION or azureml:NAME@latest (not copied)",
+        "(needs --server; triton: .onnx, minimal: scikit-learn joblib/pickle, tfserving: "
+        "SavedModel folder, torchserve: .mar), or reference a registered model: "
+        "azureml:NAME:VERSION or azureml:NAME@latest (not copied)",
     )
     new.add_argument(
         "--template",
