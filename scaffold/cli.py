@@ -145,8 +145,8 @@ def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, list[str
         metavar="PATH_OR_REF",
         help="serve your own model instead of the sample, configured from the model itself "
         "(needs --server; triton: .onnx, minimal: scikit-learn joblib/pickle, tfserving: "
-        "SavedModel folder, torchserve: .mar), or reference a registered model: "
-        "azureml:NAME:VERSION or azureml:NAME@latest (not copied)",
+        "SavedModel folder, torchserve: .mar, plumber: .rds or crate.bin), or reference a "
+        "registered model: azureml:NAME:VERSION or azureml:NAME@latest (not copied)",
     )
     new.add_argument(
         "--template",

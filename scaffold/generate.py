@@ -160,7 +160,7 @@ def new_project(
         from scaffold import usermodel
 
         prepared = usermodel.prepare(model, data)
-        data = {**prepared.answers, **data}
+        data = {**prepared.defaults, **prepared.answers, **data}
     ref = template_source.resolve(template, vcs_ref)
     if not interactive and ref.bundled:
         check_answers_complete(template_source.load_questions(), data)

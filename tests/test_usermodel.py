@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import pickle
+import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
@@ -150,12 +152,12 @@ def _write(path: Path, data: bytes) -> Path:
     return path
 
 
-def test_model_needs_a_server_that_has_an_adapter(
+def test_model_flags_that_do_not_fit_are_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     source = _write(tmp_path / "model.rds", b"x")
-    line = _refused(["--server", "plumber", "--model", str(source)], tmp_path / "ep", capsys)
-    assert "not supported for plumber yet" in line
+    line = _refused(["--model", str(source)], tmp_path / "ep", capsys)
+    assert "--model needs --server" in line
     onnx = _onnx_model(tmp_path / "m.onnx")
     line = _refused(
         ["--server", "triton", "--triton-model-format", "python", "--model", str(onnx)],
@@ -297,3 +299,100 @@ def test_not_a_savedmodel_is_refused(tmp_path: Path, capsys: pytest.CaptureFixtu
         ["--server", "tfserving", "--model", str(tmp_path / "empty")], tmp_path / "ep", capsys
     )
     assert "take a SavedModel folder" in line
+
+
+# --- torchserve + .mar --------------------------------------------------------------------------
+def _mar(path: Path, name: str) -> Path:
+    """A real archive: the template's sample .mar (handler + weights) renamed in its manifest."""
+    sample = TEMPLATES / "torchserve" / "model" / "{{ served_model_name }}.mar"
+    with zipfile.ZipFile(sample) as old, zipfile.ZipFile(path, "w") as new:
+        for item in old.infolist():
+            data = old.read(item)
+            if item.filename == "MAR-INF/MANIFEST.json":
+                manifest = json.loads(data)
+                manifest["model"]["modelName"] = name
+                data = json.dumps(manifest).encode()
+            new.writestr(item, data)
+    return path
+
+
+def _torchserve_project(tmp_path: Path, **answers: Any) -> Path:
+    source = _mar(tmp_path / "adder-v1.mar", "adder")
+    result = new_project(tmp_path / "ts-ep", {"server": "torchserve", **answers}, model=str(source))
+    project = result.path
+    assert (project / "model" / "adder.mar").read_bytes() == source.read_bytes()
+    assert not [f for f in files_of(project) if f.startswith("model-src/")]
+    assert any("write sample_request.json" in note for note in result.notes)
+    deployment = yaml.safe_load((project / "deployment.yml").read_text())
+    assert deployment["environment_variables"]["TORCHSERVE_MODELS"] == "adder=adder.mar"
+    routes = deployment["environment"]["inference_config"]
+    assert (
+        routes["scoring_route"]["path"]
+        == routes["readiness_route"]["path"]
+        == ("/predictions/adder")
+    )
+    return project
+
+
+def test_mar_is_served_as_is_under_its_manifest_name(tmp_path: Path) -> None:
+    project = _torchserve_project(tmp_path)
+    report = validate_project(project, schema=False)
+    assert {p.code for p in report.problems} == {"smoke.sample.missing", "image.end_of_life"}
+
+
+def test_not_a_mar_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    line = _refused(
+        ["--server", "torchserve", "--model", str(_write(tmp_path / "m.mar", b"zip? no"))],
+        tmp_path / "ep",
+        capsys,
+    )
+    assert "not a TorchServe model archive" in line
+
+
+@pytest.mark.docker
+def test_mar_is_green_in_docker(
+    tmp_path: Path, standin: Callable[[str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = _torchserve_project(tmp_path, base_image=standin("torchserve"))
+    # The user writes the samples for their model (this archive computes 0.5 * x + 2).
+    for name in ("sample_request.json", "sample_response.json"):
+        shutil.copyfile(TEMPLATES / "torchserve" / name, project / name)
+    assert main(["run", str(project)]) == ExitCode.OK
+    captured = capsys.readouterr()
+    assert "OK: smoke test passed" in captured.out
+    assert "/predictions/adder" in captured.err
+
+
+# --- plumber + .rds -----------------------------------------------------------------------------
+def _plumber_project(tmp_path: Path, **answers: Any) -> Path:
+    # A real R model: the template's lm(mpg ~ wt + hp, mtcars), saved with saveRDS().
+    source = tmp_path / "cars.rds"
+    shutil.copyfile(TEMPLATES / "plumber" / "model" / "model.rds", source)
+    result = new_project(
+        tmp_path / "r-ep", {"server": "plumber", "r_packages": "[]", **answers}, model=str(source)
+    )
+    project = result.path
+    assert (project / "model" / "cars.rds").read_bytes() == source.read_bytes()
+    assert not (project / "model" / "model.rds").exists()
+    assert any("R packages" in note for note in result.notes)
+    return project
+
+
+def test_rds_is_copied_for_plumber(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project = _plumber_project(tmp_path)
+    report = validate_project(project, schema=False)
+    assert [p.code for p in report.problems] == ["smoke.sample.missing"]
+    fake = _write(tmp_path / "fake.rds", b"PK\x03\x04 not R")
+    line = _refused(["--server", "plumber", "--model", str(fake)], tmp_path / "ep", capsys)
+    assert "not an R serialization" in line
+
+
+@pytest.mark.docker
+def test_rds_is_green_in_docker(
+    tmp_path: Path, standin: Callable[[str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = _plumber_project(tmp_path, base_image=standin("plumber"))
+    for name in ("sample_request.json", "sample_response.json"):  # written by the user
+        shutil.copyfile(TEMPLATES / "plumber" / name, project / name)
+    assert main(["run", str(project)]) == ExitCode.OK
+    assert "OK: smoke test passed" in capsys.readouterr().out

@@ -49,6 +49,8 @@ class Prepared:
     """What an adapter derived from a model: answers to render with, and the finishing step."""
 
     answers: dict[str, Any] = field(default_factory=dict)
+    #: Answers derived from the model that the user's own answers override.
+    defaults: dict[str, Any] = field(default_factory=dict)
     finish: Finish | None = None
     notes: list[str] = field(default_factory=list)
 
