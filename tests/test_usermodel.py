@@ -396,3 +396,46 @@ def test_rds_is_green_in_docker(
         shutil.copyfile(TEMPLATES / "plumber" / name, project / name)
     assert main(["run", str(project)]) == ExitCode.OK
     assert "OK: smoke test passed" in capsys.readouterr().out
+
+
+def _torchscript(path: Path) -> Path:
+    """y = x1 + 2 x2 + 3 x3 + 0.5, traced to TorchScript."""
+    import torch
+
+    linear = torch.nn.Linear(3, 1)
+    with torch.no_grad():
+        linear.weight.copy_(torch.tensor([[1.0, 2.0, 3.0]]))
+        linear.bias.fill_(0.5)
+    torch.jit.trace(linear, torch.zeros(1, 3)).save(str(path))
+    return path
+
+
+def _torchscript_project(tmp_path: Path, **answers: Any) -> Path:
+    source = _torchscript(tmp_path / "scorer.pt")
+    result = new_project(tmp_path / "pt-ep", {"server": "torchserve", **answers}, model=str(source))
+    project = result.path
+    with zipfile.ZipFile(project / "model" / "scorer.mar") as archive:
+        assert json.loads(archive.read("MAR-INF/MANIFEST.json"))["model"]["modelName"] == "scorer"
+        assert archive.read("scorer.pt") == source.read_bytes()
+    request = json.loads((project / "sample_request.json").read_text())
+    response = json.loads((project / "sample_response.json").read_text())
+    expected = [a + 2 * b + 3 * c + 0.5 for a, b, c in request["instances"]]
+    assert [row[0] for row in response["predictions"]] == pytest.approx(expected)
+    return project
+
+
+def test_torchscript_is_archived_with_a_handler(tmp_path: Path) -> None:
+    project = _torchscript_project(tmp_path)
+    assert (project / "model-src" / "handler.py").is_file()
+    assert {p.code for p in validate_project(project, schema=False).problems} == {
+        "image.end_of_life"
+    }
+
+
+@pytest.mark.docker
+def test_torchscript_is_green_in_docker(
+    tmp_path: Path, standin: Callable[[str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = _torchscript_project(tmp_path, base_image=standin("torchserve"))
+    assert main(["run", str(project)]) == ExitCode.OK
+    assert "OK: smoke test passed" in capsys.readouterr().out
