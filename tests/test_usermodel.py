@@ -354,13 +354,21 @@ def test_mar_is_green_in_docker(
     tmp_path: Path, standin: Callable[[str], str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     project = _torchserve_project(tmp_path, base_image=standin("torchserve"))
-    # The user writes the samples for their model (this archive computes 0.5 * x + 2).
+    # This archive is the sample's half_plus_two model, so the sample's samples fit it.
+    assert "/predictions/adder" in _green_with_the_samples_of("torchserve", project, capsys)
+
+
+def _green_with_the_samples_of(
+    server: str, project: Path, capsys: pytest.CaptureFixture[str]
+) -> str:
+    """Write the samples as the user would (the template's, which fit these models), then
+    `scaffold run` must be green; returns the run's log."""
     for name in ("sample_request.json", "sample_response.json"):
-        shutil.copyfile(TEMPLATES / "torchserve" / name, project / name)
+        shutil.copyfile(TEMPLATES / server / name, project / name)
     assert main(["run", str(project)]) == ExitCode.OK
     captured = capsys.readouterr()
     assert "OK: smoke test passed" in captured.out
-    assert "/predictions/adder" in captured.err
+    return captured.err
 
 
 # --- plumber + .rds -----------------------------------------------------------------------------
@@ -392,10 +400,7 @@ def test_rds_is_green_in_docker(
     tmp_path: Path, standin: Callable[[str], str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     project = _plumber_project(tmp_path, base_image=standin("plumber"))
-    for name in ("sample_request.json", "sample_response.json"):  # written by the user
-        shutil.copyfile(TEMPLATES / "plumber" / name, project / name)
-    assert main(["run", str(project)]) == ExitCode.OK
-    assert "OK: smoke test passed" in capsys.readouterr().out
+    _green_with_the_samples_of("plumber", project, capsys)
 
 
 def _torchscript(path: Path) -> Path:

@@ -95,13 +95,18 @@ def copy_model(source: Path, target: Path) -> None:
 
 
 def remove(project: Path, *relative: str) -> None:
-    """Remove sample files the user's model replaces (missing ones are fine)."""
+    """Remove sample files the user's model replaces (missing ones are fine), and the folders
+    they leave empty."""
     for name in relative:
         path = project / name
         if path.is_dir():
             shutil.rmtree(path)
         elif path.exists():
             path.unlink()
+        parent = path.parent
+        while parent != project and parent.is_dir() and not any(parent.iterdir()):
+            parent.rmdir()
+            parent = parent.parent
 
 
 def model_dir(project: Path, answers: Mapping[str, Any]) -> Path:
