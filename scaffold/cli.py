@@ -141,6 +141,14 @@ def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, list[str
     )
     new.add_argument("--data-file", type=Path, help="YAML file of answers")
     new.add_argument(
+        "--model",
+        metavar="PATH_OR_REF",
+        help="serve your own model instead of the sample, configured from the model itself "
+        "(needs --server; triton: .onnx, minimal: scikit-learn joblib/pickle, tfserving: "
+        "SavedModel folder, torchserve: .mar, plumber: .rds or crate.bin), or reference a "
+        "registered model: azureml:NAME:VERSION or azureml:NAME@latest (not copied)",
+    )
+    new.add_argument(
         "--template",
         help="template path or git URL (default: bundled template; or set SCAFFOLD_TEMPLATE)",
     )
@@ -360,8 +368,11 @@ def _cmd_new(args: argparse.Namespace, console: Console, questions: list[str]) -
         interactive=interactive,
         overwrite=args.overwrite,
         git_init=not args.no_git,
+        model=args.model,
     )
     server = result.answers.get("server", "?")
+    for note in result.notes:
+        console.result(f"note: {note}")
     console.step(f"Wrote {len(result.files)} files from template {result.template_version}")
     for name in result.files:
         console.detail(name)
@@ -683,6 +694,11 @@ def _cmd_servers(console: Console) -> int:
         console.result(
             f"{spec.name:<10} {spec.label} — port {spec.port}, liveness {spec.liveness}, "
             f"readiness {spec.readiness}, scoring {spec.scoring}"
+            + (
+                f" (model name {spec.served_model_name}: --served-model-name)"
+                if spec.served_model_name
+                else ""
+            )
         )
     return ExitCode.OK
 

@@ -32,6 +32,8 @@ class NewResult:
     template_version: str | None
     files: list[str] = field(default_factory=list)
     git_initialised: bool = False
+    #: What `--model` configured from the user's model, for the user to read.
+    notes: list[str] = field(default_factory=list)
 
 
 def required_questions(questions: Mapping[str, Mapping[str, Any]]) -> list[str]:
@@ -132,6 +134,7 @@ def new_project(
     interactive: bool = False,
     overwrite: bool = False,
     git_init: bool = True,
+    model: str | None = None,
 ) -> NewResult:
     """Render a project into `dest` and return what was made.
 
@@ -147,9 +150,17 @@ def new_project(
         git_init: make the new project a git repository with one commit (needed for
             updates), unless `dest` already lies inside a git work tree (then committing
             is left to the user).
+        model: the user's model (a file or folder, or an `azureml:` reference) to serve
+            instead of the sample; the project is configured from it (scaffold.usermodel).
     """
     dest = dest.expanduser().resolve()
     _check_destination(dest, overwrite)
+    prepared = None
+    if model is not None:
+        from scaffold import usermodel
+
+        prepared = usermodel.prepare(model, data)
+        data = {**prepared.defaults, **prepared.answers, **data}
     ref = template_source.resolve(template, vcs_ref)
     if not interactive and ref.bundled:
         check_answers_complete(template_source.load_questions(), data)
@@ -174,6 +185,9 @@ def new_project(
         except Exception as error:  # copier raises builtins and its own errors alike
             raise _copier_error(error) from error
         answers = read_answers(rendered)
+        notes = list(prepared.notes) if prepared else []
+        if prepared and prepared.finish:
+            notes += prepared.finish(rendered, answers)
         made_repo = False
         if git_init and not _inside_git(dest if dest.exists() else dest.parent):
             init_and_commit(
@@ -188,6 +202,7 @@ def new_project(
         template_version=answers.get("_commit"),
         files=files,
         git_initialised=made_repo,
+        notes=notes,
     )
 
 

@@ -15,6 +15,29 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 FACTS_FILE = "_facts.json"
+#: Placeholder in the facts' routes and model folder for the served model name (the
+#: `served_model_name` answer; copier.yml replaces it when rendering).
+MODEL_PLACEHOLDER = "{model}"
+
+
+class ImageLifecycle(NamedTuple):
+    """What is known about the support of a server's base images (`base_image_lifecycle` in
+    the facts), for `scaffold validate`'s warnings."""
+
+    #: Substring of an image reference naming these images (mirrors keep the path).
+    repository: str = ""
+    #: The vendor supports tags at most this many days older than its newest; 0: no window.
+    support_window_days: int = 0
+    #: Regular expression of dated tags, with a `date` group (YYYYMMDD).
+    date_tag: str = ""
+    #: The support policy in words, with its source.
+    support: str = ""
+    #: Why the images are end-of-life (no more security patches); "" while maintained.
+    end_of_life: str = ""
+    #: What to use instead of end-of-life images.
+    alternative: str = ""
+    #: Why the tags move (the same tag is rebuilt), so only a digest pins the image.
+    moving_tags: str = ""
 
 
 class ServerSpec(NamedTuple):
@@ -34,6 +57,16 @@ class ServerSpec(NamedTuple):
     sample: str
     #: The template's default base image (a question default).
     base_image: str = ""
+    #: Default name the server serves the model under (routes, model folder, archive);
+    #: "" when the routes carry no model name (then the question is not asked).
+    served_model_name: str = ""
+    #: Module scaffold.usermodel.<name> that configures a project from the user's own model
+    #: (`scaffold new --model`); "" when the server has none yet.
+    model_adapter: str = ""
+    #: model_dir with the served-model-name placeholder left in (see model_dir_for).
+    model_dir_pattern: str = ""
+    #: Support window and end-of-life facts of the base images.
+    base_image_lifecycle: ImageLifecycle = ImageLifecycle()
     #: Project folder of the sample model (deployment.yml model.path without "./").
     model_dir: str = ""
     #: model_mount_path of the deployment, or "" for Azure's default mount.
@@ -55,6 +88,11 @@ class ServerSpec(NamedTuple):
     worker_env: str = ""
 
 
+def model_dir_for(spec: ServerSpec, served_model_name: str) -> str:
+    """The project folder of the model when it is served under `served_model_name`."""
+    return spec.model_dir_pattern.replace(MODEL_PLACEHOLDER, served_model_name)
+
+
 def facts_file() -> Path:
     """The template's server facts table (`_facts.json` beside copier.yml), the one copy.
 
@@ -73,8 +111,14 @@ def facts_file() -> Path:
 
 def _spec(name: str, facts: dict[str, Any]) -> ServerSpec:
     fields = {key: facts[key] for key in ServerSpec._fields if key in facts and key != "name"}
+    served = str(facts.get("served_model_name", ""))
+    for key, value in fields.items():
+        if isinstance(value, str) and MODEL_PLACEHOLDER in value:
+            fields[key] = value.replace(MODEL_PLACEHOLDER, served)
+    fields["model_dir_pattern"] = str(facts.get("model_dir", ""))
     for key in ("image_hints", "command_hints", "file_hints"):
         fields[key] = tuple(fields.get(key, ()))
+    fields["base_image_lifecycle"] = ImageLifecycle(**fields.get("base_image_lifecycle", {}))
     return ServerSpec(name=name, **fields)
 
 

@@ -37,8 +37,8 @@ def test_team_workflow_customise_tag_roll_out(
     facts = team_template / "_facts.json"  # the template's one table of server facts
     facts.write_text(
         facts.read_text().replace(
-            '"base_image": "rstudio/plumber:v1.2.0"',
-            '"base_image": "acr.example.com/mirror/plumber:v1.2.0"',
+            '"base_image": "rstudio/plumber:v1.3.0"',
+            '"base_image": "acr.example.com/mirror/plumber:v1.3.0"',
         )
     )
     git(team_template, "commit", "-qam", "use our mirror")
@@ -54,7 +54,7 @@ def test_team_workflow_customise_tag_roll_out(
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert answers["_src_path"] == str(team_template) and answers["_commit"] == "v0.2.0"
     assert (
-        "FROM acr.example.com/mirror/plumber:v1.2.0"
+        "FROM acr.example.com/mirror/plumber:v1.3.0"
         in (project / "docker-context" / "Dockerfile").read_text()
     )
     capsys.readouterr()

@@ -49,12 +49,14 @@ VARIANTS = {
 }
 #: variant id -> the same folder in the template (conditional names: one renders per variant)
 TEMPLATE_MODEL_DIRS = {
-    "mounted": TEMPLATES / "tfserving" / "{% if not model_in_image %}half_plus_two{% endif %}",
+    "mounted": TEMPLATES
+    / "tfserving"
+    / "{% if not model_in_image %}{{ served_model_name }}{% endif %}",
     "integrated": TEMPLATES
     / "tfserving"
     / "docker-context"
     / "{% if model_in_image %}models{% endif %}"
-    / MODEL_FOLDER,
+    / "{{ served_model_name }}",
 }
 ANSWERS = {"model_name": "my.tf_model-2", "model_version": "7"}
 TOOLS_BIN = Path(sys.executable).parent
@@ -217,7 +219,7 @@ def test_routes_name_the_served_model(render: Render, variant: str) -> None:
     assert routes["scoring_route"] == {"port": 8501, "path": f"/v1/models/{name}:predict"}
     assert "code_configuration" not in deployment_of(project)
     dockerfile = (project / "docker-context" / "Dockerfile").read_text()
-    assert re.search(r"^FROM tensorflow/serving:2\.18\.0$", dockerfile, re.M)
+    assert re.search(r"^FROM tensorflow/serving:2\.19\.1$", dockerfile, re.M)
     assert re.search(r"^EXPOSE 8501$", dockerfile, re.M)
     assert not re.search(r"^(CMD|ENTRYPOINT)\b", dockerfile, re.M)  # the base entrypoint runs
 

@@ -37,7 +37,12 @@ TS_DEP, TF_DEP, TR_DEP = (
 #: Warnings a freshly generated project may carry, with the reason.
 #: None today: the TF Serving and TorchServe templates probe readiness on model-aware routes
 #: (/v1/models/<m>/metadata, /predictions/<m>), so `probe.same_route` no longer applies.
-ALLOWED_WARNINGS: dict[str, set[str]] = {}
+#: Warnings a default project carries on purpose: the minimal image's documented tag is
+#: `latest` (pin its digest), and TorchServe is end-of-life.
+ALLOWED_WARNINGS: dict[str, set[str]] = {
+    "minimal": {"image.latest"},
+    "torchserve": {"image.end_of_life"},
+}
 
 Edit = Callable[[Path], None]
 Expected = tuple[str, str, str, str]  # severity, code, file, key
@@ -437,8 +442,8 @@ CATALOGUE: list[tuple[str, str, list[Edit], list[Expected]]] = [
     (
         "from-latest",
         "plumber",
-        [sub("docker-context/Dockerfile", "FROM rstudio/plumber:v1.2.0", "FROM rstudio/plumber")],
-        [("warning", "image.latest", "docker-context/Dockerfile", "FROM (line 4)")],
+        [sub("docker-context/Dockerfile", "FROM rstudio/plumber:v1.3.0", "FROM rstudio/plumber")],
+        [("warning", "image.latest", "docker-context/Dockerfile", "FROM (line 6)")],
     ),
     (
         "build-path-missing",
@@ -703,7 +708,7 @@ CATALOGUE: list[tuple[str, str, list[Edit], list[Expected]]] = [
                 'ENTRYPOINT ["Rscript", "$START_SCRIPT"]',
             )
         ],
-        errors("dockerfile.exec_vars", "docker-context/Dockerfile", "ENTRYPOINT (line 13)"),
+        errors("dockerfile.exec_vars", "docker-context/Dockerfile", "ENTRYPOINT (line 15)"),
     ),
     (
         "expose-differs",
@@ -1037,10 +1042,13 @@ def test_generated_project_is_clean(render: Render, server: str) -> None:
         ({"server": "plumber", "port": 9000, "instance_count": 3, "auth_mode": "aml_token"}, set()),
         (
             {"server": "minimal", "multi_model": True, "max_concurrent_requests_per_instance": 4},
-            set(),
+            {("warning", "image.latest", "docker-context/Dockerfile", "FROM (line 11)")},
         ),
         ({"server": "tfserving", "model_in_image": True}, set()),
-        ({"server": "torchserve", "max_concurrent_requests_per_instance": 4}, set()),
+        (
+            {"server": "torchserve", "max_concurrent_requests_per_instance": 4},
+            {("warning", "image.end_of_life", "docker-context/Dockerfile", "FROM (line 10)")},
+        ),
         # The ONNX variant ships no model file: until the user adds one, a deploy would fail.
         (
             {"server": "triton", "triton_model_format": "onnx"},
@@ -1077,6 +1085,7 @@ HANDWRITTEN = {
         "torchserve",
         {
             ("warning", "image.latest", "torchserve.dockerfile", "FROM (line 1)"),  # latest-cpu
+            ("warning", "image.end_of_life", "torchserve.dockerfile", "FROM (line 1)"),
             ("warning", "probe.same_route", TS_DEP, f"{IC}.readiness_route.path"),
         },
     ),
@@ -1097,6 +1106,7 @@ HANDWRITTEN = {
         "torchserve",
         {
             ("warning", "probe.same_route", D, f"{IC}.readiness_route.path"),
+            ("warning", "image.end_of_life", "docker-context/Dockerfile", "FROM (line 1)"),
         },
     ),
     "handwritten-generic": (None, set()),

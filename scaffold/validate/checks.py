@@ -3,6 +3,7 @@ accept silently, Dockerfile and sample checks, and the dispatch to the server's 
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import json
 import re
@@ -10,6 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from scaffold.servers import SERVERS
 from scaffold.validate.dockerfile import VARIABLE, Command, Dockerfile
 from scaffold.validate.model import (
     AUTH_MODES,
@@ -291,17 +293,57 @@ def check_image(ctx: Context, file: str, key: str, image: str) -> None:
         )
         return
     tag = match.group("tag")
+    _check_lifecycle(ctx, file, key, image, tag)
     if match.group("digest"):
         return
     if tag is None or tag == "latest" or tag.startswith("latest-") or tag.endswith("-latest"):
         what = "has no tag (means latest)" if tag is None else f"uses the moving tag `{tag}`"
+        domain = match.group("domain")
+        repository = f"{domain}/{match.group('path')}" if domain else match.group("path")
         ctx.warn(
             "image.latest",
             file,
             key,
             f"image `{image}` {what}: deployments are not reproducible and may change under you",
-            "Pin a version tag or a digest (@sha256:...)",
+            f"Pin a version tag or a digest: {repository}@sha256:<digest> (`docker "
+            "buildx imagetools inspect IMAGE` or `docker inspect --format "
+            "'{{index .RepoDigests 0}}' IMAGE` shows it)",
         )
+
+
+def _check_lifecycle(ctx: Context, file: str, key: str, image: str, tag: str | None) -> None:
+    """Warn on base images that are end-of-life or older than their support window (the
+    facts in the server registry's `base_image_lifecycle`)."""
+    for spec in SERVERS.values():
+        life = spec.base_image_lifecycle
+        if not life.repository or life.repository not in image:
+            continue
+        if life.end_of_life:
+            ctx.warn(
+                "image.end_of_life",
+                file,
+                key,
+                f"image `{image}` is end-of-life: {life.end_of_life}",
+                f"Plan a move: {life.alternative}",
+            )
+        dated = re.fullmatch(life.date_tag, tag) if life.date_tag and tag else None
+        if dated is None or not life.support_window_days:
+            continue
+        try:
+            built = datetime.datetime.strptime(dated.group("date"), "%Y%m%d").date()
+        except ValueError:
+            continue
+        age = (datetime.date.today() - built).days
+        if age > life.support_window_days:
+            ctx.warn(
+                "image.unsupported",
+                file,
+                key,
+                f"image `{image}` is dated {built.isoformat()}, {age} days ago, outside the "
+                f"support window of {life.support_window_days} days: {life.support}",
+                "Move to a tag from the support window, or to the documented tag pinned by "
+                "digest (image@sha256:<digest>), and rebuild",
+            )
 
 
 def _check_build(ctx: Context, build: Mapping) -> None:

@@ -1,0 +1,171 @@
+"""`scaffold new --model`: a project that serves the user's own model, configured from it.
+
+`prepare()` runs before anything is rendered: it checks the model (a local file or folder,
+or a registered `azureml:NAME:VERSION` / `azureml:NAME@latest` reference, never copied) and
+asks the server's model adapter, `scaffold.usermodel.<model_adapter>` as named by the server
+registry, to read it. Every problem is a UsageError (exit 2) raised before a file is
+written. The returned `Prepared.finish` then copies the model into the rendered project
+(still in its staging folder) and writes what the adapter derived from the model.
+
+Models are copied with streaming copies, never read whole; adapters inspect a model (load it
+with onnx, joblib, ...) only when it is at most `inspect_limit()` bytes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scaffold.errors import UsageError
+from scaffold.servers import SERVERS, ServerSpec, model_dir_for
+
+#: Environment variable overriding the inspection limit, in bytes.
+LIMIT_ENV = "SCAFFOLD_MODEL_INSPECT_LIMIT"
+DEFAULT_LIMIT = 1 << 30  # 1 GiB
+REFERENCE = re.compile(r"azureml:[A-Za-z0-9][A-Za-z0-9_.-]{0,254}(?::[1-9][0-9]{0,8}|@latest)")
+
+#: finish(project, answers) -> notes for the user.
+Finish = Callable[[Path, Mapping[str, Any]], list[str]]
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """The user's model as an adapter sees it."""
+
+    path: Path
+    size: int
+    #: The model may be loaded for inspection (its size is within the limit).
+    inspect: bool
+
+
+@dataclass
+class Prepared:
+    """What an adapter derived from a model: answers to render with, and the finishing step."""
+
+    answers: dict[str, Any] = field(default_factory=dict)
+    #: Answers derived from the model that the user's own answers override.
+    defaults: dict[str, Any] = field(default_factory=dict)
+    finish: Finish | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def inspect_limit() -> int:
+    """Largest model (bytes) that is loaded for inspection; larger ones are only copied."""
+    raw = os.environ.get(LIMIT_ENV, "")
+    if not raw:
+        return DEFAULT_LIMIT
+    try:
+        return max(0, int(raw))
+    except ValueError:
+        raise UsageError(
+            f"{LIMIT_ENV}={raw!r} is not a number of bytes; unset it or fix it"
+        ) from None
+
+
+def _size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def need(module: str, package: str) -> Any:
+    """Import an optional heavy library, or fail with the line that installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise UsageError(
+            f"reading this model needs {package}: pip install 'scaffold[models]' "
+            f"(or pip install {package})"
+        ) from None
+
+
+def copy_model(source: Path, target: Path) -> None:
+    """Copy a model file or folder, streaming (never whole in memory)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source.is_dir():
+        shutil.copytree(source, target, dirs_exist_ok=True)
+    else:
+        shutil.copyfile(source, target)
+
+
+def remove(project: Path, *relative: str) -> None:
+    """Remove sample files the user's model replaces (missing ones are fine), and the folders
+    they leave empty."""
+    for name in relative:
+        path = project / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+        parent = path.parent
+        while parent != project and parent.is_dir() and not any(parent.iterdir()):
+            parent.rmdir()
+            parent = parent.parent
+
+
+def model_dir(project: Path, answers: Mapping[str, Any]) -> Path:
+    """The rendered project's model folder for these answers."""
+    spec = SERVERS[str(answers["server"])]
+    served = str(answers.get("served_model_name") or spec.served_model_name)
+    return project / model_dir_for(spec, served)
+
+
+def prepare(model: str, data: Mapping[str, Any]) -> Prepared:
+    """Check `model` for the server in `data` and return the answers and finishing step.
+
+    Raises UsageError (nothing written yet) for a missing server, a missing or unreadable
+    model, a format the server cannot serve, or a missing optional library.
+    """
+    server = data.get("server")
+    if not isinstance(server, str) or server not in SERVERS:
+        raise UsageError("--model needs --server (one of " + ", ".join(SERVERS) + ")")
+    spec = SERVERS[server]
+    if model.startswith("azureml:"):
+        return _reference(model, spec)
+    path = Path(model).expanduser()
+    if not path.exists():
+        raise UsageError(f"--model {model}: no such file or folder")
+    if not os.access(path, os.R_OK) or (path.is_dir() and not os.access(path, os.X_OK)):
+        raise UsageError(f"--model {model}: not readable (check its permissions)")
+    if not spec.model_adapter:
+        supported = ", ".join(name for name, s in SERVERS.items() if s.model_adapter)
+        raise UsageError(
+            f"--model PATH is not supported for {server} yet (supported: {supported}); "
+            "generate the sample project and replace its model, or use --model azureml:NAME:VERSION"
+        )
+    size = _size(path)
+    adapter = importlib.import_module(f"scaffold.usermodel.{spec.model_adapter}")
+    prepared: Prepared = adapter.prepare(
+        ModelFile(path=path.resolve(), size=size, inspect=size <= inspect_limit())
+    )
+    for key, value in prepared.answers.items():
+        if key in data and data[key] != value:
+            raise UsageError(
+                f"--{key.replace('_', '-')} {data[key]} does not fit this model "
+                f"(it needs {value}); leave the flag out"
+            )
+    return prepared
+
+
+def _reference(model: str, spec: ServerSpec) -> Prepared:
+    if not REFERENCE.fullmatch(model):
+        raise UsageError(
+            f"--model {model}: a registered model is azureml:NAME:VERSION or azureml:NAME@latest"
+        )
+    if not spec.model_dir:
+        raise UsageError(f"{spec.name} projects have no model to reference; leave --model out")
+    name, _, version = model.removeprefix("azureml:").replace("@", ":@").partition(":")
+    answers: dict[str, Any] = {"model_asset": model, "model_name": name}
+    if not version.startswith("@"):
+        answers["model_version"] = version
+    note = (
+        f"deployment.yml references the registered model {model} (nothing copied); "
+        f"register it with the layout of ./{spec.model_dir}. `scaffold run` needs a local model."
+    )
+    return Prepared(answers=answers, notes=[note])

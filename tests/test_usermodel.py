@@ -1,0 +1,446 @@
+"""`scaffold new --model`: real models made here, configured into projects, validated, run."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import TEMPLATES, files_of
+from scaffold.cli import main
+from scaffold.errors import ExitCode
+from scaffold.generate import new_project
+from scaffold.validate import validate_project
+
+
+def _onnx_model(path: Path, elem: str = "FLOAT", zipmap: bool = False) -> Path:
+    """y = 2x + 1 over rows of 3 values, with a symbolic batch dimension."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    kind = getattr(TensorProto, elem)
+    x = helper.make_tensor_value_info("x", kind, ["batch", 3])
+    y = helper.make_tensor_value_info("y", kind, ["batch", 3])
+    outputs = [y]
+    if zipmap:
+        outputs = [helper.make_value_info("y", helper.make_sequence_type_proto(y.type))]
+    graph = helper.make_graph(
+        [
+            helper.make_node("Mul", ["x", "two"], ["t"]),
+            helper.make_node("Add", ["t", "one"], ["y"]),
+        ],
+        "double_plus_one",
+        [x],
+        outputs,
+        initializer=[
+            helper.make_tensor("two", kind, [], [2]),
+            helper.make_tensor("one", kind, [], [1]),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def _sklearn_model(path: Path) -> Path:
+    import joblib
+    from sklearn.linear_model import LinearRegression
+
+    rows = [[1.0, 2.0], [2.0, 1.0], [3.0, 5.0], [0.0, 1.0]]
+    targets = [2 * a + 3 * b + 1 for a, b in rows]
+    joblib.dump(LinearRegression().fit(rows, targets), path)
+    return path
+
+
+def _refused(argv: list[str], dest: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """Run `scaffold new` expecting exit 2, one error line and nothing written."""
+    assert main(["new", *argv, str(dest)]) == ExitCode.USAGE
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    assert not dest.exists()
+    assert [p.name for p in dest.parent.iterdir() if p.name.startswith(f".{dest.name}")] == []
+    return err[0]
+
+
+# --- triton + ONNX ------------------------------------------------------------------------------
+def test_triton_onnx_model_configures_the_project(tmp_path: Path) -> None:
+    source = _onnx_model(tmp_path / "double.onnx")
+    result = new_project(
+        tmp_path / "onnx-ep",
+        {"server": "triton", "served_model_name": "doubler"},
+        model=str(source),
+    )
+    project = result.path
+    folder = project / "models" / "doubler"
+    assert (folder / "1" / "model.onnx").read_bytes() == source.read_bytes()
+    assert {f for f in files_of(project) if f.startswith(("models/", "model-src/"))} == {
+        "models/doubler/config.pbtxt",
+        "models/doubler/1/model.onnx",
+    }
+    config = (folder / "config.pbtxt").read_text()
+    for line in ('name: "doubler"', "max_batch_size: 8", 'name: "x"', "TYPE_FP32", "dims: [ 3 ]"):
+        assert line in config
+    request = json.loads((project / "sample_request.json").read_text())
+    response = json.loads((project / "sample_response.json").read_text())
+    (sent,) = request["inputs"]
+    assert (sent["name"], sent["datatype"], sent["shape"]) == ("x", "FP32", [2, 3])
+    (out,) = response["outputs"]
+    assert response["model_name"] == "doubler" and out["shape"] == [2, 3]
+    assert out["data"] == pytest.approx([2 * v + 1 for v in sent["data"]])
+    assert result.answers["triton_model_format"] == "onnx"
+    assert result.notes and "onnxruntime" in result.notes[0]
+    report = validate_project(project, schema=True)
+    assert report.schema_checked and report.problems == [], report.problems
+
+
+def test_int64_model_gets_int_samples(tmp_path: Path) -> None:
+    source = _onnx_model(tmp_path / "ints.onnx", elem="INT64")
+    project = new_project(tmp_path / "int-ep", {"server": "triton"}, model=str(source)).path
+    (sent,) = json.loads((project / "sample_request.json").read_text())["inputs"]
+    (out,) = json.loads((project / "sample_response.json").read_text())["outputs"]
+    assert sent["datatype"] == "INT64" and out["data"] == [2 * v + 1 for v in sent["data"]]
+    assert "TYPE_INT64" in (project / "models" / "half_plus_two" / "config.pbtxt").read_text()
+
+
+def test_models_above_the_limit_are_copied_not_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = _onnx_model(tmp_path / "big.onnx")
+    monkeypatch.setenv("SCAFFOLD_MODEL_INSPECT_LIMIT", "16")
+    result = new_project(tmp_path / "big-ep", {"server": "triton"}, model=str(source))
+    config = (result.path / "models" / "half_plus_two" / "config.pbtxt").read_text()
+    assert "input [" not in config and 'platform: "onnxruntime_onnx"' in config
+    assert any("inspection limit" in note for note in result.notes)
+    assert not (result.path / "sample_request.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d: d / "missing.onnx", "no such file or folder"),
+        (lambda d: _write(d / "junk.onnx", b"not a model"), "not a readable ONNX model"),
+        (lambda d: _write(d / "model.pt", b"x"), "take an ONNX file"),
+        (lambda d: _onnx_model(d / "c.onnx", elem="COMPLEX64"), "element type COMPLEX64"),
+        (lambda d: _onnx_model(d / "z.onnx", zipmap=True), "not a tensor"),
+    ],
+    ids=["missing", "garbage", "wrong-format", "wrong-dtype", "sequence-output"],
+)
+def test_bad_onnx_models_are_one_line_and_write_nothing(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    make: Callable[[Path], Path],
+    message: str,
+) -> None:
+    source = make(tmp_path)
+    line = _refused(["--server", "triton", "--model", str(source)], tmp_path / "ep", capsys)
+    assert message in line
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def test_model_flags_that_do_not_fit_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = _write(tmp_path / "model.rds", b"x")
+    line = _refused(["--model", str(source)], tmp_path / "ep", capsys)
+    assert "--model needs --server" in line
+    onnx = _onnx_model(tmp_path / "m.onnx")
+    line = _refused(
+        ["--server", "triton", "--triton-model-format", "python", "--model", str(onnx)],
+        tmp_path / "ep",
+        capsys,
+    )
+    assert "--triton-model-format python does not fit this model" in line
+
+
+# --- registered models --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("ref", "name", "version"),
+    [("azureml:my-model:3", "my-model", "3"), ("azureml:my-model@latest", "my-model", "1")],
+)
+def test_registered_model_is_referenced_not_copied(
+    tmp_path: Path, ref: str, name: str, version: str
+) -> None:
+    result = new_project(tmp_path / "ref-ep", {"server": "triton"}, model=ref)
+    deployment = yaml.safe_load((result.path / "deployment.yml").read_text())
+    assert deployment["model"] == ref and deployment["model_mount_path"] == "/models"
+    assert (result.answers["model_asset"], result.answers["model_name"]) == (ref, name)
+    assert result.answers["model_version"] == version
+    assert validate_project(result.path, schema=True).problems == []
+
+
+def test_bad_reference_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    line = _refused(["--server", "minimal", "--model", "azureml:my model"], tmp_path / "ep", capsys)
+    assert "azureml:NAME:VERSION or azureml:NAME@latest" in line
+
+
+# --- minimal + scikit-learn ---------------------------------------------------------------------
+def test_sklearn_model_configures_the_minimal_project(tmp_path: Path) -> None:
+    source = _sklearn_model(tmp_path / "lin.joblib")
+    result = new_project(tmp_path / "sk-ep", {"server": "minimal"}, model=str(source))
+    project = result.path
+    assert (project / "model" / "lin.joblib").read_bytes() == source.read_bytes()
+    assert not [f for f in files_of(project) if f.endswith("model.json") or "model-src" in f]
+    requirements = (project / "docker-context" / "requirements.txt").read_text()
+    for dist in ("scikit-learn", "numpy", "joblib"):
+        assert f"{dist}=={metadata.version(dist)}\n" in requirements
+    assert "# (Python 3." in requirements  # where the versions were read
+    request = json.loads((project / "sample_request.json").read_text())
+    response = json.loads((project / "sample_response.json").read_text())
+    expected = [2 * a + 3 * b + 1 for a, b in request["data"]]
+    assert response["predictions"] == pytest.approx(expected)
+    assert "lin.joblib" in (project / "src" / "score.py").read_text()
+    assert validate_project(project, schema=False).errors == []
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ({"not": "a model"}, "not a fitted scikit-learn model"),
+        (b"\x80\x04garbage", "not a readable pickle file"),
+    ],
+    ids=["not-a-model", "corrupt"],
+)
+def test_bad_pickles_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: Any, message: str
+) -> None:
+    source = tmp_path / "model.pkl"
+    if isinstance(content, bytes):
+        source.write_bytes(content)
+    else:
+        source.write_bytes(pickle.dumps(content))
+    line = _refused(["--server", "minimal", "--model", str(source)], tmp_path / "ep", capsys)
+    assert message in line
+
+
+@pytest.mark.docker
+def test_sklearn_model_is_green_in_docker(
+    tmp_path: Path, standin: Callable[[str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = _sklearn_model(tmp_path / "lin.joblib")
+    dest = tmp_path / "sk-run"
+    argv = ["new", "--server", "minimal", "--base-image", standin("minimal"), "--model"]
+    assert main([*argv, str(source), str(dest)]) == ExitCode.OK
+    assert main(["run", str(dest)]) == ExitCode.OK
+    assert "OK: smoke test passed" in capsys.readouterr().out
+
+
+# --- tfserving + SavedModel ---------------------------------------------------------------------
+MAKE_SAVEDMODEL = """
+import sys, tensorflow as tf
+class M(tf.Module):
+    @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32, name="features")])
+    def serve(self, features):
+        return {"score": tf.reduce_sum(features, axis=1) * 2.0 + 1.0}
+m = M()
+tf.saved_model.save(m, sys.argv[1], signatures={"serving_default": m.serve})
+"""
+
+
+def test_savedmodel_signature_is_read_with_tensorflow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_tfserving import tf_python
+
+    python = tf_python()
+    source = tmp_path / "summer"
+    subprocess.run([python, "-c", MAKE_SAVEDMODEL, str(source)], check=True, capture_output=True)
+    monkeypatch.setenv("SCAFFOLD_TF_PYTHON", python)
+    result = new_project(
+        tmp_path / "tf-ep",
+        {"server": "tfserving", "served_model_name": "summer"},
+        model=str(source),
+    )
+    project = result.path
+    assert (project / "summer" / "1" / "saved_model.pb").read_bytes() == (
+        source / "saved_model.pb"
+    ).read_bytes()
+    request = json.loads((project / "sample_request.json").read_text())
+    response = json.loads((project / "sample_response.json").read_text())
+    assert response["predictions"] == pytest.approx(
+        [2 * sum(row) + 1 for row in request["instances"]]
+    )
+    assert not (project / "model-src" / "make_model.py").exists()
+    assert validate_project(project, schema=False).problems == []
+
+
+def test_savedmodel_without_tensorflow_is_copied_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The template's own SavedModel, read by a Python without TensorFlow (scaffold's).
+    shipped = (
+        TEMPLATES / "tfserving" / "{% if not model_in_image %}{{ served_model_name }}{% endif %}"
+    )
+    monkeypatch.setenv("SCAFFOLD_TF_PYTHON", sys.executable)
+    result = new_project(tmp_path / "notf-ep", {"server": "tfserving"}, model=str(shipped))
+    assert (result.path / "half_plus_two" / "1" / "saved_model.pb").is_file()
+    assert any("TensorFlow is not installed" in note for note in result.notes)
+    report = validate_project(result.path, schema=False)
+    assert [p.code for p in report.problems] == ["smoke.sample.missing"]
+
+
+def test_not_a_savedmodel_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "empty").mkdir()
+    line = _refused(
+        ["--server", "tfserving", "--model", str(tmp_path / "empty")], tmp_path / "ep", capsys
+    )
+    assert "take a SavedModel folder" in line
+
+
+# --- torchserve + .mar --------------------------------------------------------------------------
+def _mar(path: Path, name: str) -> Path:
+    """A real archive: the template's sample .mar (handler + weights) renamed in its manifest."""
+    sample = TEMPLATES / "torchserve" / "model" / "{{ served_model_name }}.mar"
+    with zipfile.ZipFile(sample) as old, zipfile.ZipFile(path, "w") as new:
+        for item in old.infolist():
+            data = old.read(item)
+            if item.filename == "MAR-INF/MANIFEST.json":
+                manifest = json.loads(data)
+                manifest["model"]["modelName"] = name
+                data = json.dumps(manifest).encode()
+            new.writestr(item, data)
+    return path
+
+
+def _torchserve_project(tmp_path: Path, **answers: Any) -> Path:
+    source = _mar(tmp_path / "adder-v1.mar", "adder")
+    result = new_project(tmp_path / "ts-ep", {"server": "torchserve", **answers}, model=str(source))
+    project = result.path
+    assert (project / "model" / "adder.mar").read_bytes() == source.read_bytes()
+    assert not [f for f in files_of(project) if f.startswith("model-src/")]
+    assert any("write sample_request.json" in note for note in result.notes)
+    deployment = yaml.safe_load((project / "deployment.yml").read_text())
+    assert deployment["environment_variables"]["TORCHSERVE_MODELS"] == "adder=adder.mar"
+    routes = deployment["environment"]["inference_config"]
+    assert (
+        routes["scoring_route"]["path"]
+        == routes["readiness_route"]["path"]
+        == ("/predictions/adder")
+    )
+    return project
+
+
+def test_mar_is_served_as_is_under_its_manifest_name(tmp_path: Path) -> None:
+    project = _torchserve_project(tmp_path)
+    report = validate_project(project, schema=False)
+    assert {p.code for p in report.problems} == {"smoke.sample.missing", "image.end_of_life"}
+
+
+def test_not_a_mar_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    line = _refused(
+        ["--server", "torchserve", "--model", str(_write(tmp_path / "m.mar", b"zip? no"))],
+        tmp_path / "ep",
+        capsys,
+    )
+    assert "not a TorchServe model archive" in line
+
+
+@pytest.mark.docker
+def test_mar_is_green_in_docker(
+    tmp_path: Path, standin: Callable[[str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = _torchserve_project(tmp_path, base_image=standin("torchserve"))
+    # This archive is the sample's half_plus_two model, so the sample's samples fit it.
+    assert "/predictions/adder" in _green_with_the_samples_of("torchserve", project, capsys)
+
+
+def _green_with_the_samples_of(
+    server: str, project: Path, capsys: pytest.CaptureFixture[str]
+) -> str:
+    """Write the samples as the user would (the template's, which fit these models), then
+    `scaffold run` must be green; returns the run's log."""
+    for name in ("sample_request.json", "sample_response.json"):
+        shutil.copyfile(TEMPLATES / server / name, project / name)
+    assert main(["run", str(project)]) == ExitCode.OK
+    captured = capsys.readouterr()
+    assert "OK: smoke test passed" in captured.out
+    return captured.err
+
+
+# --- plumber + .rds -----------------------------------------------------------------------------
+def _plumber_project(tmp_path: Path, **answers: Any) -> Path:
+    # A real R model: the template's lm(mpg ~ wt + hp, mtcars), saved with saveRDS().
+    source = tmp_path / "cars.rds"
+    shutil.copyfile(TEMPLATES / "plumber" / "model" / "model.rds", source)
+    result = new_project(
+        tmp_path / "r-ep", {"server": "plumber", "r_packages": "[]", **answers}, model=str(source)
+    )
+    project = result.path
+    assert (project / "model" / "cars.rds").read_bytes() == source.read_bytes()
+    assert not (project / "model" / "model.rds").exists()
+    assert any("R packages" in note for note in result.notes)
+    return project
+
+
+def test_rds_is_copied_for_plumber(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project = _plumber_project(tmp_path)
+    report = validate_project(project, schema=False)
+    assert [p.code for p in report.problems] == ["smoke.sample.missing"]
+    fake = _write(tmp_path / "fake.rds", b"PK\x03\x04 not R")
+    line = _refused(["--server", "plumber", "--model", str(fake)], tmp_path / "ep", capsys)
+    assert "not an R serialization" in line
+
+
+@pytest.mark.docker
+def test_rds_is_green_in_docker(
+    tmp_path: Path, standin: Callable[[str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = _plumber_project(tmp_path, base_image=standin("plumber"))
+    _green_with_the_samples_of("plumber", project, capsys)
+
+
+def _torchscript(path: Path) -> Path:
+    """y = x1 + 2 x2 + 3 x3 + 0.5, traced to TorchScript."""
+    import torch
+
+    linear = torch.nn.Linear(3, 1)
+    with torch.no_grad():
+        linear.weight.copy_(torch.tensor([[1.0, 2.0, 3.0]]))
+        linear.bias.fill_(0.5)
+    torch.jit.trace(linear, torch.zeros(1, 3)).save(str(path))
+    return path
+
+
+def _torchscript_project(tmp_path: Path, **answers: Any) -> Path:
+    source = _torchscript(tmp_path / "scorer.pt")
+    result = new_project(tmp_path / "pt-ep", {"server": "torchserve", **answers}, model=str(source))
+    project = result.path
+    with zipfile.ZipFile(project / "model" / "scorer.mar") as archive:
+        assert json.loads(archive.read("MAR-INF/MANIFEST.json"))["model"]["modelName"] == "scorer"
+        assert archive.read("scorer.pt") == source.read_bytes()
+    request = json.loads((project / "sample_request.json").read_text())
+    response = json.loads((project / "sample_response.json").read_text())
+    expected = [a + 2 * b + 3 * c + 0.5 for a, b, c in request["instances"]]
+    assert [row[0] for row in response["predictions"]] == pytest.approx(expected)
+    return project
+
+
+def test_torchscript_is_archived_with_a_handler(tmp_path: Path) -> None:
+    project = _torchscript_project(tmp_path)
+    assert (project / "model-src" / "handler.py").is_file()
+    assert {p.code for p in validate_project(project, schema=False).problems} == {
+        "image.end_of_life"
+    }
+
+
+@pytest.mark.docker
+def test_torchscript_is_green_in_docker(
+    tmp_path: Path, standin: Callable[[str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = _torchscript_project(tmp_path, base_image=standin("torchserve"))
+    assert main(["run", str(project)]) == ExitCode.OK
+    assert "OK: smoke test passed" in capsys.readouterr().out
