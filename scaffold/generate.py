@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from scaffold import template_source
+from scaffold.answers import check_answers
 from scaffold.errors import ScaffoldError, TemplateError, UsageError
 from scaffold.gitutil import init_and_commit
 
@@ -151,8 +152,12 @@ def new_project(
     dest = dest.expanduser().resolve()
     _check_destination(dest, overwrite)
     ref = template_source.resolve(template, vcs_ref)
-    if not interactive and ref.bundled:
-        check_answers_complete(template_source.load_questions(), data)
+    if ref.bundled:
+        questions = template_source.load_questions()
+        if vcs_ref is None:  # the questions of the installed template version
+            check_answers(questions, data)
+        if not interactive:
+            check_answers_complete(questions, data)
 
     from copier import run_copy
 

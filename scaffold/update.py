@@ -117,6 +117,10 @@ def update_project(
             "server files; pass --change-server to confirm"
         )
     target_ref = _template_for(answers, vcs_ref)
+    if data and vcs_ref is None and answers.get("_src_path") == template_source.CANONICAL_URL:
+        from scaffold.answers import check_answers
+
+        check_answers(template_source.load_questions(), data, previous=answers)
 
     from copier import run_update
 
