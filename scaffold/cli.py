@@ -713,5 +713,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as stopped:
         code = stopped.exit_code if isinstance(stopped, Interrupted) else ExitCode.INTERRUPTED
         why = "terminated (SIGTERM)" if code == ExitCode.TERMINATED else "interrupted"
-        console.error(UsageError(f"{why}; every container scaffold started was removed"))
+        note = stopped.note if isinstance(stopped, Interrupted) and stopped.note else ""
+        console.error(
+            UsageError(f"{why}; {note or 'every container scaffold started was removed'}")
+        )
         return code

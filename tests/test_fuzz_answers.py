@@ -40,7 +40,7 @@ from hypothesis import strategies as st
 from conftest import SERVERS, git
 from scaffold.answers import BOOLEANS, applies, computed_context
 from scaffold.cli import main
-from scaffold.errors import ScaffoldError, UsageError
+from scaffold.errors import UsageError
 from scaffold.generate import new_project
 from scaffold.template_source import load_questions
 
@@ -132,7 +132,9 @@ def valid_value(name: str, spec: Mapping[str, Any]) -> st.SearchStrategy[Any]:
 def hostile_value(name: str, spec: Mapping[str, Any]) -> st.SearchStrategy[Any]:
     extra: list[st.SearchStrategy[Any]] = [HOSTILE_TEXT, _suffix(valid_value(name, spec).map(str))]
     if spec.get("type") in {"yaml", "json"}:
-        extra.append(st.sampled_from(["{a: 1}", "a", "[1, 2]", "[null]", "[a, [b]]", "[", "!!set {}"]))
+        extra.append(
+            st.sampled_from(["{a: 1}", "a", "[1, 2]", "[null]", "[a, [b]]", "[", "!!set {}"])
+        )
     return st.one_of(*extra)
 
 
@@ -141,7 +143,7 @@ def answer_sets(
     draw: st.DrawFn,
     server: str,
     questions: Mapping[str, Any] = ASKED,
-    previous: Mapping[str, Any] = {},  # noqa: B006 (read only)
+    previous: Mapping[str, Any] = {},
 ) -> dict[str, Any]:
     """One answer set: each question left out, answered validly, or answered with a hostile
     value; hostile answers are rarer, so about half the sets render."""
@@ -326,9 +328,9 @@ def check_project(project: Path, data: Mapping[str, Any]) -> None:
         for found in places.get(name, []):
             assert found == want and type(found) is type(want), (name, found, want)
     assert load_online_endpoint(str(project / "endpoint.yml")).name == answers["endpoint_name"]
-    assert load_online_deployment(str(project / "deployment.yml")).name == answers[
-        "deployment_name"
-    ]
+    assert (
+        load_online_deployment(str(project / "deployment.yml")).name == answers["deployment_name"]
+    )
     dockerfile = (project / "docker-context" / "Dockerfile").read_text()
     assert not lint("hadolint", dockerfile, ".Dockerfile"), lint("hadolint", dockerfile, "")
     script = readme_script(project)
@@ -478,4 +480,3 @@ def test_every_question_is_checked_where_it_lands() -> None:
     assert set(ASKED) - {"server"} == LANDS | STRUCTURAL
     for name in ("endpoint_name", "base_image", "model_version"):
         assert _validator_regexes(QUESTIONS[name]), f"{name}: no regex read from its validator"
-
