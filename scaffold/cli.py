@@ -2,7 +2,8 @@
 
 Exit codes: 0 ok, 2 usage/bad answers, 3 template, 4 project files, 5 Docker, 6 container
 not ready, 7 smoke test failed, 8 update conflicts, 9 git, 10 behind template (status),
-11 validation errors, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
+11 validation errors, 12 cannot write (disk full, read-only), 130 interrupted (SIGINT),
+143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ EPILOG = """\
 exit codes: 0 ok, 2 usage or invalid answers, 3 template problem, 4 project files,
   5 Docker unavailable or build failed, 6 container not ready, 7 smoke test failed,
   8 update left conflicts, 9 git problem, 10 a project is behind its template (status),
-  11 validation found errors, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM)
+  11 validation found errors, 12 cannot write (disk full, read-only),
+  130 interrupted (Ctrl-C), 143 terminated (SIGTERM)
 
 examples:
   scaffold new my-endpoint                               # asks the questions
