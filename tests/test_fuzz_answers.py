@@ -165,7 +165,7 @@ def answer_sets(
 
 #: Destination folders (the endpoint name's default comes from the folder name).
 DEST_NAMES = st.sampled_from(
-    ["demo-ep"] * 12 + ["My Project", "x", "123", "null", "ünï-códe", "--lead", "a" * 60, "a.b"]
+    ["demo-ep"] * 40 + ["My Project", "x", "123", "null", "ünï-códe", "--lead", "a" * 60, "a.b"]
 )
 
 
