@@ -2,7 +2,8 @@
 
 Exit codes: 0 ok, 2 usage/bad answers, 3 template, 4 project files, 5 Docker, 6 container
 not ready, 7 smoke test failed, 8 update conflicts, 9 git, 10 behind template (status),
-11 validation errors, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
+11 validation errors, 12 cannot write (disk full, read-only), 130 interrupted (SIGINT),
+143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ EPILOG = """\
 exit codes: 0 ok, 2 usage or invalid answers, 3 template problem, 4 project files,
   5 Docker unavailable or build failed, 6 container not ready, 7 smoke test failed,
   8 update left conflicts, 9 git problem, 10 a project is behind its template (status),
-  11 validation found errors, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM)
+  11 validation found errors, 12 cannot write (disk full, read-only),
+  130 interrupted (Ctrl-C), 143 terminated (SIGTERM)
 
 examples:
   scaffold new my-endpoint                               # asks the questions
@@ -734,5 +736,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as stopped:
         code = stopped.exit_code if isinstance(stopped, Interrupted) else ExitCode.INTERRUPTED
         why = "terminated (SIGTERM)" if code == ExitCode.TERMINATED else "interrupted"
-        console.error(UsageError(f"{why}; every container scaffold started was removed"))
+        note = stopped.note if isinstance(stopped, Interrupted) and stopped.note else ""
+        console.error(
+            UsageError(f"{why}; {note or 'every container scaffold started was removed'}")
+        )
         return code

@@ -23,6 +23,7 @@ class ExitCode(IntEnum):
     GIT = 9  #: git is missing, or the project is not a clean git checkout
     OUTDATED = 10  #: `scaffold status`: a project is behind its template
     INVALID = 11  #: `scaffold validate` (or the check before `run`) found errors
+    WRITE = 12  #: files could not be written (disk full, read-only); nothing was left behind
     INTERRUPTED = 130  #: Ctrl-C (SIGINT)
     TERMINATED = 143  #: SIGTERM (CI cancellation, `timeout`, an IDE's stop button)
 
@@ -91,6 +92,12 @@ class ValidationFailed(ScaffoldError):
     exit_code = ExitCode.INVALID
 
 
+class WriteError(ScaffoldError):
+    """The file system refused a write (disk full, read-only, no permission)."""
+
+    exit_code = ExitCode.WRITE
+
+
 class GitError(ScaffoldError):
     """git is missing, failed, or the project is not a clean git repository."""
 
@@ -101,9 +108,12 @@ class Interrupted(KeyboardInterrupt):
     """SIGINT or SIGTERM arrived: unwinds like Ctrl-C (so every `finally` cleans up) and
     carries the exit code the CLI reports (130 for SIGINT, 143 for SIGTERM)."""
 
-    def __init__(self, signum: int) -> None:
+    def __init__(self, signum: int, note: str = "") -> None:
         super().__init__(signum)
         self.signum = signum
+        #: What was done about the interrupted work, for the user (e.g. "the project was
+        #: restored"); "" when there was nothing to undo.
+        self.note = note
 
     @property
     def exit_code(self) -> ExitCode:

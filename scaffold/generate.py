@@ -7,17 +7,23 @@ place only when everything succeeded, so a failure leaves the destination as it 
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scaffold import template_source
-from scaffold.errors import ScaffoldError, TemplateError, UsageError
+from scaffold.answers import check_answers
+from scaffold.errors import GitError, ScaffoldError, TemplateError, UsageError, WriteError
 from scaffold.gitutil import init_and_commit
+
+if TYPE_CHECKING:  # pragma: no cover
+    from scaffold import usermodel
 
 ANSWERS_FILE = ".copier-answers.yml"
 
@@ -84,10 +90,31 @@ def _staging_dir(dest: Path) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _copier_error(error: Exception) -> ScaffoldError:
+_WRITE_FIXES = {
+    errno.ENOSPC: "free some space or choose another folder",
+    errno.EDQUOT: "free some space or choose another folder",
+    errno.EROFS: "choose a folder on a writable file system",
+    errno.EACCES: "choose a folder you can write to",
+    errno.EPERM: "choose a folder you can write to",
+}
+
+
+def write_error(dest: Path, error: OSError) -> ScaffoldError:
+    """A file-system refusal (disk full, read-only, no permission) as one line with the fix;
+    other OS errors as a template error."""
+    reason = os.strerror(error.errno) if error.errno else str(error)
+    fix = _WRITE_FIXES.get(error.errno or 0)
+    if fix is None:
+        return TemplateError(f"rendering the template failed: {reason}")
+    return WriteError(f"cannot write {dest}: {reason}; {fix} (nothing was written)")
+
+
+def _copier_error(error: Exception, dest: Path) -> ScaffoldError:
     """Map copier's exceptions to scaffold's, keeping copier's message."""
     from copier import errors as copier_errors
 
+    if isinstance(error, OSError):
+        return write_error(dest, error)
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     if isinstance(error, copier_errors.UnsafeTemplateError):
         return TemplateError(
@@ -115,13 +142,23 @@ def _move_into_place(rendered: Path, dest: Path) -> list[str]:
     if not dest.exists():
         rendered.rename(dest)
         return files
-    for entry in rendered.iterdir():
-        target = dest / entry.name
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        elif target.exists() or target.is_symlink():
-            target.unlink()
-        entry.rename(target)
+    moved: list[Path] = []
+    try:
+        for entry in rendered.iterdir():
+            target = dest / entry.name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
+            moved.append(target)
+            shutil.move(entry, target)  # a copy when dest is another file system (a mount)
+    except OSError:
+        for target in moved:  # take back what was moved, so a failure leaves no half project
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target, ignore_errors=True)
+            else:
+                target.unlink(missing_ok=True)
+        raise
     return files
 
 
@@ -162,9 +199,30 @@ def new_project(
         prepared = usermodel.prepare(model, data)
         data = {**prepared.defaults, **prepared.answers, **data}
     ref = template_source.resolve(template, vcs_ref)
-    if not interactive and ref.bundled:
-        check_answers_complete(template_source.load_questions(), data)
+    if ref.bundled:
+        questions = template_source.load_questions()
+        if vcs_ref is None:  # the questions of the installed template version
+            check_answers(questions, data)
+        if not interactive:
+            check_answers_complete(questions, data)
 
+    try:
+        return _render_and_place(
+            dest, data, ref, interactive=interactive, git_init=git_init, prepared=prepared
+        )
+    except OSError as error:
+        raise write_error(dest, error) from error
+
+
+def _render_and_place(
+    dest: Path,
+    data: Mapping[str, Any],
+    ref: template_source.TemplateRef,
+    *,
+    interactive: bool,
+    git_init: bool,
+    prepared: usermodel.Prepared | None = None,
+) -> NewResult:
     from copier import run_copy
 
     with _staging_dir(dest) as rendered:
@@ -183,16 +241,22 @@ def new_project(
         except (KeyboardInterrupt, ScaffoldError):
             raise
         except Exception as error:  # copier raises builtins and its own errors alike
-            raise _copier_error(error) from error
+            raise _copier_error(error, dest) from error
         answers = read_answers(rendered)
         notes = list(prepared.notes) if prepared else []
         if prepared and prepared.finish:
             notes += prepared.finish(rendered, answers)
         made_repo = False
         if git_init and not _inside_git(dest if dest.exists() else dest.parent):
-            init_and_commit(
-                rendered, f"Generate {dest.name} from scaffold template {answers.get('_commit')}"
-            )
+            try:
+                init_and_commit(
+                    rendered,
+                    f"Generate {dest.name} from scaffold template {answers.get('_commit')}",
+                )
+            except GitError:
+                if _disk_full(rendered):  # git says so in the user's language; ask the disk
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)) from None
+                raise
             made_repo = True
         files = _move_into_place(rendered, dest)
     return NewResult(
@@ -204,6 +268,15 @@ def new_project(
         git_initialised=made_repo,
         notes=notes,
     )
+
+
+def _disk_full(path: Path) -> bool:
+    """True when the file system holding `path` has (almost) no free blocks left."""
+    try:
+        stats = os.statvfs(path)
+    except OSError:
+        return False
+    return stats.f_bavail < 8
 
 
 def _inside_git(path: Path) -> bool:

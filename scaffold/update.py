@@ -1,7 +1,9 @@
 """`scaffold update`: move a project to a newer template version with copier's 3-way update.
 
 copier exits successfully even when it leaves conflicts, so scaffold looks for them itself
-(unmerged paths, `.rej` files, conflict markers) and reports them as an error.
+(unmerged paths, `.rej` files, conflict markers) and reports them as an error. An update
+interrupted by SIGINT or SIGTERM is undone: the project goes back to the clean commit it
+started from.
 """
 
 from __future__ import annotations
@@ -11,8 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scaffold import template_source
-from scaffold.errors import GitError, ProjectError, ScaffoldError, TemplateError, UsageError
+from scaffold import signals, template_source
+from scaffold.errors import (
+    GitError,
+    Interrupted,
+    ProjectError,
+    ScaffoldError,
+    TemplateError,
+    UsageError,
+)
 from scaffold.generate import ANSWERS_FILE, read_answers
 from scaffold.gitutil import dirty_paths, git, is_inside_repo
 
@@ -110,20 +119,41 @@ def update_project(
     """
     project = project.expanduser().resolve()
     answers = check_updatable(project)
-    change = server_change(answers, data or {})
+    head = git("rev-parse", "HEAD", cwd=project).strip()
+    try:
+        return _update(project, answers, vcs_ref, data or {}, pretend, allow_server_change)
+    except KeyboardInterrupt as stopped:
+        if pretend:
+            raise
+        raise restore_after_interrupt(project, head, stopped) from None
+
+
+def _update(
+    project: Path,
+    answers: Mapping[str, Any],
+    vcs_ref: str | None,
+    data: Mapping[str, Any],
+    pretend: bool,
+    allow_server_change: bool,
+) -> UpdateResult:
+    change = server_change(answers, data)
     if change and not allow_server_change:
         raise UsageError(
             f"changing the server from {change[0]} to {change[1]} replaces the project's "
             "server files; pass --change-server to confirm"
         )
     target_ref = _template_for(answers, vcs_ref)
+    if data and vcs_ref is None and answers.get("_src_path") == template_source.CANONICAL_URL:
+        from scaffold.answers import check_answers
+
+        check_answers(template_source.load_questions(), data, previous=answers)
 
     from copier import run_update
 
     try:
         run_update(
             str(project),
-            data=dict(data or {}),
+            data=dict(data),
             vcs_ref=target_ref,
             defaults=True,
             overwrite=True,
@@ -149,6 +179,51 @@ def update_project(
         pretend=pretend,
         added=added,
     )
+
+
+def _wait_for_children(seconds: float) -> None:
+    """Let the git processes copier started finish (an interrupt leaves them running and
+    they hold git's index lock), reaping them; give up after `seconds`."""
+    import os
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return  # no children left
+        if pid == 0:
+            time.sleep(0.02)
+
+
+def restore_after_interrupt(project: Path, head: str, stopped: KeyboardInterrupt) -> Interrupted:
+    """Put `project` back as it was before an interrupted update and return the interrupt
+    to raise, saying what was done. The update started from a clean work tree at `head`
+    (check_updatable), so resetting to it and removing untracked files loses nothing."""
+    import signal
+
+    signum = stopped.signum if isinstance(stopped, Interrupted) else int(signal.SIGINT)
+    restored = False
+    try:
+        with signals.shielded():  # a second Ctrl-C must not stop the restore half-way
+            _wait_for_children(10.0)
+            git("reset", "--quiet", "--hard", head, cwd=project)
+            git("clean", "-d", "--force", "--quiet", "--", ".", cwd=project)
+            restored = not dirty_paths(project) and (
+                git("rev-parse", "HEAD", cwd=project).strip() == head
+            )
+    except (GitError, Interrupted):
+        restored = False
+    if restored:
+        note = f"the update was undone: {project} is as it was (HEAD {head[:12]}, clean)"
+    else:
+        note = (
+            f"the update may be half-applied; restore it with `git -C {project} reset --hard "
+            f"{head[:12]} && git -C {project} clean -fd` (the update started from a clean "
+            "tree, so this loses nothing)"
+        )
+    return Interrupted(signum, note=note)
 
 
 def _add_missing_files(project: Path, answers: Mapping[str, Any]) -> list[str]:

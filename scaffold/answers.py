@@ -1,0 +1,191 @@
+"""Answers given on the command line or by a caller, checked before copier sees them.
+
+copier casts answers loosely: `int("8_000")`, `int("٨٠")` and `int(" 80 ")` are numbers to
+it, any unknown string is `True` for a yes/no question, a value that is not a number fails
+deep inside rendering with a traceback-like message, an answer for a question that does not
+apply to the chosen server (`--data port=1234` for a server with a fixed port) is rendered
+but not recorded, and an answer that names a computed value (`facts`) replaces it. Each of
+these renders something other than what was answered, so scaffold refuses them first, with
+one line naming the question and the fix. The copier.yml validators of the answers given
+run here too (in a few milliseconds, before copier clones the template); copier runs them
+again, and alone validates the answers it derives (defaults).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from scaffold.errors import UsageError
+
+#: Whole numbers as people write them: ASCII digits, no sign tricks, no leading zeros.
+_WHOLE = re.compile(r"(0|[1-9][0-9]{0,17})\Z", re.ASCII)
+#: Spellings of yes/no that copier reads as booleans (anything else it would read as yes).
+BOOLEANS = {
+    "true": True,
+    "yes": True,
+    "y": True,
+    "on": True,
+    "1": True,
+    "false": False,
+    "no": False,
+    "n": False,
+    "off": False,
+    "0": False,
+}
+_SHOWN = 40
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
+
+
+def _check_type(name: str, kind: str, value: Any) -> None:
+    """Raise UsageError unless `value` means exactly one value of the question's type."""
+    if kind == "int":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return
+        if isinstance(value, str) and _WHOLE.match(value):
+            return
+        raise UsageError(
+            f"{name} must be a whole number written in digits (e.g. 5000), not {_shown(value)}"
+        )
+    if kind == "bool":
+        if isinstance(value, bool) or (isinstance(value, str) and value.lower() in BOOLEANS):
+            return
+        raise UsageError(f"{name} must be true or false, not {_shown(value)}")
+    if kind in {"yaml", "json"}:
+        if not isinstance(value, str):
+            return
+        import yaml
+
+        try:
+            yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            problem = (str(error).strip().splitlines() or ["not valid YAML"])[0]
+            raise UsageError(f"{name} is not valid YAML ({problem}): {_shown(value)}") from None
+        return
+    if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+        return
+    raise UsageError(f"{name} must be text, not {_shown(value)}")
+
+
+def _environment() -> Any:
+    """A Jinja environment like copier's for questions (sandboxed, strict, with the
+    Ansible filters such as `regex_search` that copier.yml validators use)."""
+    import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
+
+    return SandboxedEnvironment(
+        undefined=jinja2.StrictUndefined,
+        extensions=["jinja2_ansible_filters.AnsibleCoreFiltersExtension"],
+    )
+
+
+def cast(kind: str, value: Any) -> Any:
+    """The value an answer (already through `_check_type`) means for copier."""
+    if kind == "int":
+        return int(value)
+    if kind == "bool":
+        return value if isinstance(value, bool) else BOOLEANS[str(value).lower()]
+    if kind in {"yaml", "json"} and isinstance(value, str):
+        import yaml
+
+        return yaml.safe_load(value)
+    return str(value) if kind == "str" else value
+
+
+def _validator_message(
+    name: str, spec: Mapping[str, Any], value: Any, context: Mapping[str, Any]
+) -> str:
+    """What the question's copier.yml validator says about `value` ("" when it passes, or
+    when it cannot be evaluated here; copier runs it again)."""
+    import jinja2
+
+    validator = spec.get("validator")
+    if not isinstance(validator, str):
+        return ""
+    try:
+        return str(_environment().from_string(validator).render({**context, name: value})).strip()
+    except (jinja2.TemplateError, TypeError, ValueError):
+        return ""
+
+
+def computed_context(
+    questions: Mapping[str, Mapping[str, Any]], answers: Mapping[str, Any]
+) -> dict[str, Any]:
+    """`answers` plus, in the template's order, the defaults of the questions not answered
+    (computed values such as `facts` included), rendered as copier would: a default may
+    use earlier answers or defaults (`facts` uses `served_model_name`). Values that fail
+    to render (e.g. a default from the destination path) are left out; copier reports
+    them itself."""
+    import jinja2
+    import yaml
+
+    env = _environment()
+    context = dict(answers)
+    for name, spec in questions.items():
+        if "default" not in spec or name in context:
+            continue
+        default = spec["default"]
+        try:
+            if isinstance(default, str):
+                default = env.from_string(default).render(context)
+                if spec.get("type") in {"yaml", "json"}:
+                    default = yaml.safe_load(default)
+        except (jinja2.TemplateError, yaml.YAMLError, TypeError, ValueError):
+            continue
+        context[name] = default
+    return context
+
+
+def applies(spec: Mapping[str, Any], context: Mapping[str, Any]) -> bool:
+    """Whether copier asks (and records) this question given the other answers."""
+    import jinja2
+
+    when = spec.get("when", True)
+    if isinstance(when, bool):
+        return when
+    try:
+        rendered = _environment().from_string(str(when)).render(dict(context)).strip().lower()
+    except (jinja2.TemplateError, TypeError, ValueError):
+        return True  # let copier decide (and report)
+    return rendered not in {"", "false", "no", "n", "off", "0", "none", "null", "~"}
+
+
+def check_answers(
+    questions: Mapping[str, Mapping[str, Any]],
+    data: Mapping[str, Any],
+    previous: Mapping[str, Any] | None = None,
+) -> None:
+    """Raise UsageError (one line, naming the question) for the first answer in `data`
+    that copier would render as something other than what was answered.
+
+    Args:
+        questions: the template's questions (`template_source.load_questions()`).
+        data: the answers given (e.g. `--data KEY=VALUE`).
+        previous: a project's recorded answers (on update), for questions that depend on
+            earlier answers (e.g. the server).
+    """
+    asked = [n for n, s in questions.items() if s.get("when") is not False]
+    known = {**{k: v for k, v in (previous or {}).items() if not k.startswith("_")}, **data}
+    context = computed_context(questions, known)
+    for name, value in data.items():
+        spec = questions.get(name)
+        if spec is None or name.startswith("_"):
+            raise UsageError(
+                f"{name!r} is not a question of the template; answer one of {', '.join(asked)}"
+            )
+        if spec.get("when") is False:
+            raise UsageError(f"{name} is computed by the template, not an answer; leave it out")
+        kind = str(spec.get("type", "str"))
+        _check_type(name, kind, value)
+        if not applies(spec, context):
+            server = known.get("server", "?")
+            raise UsageError(f"{name} does not apply to server {server}; leave it out")
+        message = _validator_message(name, spec, cast(kind, value), context)
+        if message:
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(f"{name}: {' '.join(message.split())} (set it with {flag})")
