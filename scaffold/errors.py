@@ -23,6 +23,8 @@ class ExitCode(IntEnum):
     GIT = 9  #: git is missing, or the project is not a clean git checkout
     OUTDATED = 10  #: `scaffold status`: a project is behind its template
     INVALID = 11  #: `scaffold validate` (or the check before `run`) found errors
+    AZURE = 12  #: azure-ai-ml missing, sign-in failed, or Azure refused a request
+    DEPLOY_FAILED = 13  #: the Azure deployment failed or timed out (logs and likely cause shown)
     INTERRUPTED = 130  #: Ctrl-C (SIGINT)
     TERMINATED = 143  #: SIGTERM (CI cancellation, `timeout`, an IDE's stop button)
 
@@ -95,6 +97,18 @@ class GitError(ScaffoldError):
     """git is missing, failed, or the project is not a clean git repository."""
 
     exit_code = ExitCode.GIT
+
+
+class AzureError(ScaffoldError):
+    """azure-ai-ml is not installed, signing in failed, or Azure refused a request."""
+
+    exit_code = ExitCode.AZURE
+
+
+class DeploymentFailed(ScaffoldError):
+    """The deployment on Azure failed or did not finish in time (details: logs, cause)."""
+
+    exit_code = ExitCode.DEPLOY_FAILED
 
 
 class Interrupted(KeyboardInterrupt):
