@@ -49,6 +49,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Live Azure tests (`azure` marker) run only when asked for (`-m azure`): deselected,
+    not skipped, so they never count as passing without having run."""
+    if "azure" in (config.getoption("markexpr") or ""):
+        return
+    live = [item for item in items if item.get_closest_marker("azure")]
+    if live:
+        config.hook.pytest_deselected(items=live)
+        items[:] = [item for item in items if not item.get_closest_marker("azure")]
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     strict = session.config.getoption("--strict-skips") or os.environ.get("CI") == "true"
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")

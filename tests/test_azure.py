@@ -27,23 +27,10 @@ from scaffold.cli import main
 from scaffold.errors import ExitCode
 
 sys.path.insert(0, str(REPO / "tests" / "standins"))
-from arm_standin import TOKEN, ArmStandin  # noqa: E402
+from arm_standin import ArmStandin, StaticCredential  # noqa: E402
 
 SUB = "00000000-0000-0000-0000-000000000001"
 WS_FLAGS = ["--subscription", SUB, "--resource-group", "rg-standin", "--workspace", "ws-standin"]
-CLOUD = "scaffold-arm-standin"
-
-
-class StaticCredential:
-    """A test credential: always the stand-in's token (azure-core's TokenCredential protocol)."""
-
-    def __init__(self, token: str = TOKEN) -> None:
-        self.token = token
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
-        from azure.core.credentials import AccessToken
-
-        return AccessToken(self.token, int(time.time()) + 3600)
 
 
 @pytest.fixture(scope="module")
@@ -71,13 +58,7 @@ def arm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ArmStandin]:
 def azure(arm: ArmStandin) -> dict[str, Any]:
     """The `azure=` options of scaffold.cli.main: credential and the stand-in cloud."""
     arm.reset()
-    return {
-        "credential": StaticCredential(),
-        "cloud": CLOUD,
-        "cloud_metadata": arm.cloud_metadata(),
-        "connection_verify": str(arm.ca),
-        "enable_telemetry": False,
-    }
+    return arm.client_options()
 
 
 def _run(argv: list[str], azure: dict[str, Any] | None = None) -> int:

@@ -110,6 +110,20 @@ def make_tls(folder: Path) -> tuple[Path, Path, Path]:
     return ca_path, cert_path, key_path
 
 
+class StaticCredential:
+    """A test credential (azure-core's TokenCredential protocol): always the same token."""
+
+    def __init__(self, token: str = TOKEN) -> None:
+        self.token = token
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        import time
+
+        from azure.core.credentials import AccessToken
+
+        return AccessToken(self.token, int(time.time()) + 3600)
+
+
 @dataclass
 class Scenario:
     """What the stand-in does with the next requests (tests set it before acting)."""
@@ -263,6 +277,18 @@ class ArmStandin:
             "aml_resource_id": f"{self.base_url}/",
             "storage_endpoint": STORAGE_SUFFIX,
             "registry_discovery_endpoint": f"{self.base_url}/registry/",
+        }
+
+    def client_options(self, token: str = TOKEN) -> dict[str, Any]:
+        """Keyword arguments for `scaffold.workspace.connect` (and so MLClient): a static
+        credential and a custom cloud named after this instance (the SDK keeps clouds in a
+        process-wide table and never overwrites one)."""
+        return {
+            "credential": StaticCredential(token),
+            "cloud": f"scaffold-arm-standin-{self.port}",
+            "cloud_metadata": self.cloud_metadata(),
+            "connection_verify": str(self.ca),
+            "enable_telemetry": False,
         }
 
     def seen(self, method: str, pattern: str) -> list[Record]:
