@@ -26,6 +26,7 @@ SHARED_FILES = frozenset(
     {
         ".copier-answers.yml",
         ".gitattributes",
+        ".github/workflows/azureml-deploy.yml",
         ".gitignore",
         "README.md",
         "deployment.yml",
