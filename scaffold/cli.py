@@ -348,7 +348,9 @@ def _azure_parsers(sub: Any) -> None:
     )
     _workspace_arguments(deploy)
     deploy.add_argument(
-        "--dry-run", action="store_true", help="print the azure-ai-ml entities as YAML; send nothing"
+        "--dry-run",
+        action="store_true",
+        help="print the azure-ai-ml entities as YAML; send nothing",
     )
     deploy.add_argument(
         "--traffic",
@@ -821,9 +823,7 @@ def _cmd_deploy(args: argparse.Namespace, console: Console, azure: dict[str, Any
     split = ", ".join(f"{k}={v}" for k, v in result.traffic.items()) or "none"
     console.result(f"Deployed {result.endpoint}/{result.deployment} (traffic {split})")
     if result.mirror_traffic:
-        console.result(
-            "Mirror: " + ", ".join(f"{k}={v}" for k, v in result.mirror_traffic.items())
-        )
+        console.result("Mirror: " + ", ".join(f"{k}={v}" for k, v in result.mirror_traffic.items()))
     console.result(f"Scoring URI: {result.scoring_uri}")
     console.result(f"Next: scaffold smoke {args.project}")
     return ExitCode.OK
@@ -860,8 +860,10 @@ def _cmd_delete(args: argparse.Namespace, console: Console, azure: dict[str, Any
     from scaffold import deploy
 
     endpoint, _ = _names(args.project)
-    what = f"deployment {endpoint}/{args.deployment}" if args.deployment else (
-        f"endpoint {endpoint} and all its deployments"
+    what = (
+        f"deployment {endpoint}/{args.deployment}"
+        if args.deployment
+        else (f"endpoint {endpoint} and all its deployments")
     )
     if not args.yes:
         if not sys.stdin.isatty():

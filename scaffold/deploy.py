@@ -101,9 +101,11 @@ def sdk_quiet() -> Iterator[io.StringIO]:
     previous = logging.root.manager.disable
     logging.disable(logging.INFO)  # the SDK's INFO handlers write to the real stderr
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(
-            buffer
-        ), contextlib.redirect_stderr(buffer):
+        with (
+            warnings.catch_warnings(),
+            contextlib.redirect_stdout(buffer),
+            contextlib.redirect_stderr(buffer),
+        ):
             warnings.simplefilter("ignore")
             yield buffer
     finally:
@@ -234,8 +236,12 @@ def load_deploy_plan(project: Path, *, validate: bool = True) -> DeployPlan:
     )
 
 
-def dump_plan(plan: DeployPlan, *, traffic: Mapping[str, int] | None = None,
-              mirror: Mapping[str, int] | None = None) -> str:
+def dump_plan(
+    plan: DeployPlan,
+    *,
+    traffic: Mapping[str, int] | None = None,
+    mirror: Mapping[str, int] | None = None,
+) -> str:
     """The entities as YAML, in the SDK's own serialisation (`_to_dict`), in send order."""
     import yaml
 
@@ -330,8 +336,14 @@ def _wait(poller: Any, reporter: Reporter, what: str, deadline: float) -> Any:
     return poller.result()
 
 
-def deployment_logs(client: Any, endpoint: str, deployment: str, *, lines: int = LOG_LINES,
-                    container: str = "inference-server") -> str:
+def deployment_logs(
+    client: Any,
+    endpoint: str,
+    deployment: str,
+    *,
+    lines: int = LOG_LINES,
+    container: str = "inference-server",
+) -> str:
     """The last `lines` lines of one container's log of a deployment."""
     if container not in CONTAINERS:
         raise UsageError(f"--container {container!r}: choose {' or '.join(CONTAINERS)}")
@@ -354,12 +366,19 @@ def _collect_logs(client: Any, plan: DeployPlan) -> dict[str, str]:
     return logs
 
 
-def _failed(client: Any, plan: DeployPlan, headline: str, error_text: str,
-            extra: list[Diagnosis] | None = None) -> DeploymentFailed:
+def _failed(
+    client: Any,
+    plan: DeployPlan,
+    headline: str,
+    error_text: str,
+    extra: list[Diagnosis] | None = None,
+) -> DeploymentFailed:
     logs = _collect_logs(client, plan)
     found = (extra or []) + diagnose(error_text, logs, plan.settings)
-    details = [f"--- {name} log (last {LOG_LINES} lines) ---\n{text.rstrip()}"
-               for name, text in logs.items()]
+    details = [
+        f"--- {name} log (last {LOG_LINES} lines) ---\n{text.rstrip()}"
+        for name, text in logs.items()
+    ]
     if found:
         details.append("likely cause(s):")
         details += [f"  - {d.cause}\n    fix: {d.fix}" for d in found]
@@ -386,8 +405,9 @@ def _create_endpoint(client: Any, plan: DeployPlan, reporter: Reporter, deadline
     return existing is None
 
 
-def _create_deployment(client: Any, plan: DeployPlan, reporter: Reporter, deadline: float,
-                       started: float) -> None:
+def _create_deployment(
+    client: Any, plan: DeployPlan, reporter: Reporter, deadline: float, started: float
+) -> None:
     from azure.ai.ml.exceptions import MlException
     from azure.core.exceptions import AzureError as CoreError
 
@@ -405,8 +425,11 @@ def _create_deployment(client: Any, plan: DeployPlan, reporter: Reporter, deadli
     except TimeoutError:
         waited = time.monotonic() - started
         raise _failed(
-            client, plan, f"deployment {name} not finished after {waited:.0f}s",
-            "still provisioning (Azure keeps going; check with scaffold logs)", [TIMEOUT],
+            client,
+            plan,
+            f"deployment {name} not finished after {waited:.0f}s",
+            "still provisioning (Azure keeps going; check with scaffold logs)",
+            [TIMEOUT],
         ) from None
     except (CoreError, MlException) as error:
         status, text = _error_text(error)
@@ -421,8 +444,14 @@ def _deployment_names(client: Any, endpoint: str) -> set[str]:
         return {str(d.name) for d in client.online_deployments.list(endpoint_name=endpoint)}
 
 
-def _set_traffic(client: Any, plan: DeployPlan, reporter: Reporter, deadline: float,
-                 traffic: Mapping[str, int] | None, mirror: Mapping[str, int] | None) -> Any:
+def _set_traffic(
+    client: Any,
+    plan: DeployPlan,
+    reporter: Reporter,
+    deadline: float,
+    traffic: Mapping[str, int] | None,
+    mirror: Mapping[str, int] | None,
+) -> Any:
     endpoint = _get_endpoint(client, plan.endpoint_name)
     current = {k: int(v) for k, v in (endpoint.traffic or {}).items()}
     new = dict(traffic) if traffic is not None else None
@@ -534,15 +563,26 @@ def smoke_endpoint(
     if not access.scoring_uri:
         raise AzureError("the endpoint has no scoring URI yet; wait for scaffold deploy to finish")
     register_secret(access.key)
-    command = [sys.executable, str(script), "--scoring-uri", access.scoring_uri,
-               "--timeout", str(timeout)]
+    command = [
+        sys.executable,
+        str(script),
+        "--scoring-uri",
+        access.scoring_uri,
+        "--timeout",
+        str(timeout),
+    ]
     if deployment:
         command += ["--deployment", deployment]
     target = f" (deployment {deployment})" if deployment else ""
     reporter.step(f"Smoke test: {script.name} against {access.scoring_uri}{target}")
     env = {**os.environ, "AZUREML_ENDPOINT_KEY": access.key}
     proc = subprocess.run(
-        command, cwd=script.parent, env=env, capture_output=True, text=True, check=False,
+        command,
+        cwd=script.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
         timeout=timeout * 3 + 30,
     )
     output = redact((proc.stdout + proc.stderr).strip(), extra=[access.key])
@@ -580,8 +620,9 @@ def delete(
         ) from None
 
 
-def _delete(client: Any, found: Any, reporter: Reporter, deployment: str | None,
-            deadline: float) -> bool:
+def _delete(
+    client: Any, found: Any, reporter: Reporter, deployment: str | None, deadline: float
+) -> bool:
     from azure.core.exceptions import ResourceNotFoundError
 
     endpoint = str(found.name)

@@ -141,8 +141,7 @@ RULES: tuple[_Rule, ...] = (
         r"MissingDriverProgram",
         "any",
         "Azure treated the image as an Azure ML inference image without a scoring script",
-        "add environment.inference_config (liveness/readiness/scoring routes) to "
-        "deployment.yml",
+        "add environment.inference_config (liveness/readiness/scoring routes) to deployment.yml",
     ),
     _rule(
         "model-error",

@@ -70,7 +70,9 @@ def _read_config(path: Path) -> dict[str, str]:
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise UsageError(f"cannot read workspace config {path}: {error}; fix or remove it") from None
+        raise UsageError(
+            f"cannot read workspace config {path}: {error}; fix or remove it"
+        ) from None
     if not isinstance(config, dict):
         raise UsageError(f"workspace config {path} must be a JSON object; fix or remove it")
     scope = config.get("Scope")

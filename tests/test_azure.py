@@ -27,7 +27,7 @@ from scaffold.cli import main
 from scaffold.errors import ExitCode
 
 sys.path.insert(0, str(REPO / "tests" / "standins"))
-from arm_standin import ArmStandin, StaticCredential  # noqa: E402
+from arm_standin import ArmStandin, StaticCredential
 
 SUB = "00000000-0000-0000-0000-000000000001"
 WS_FLAGS = ["--subscription", SUB, "--resource-group", "rg-standin", "--workspace", "ws-standin"]
@@ -151,7 +151,9 @@ def test_deploy_smoke_logs_delete_through_the_sdk(
     argv_green = [*argv, "--traffic", "blue=90,green=10"]
     assert _run(["deploy", *argv_green], azure) == ExitCode.OK
     assert "traffic blue=90, green=10" in capsys.readouterr().out
-    assert _run(["deploy", *argv, "--traffic", "blue=100,green=0", "--mirror", "green=10"], azure) == 0
+    assert (
+        _run(["deploy", *argv, "--traffic", "blue=100,green=0", "--mirror", "green=10"], azure) == 0
+    )
     last = json.loads(_endpoint_puts(arm)[-1].body)["properties"]
     assert last["traffic"]["blue"] == 100 and not last["traffic"].get("green")
     assert last["mirrorTraffic"] == {"green": 10}
@@ -169,7 +171,10 @@ def test_deploy_smoke_logs_delete_through_the_sdk(
     assert arm.keys["primaryKey"] not in shown.out + shown.err
 
     # logs of the inference server and the storage initializer
-    arm.scenario.logs = {"inference-server": "plumber up on 0.0.0.0:8000", "storage-initializer": "model copied"}
+    arm.scenario.logs = {
+        "inference-server": "plumber up on 0.0.0.0:8000",
+        "storage-initializer": "model copied",
+    }
     assert _run(["logs", *argv], azure) == ExitCode.OK
     assert "plumber up on 0.0.0.0:8000" in capsys.readouterr().out
     assert _run(["logs", *argv, "--container", "storage-initializer"], azure) == ExitCode.OK
@@ -314,18 +319,32 @@ def test_workspace_from_flags_config_json_and_environment(tmp_path: Path) -> Non
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     ref = find_workspace(project, environ=env, cwd=outside)
-    assert (ref.subscription_id, ref.workspace_name, ref.source) == ("env-sub", "env-ws", "environment")
+    assert (ref.subscription_id, ref.workspace_name, ref.source) == (
+        "env-sub",
+        "env-ws",
+        "environment",
+    )
     (tmp_path / "team" / ".azureml").mkdir()
     (tmp_path / "team" / ".azureml" / "config.json").write_text(
-        json.dumps({"subscription_id": "cfg-sub", "resource_group": "cfg-rg", "workspace_name": "cfg-ws"})
+        json.dumps(
+            {"subscription_id": "cfg-sub", "resource_group": "cfg-rg", "workspace_name": "cfg-ws"}
+        )
     )
     ref = find_workspace(project, environ=env, cwd=outside, workspace_name="flag-ws")
-    assert (ref.subscription_id, ref.resource_group, ref.workspace_name) == ("cfg-sub", "cfg-rg", "flag-ws")
+    assert (ref.subscription_id, ref.resource_group, ref.workspace_name) == (
+        "cfg-sub",
+        "cfg-rg",
+        "flag-ws",
+    )
     # azure-ai-ml looks for .azureml/config.json in every parent before a plain config.json
     (project / ".azureml").mkdir()
     (project / ".azureml" / "config.json").write_text(
-        json.dumps({"Scope": "/subscriptions/s1/resourceGroups/r1/providers/"
-                    "Microsoft.MachineLearningServices/workspaces/w1"})
+        json.dumps(
+            {
+                "Scope": "/subscriptions/s1/resourceGroups/r1/providers/"
+                "Microsoft.MachineLearningServices/workspaces/w1"
+            }
+        )
     )
     ref = find_workspace(project, environ={}, cwd=outside)
     assert (ref.subscription_id, ref.resource_group, ref.workspace_name) == ("s1", "r1", "w1")

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 import yaml
+from test_azure import WS_FLAGS, ArmStandin, arm, azure  # noqa: F401 - fixtures
 
 from conftest import Render
 from scaffold.cli import main
 from scaffold.errors import ExitCode
-from test_azure import WS_FLAGS, ArmStandin, arm, azure  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.docker
 
