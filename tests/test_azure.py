@@ -361,3 +361,66 @@ def test_no_workspace_is_a_usage_error(
     monkeypatch.chdir(project)
     assert main(["logs", str(project)]) == ExitCode.USAGE
     assert "AZUREML_WORKSPACE_NAME" in capsys.readouterr().err
+
+
+def _client(azure: dict[str, Any]) -> Any:
+    from scaffold.workspace import WorkspaceRef, connect
+
+    return connect(WorkspaceRef(SUB, "rg-standin", "ws-standin", "test"), **azure)
+
+
+def test_sdk_invoke_reaches_the_deployment(
+    render: Render, arm: ArmStandin, azure: dict[str, Any]
+) -> None:
+    """The SDK's own invoke (az ml online-endpoint invoke) against the same scoring URI and
+    key that `scaffold smoke` uses."""
+    from scaffold.deploy import deploy, load_deploy_plan
+
+    project = render("minimal", name="invoke-ep")
+    client = _client(azure)
+    result = deploy(load_deploy_plan(project), client)
+    arm.scenario.response = b"[5.5]"
+    answer = client.online_endpoints.invoke(
+        endpoint_name="invoke-ep",
+        request_file=str(project / "sample_request.json"),
+        deployment_name="blue",
+    )
+    assert json.loads(answer) == [5.5]
+    scored = {k.lower(): v for k, v in arm.seen("POST", r"^/score/invoke-ep$")[-1].headers.items()}
+    assert scored["azureml-model-deployment"] == "blue"
+    assert scored["authorization"] == f"Bearer {arm.keys['primaryKey']}"
+    assert result.scoring_uri.endswith("/score/invoke-ep")
+
+
+def test_delete_one_deployment_only_without_traffic(
+    render: Render, arm: ArmStandin, azure: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = render("triton", name="two-deps")
+    argv = [str(project), *WS_FLAGS]
+    assert _run(["deploy", *argv], azure) == ExitCode.OK
+    deployment = project / "deployment.yml"
+    deployment.write_text(deployment.read_text().replace('name: "blue"', 'name: "green"'))
+    assert _run(["deploy", *argv], azure) == ExitCode.OK
+    assert "traffic blue=100" in capsys.readouterr().out  # unchanged for the second one
+    assert _run(["delete", *argv, "--yes", "--deployment", "blue"], azure) == ExitCode.USAGE
+    assert "still gets 100%" in capsys.readouterr().err
+    assert _run(["delete", *argv, "--yes", "--deployment", "green"], azure) == ExitCode.OK
+    assert arm.seen("DELETE", r"/deployments/green$")
+    assert not arm.seen("DELETE", r"/onlineEndpoints/two-deps$")
+
+
+def test_push_finds_the_workspace_registry_and_exchanges_a_token(
+    arm: ArmStandin, azure: dict[str, Any]
+) -> None:
+    """--push's Azure half: the registry from the workspace, ACR's token exchange. The
+    docker login and push themselves are proven only against a real registry."""
+    from arm_standin import ACR_LOGIN_SERVER
+
+    from scaffold.push import acr_refresh_token, workspace_registry
+    from scaffold.redact import redact
+
+    client = _client(azure)
+    assert workspace_registry(client) == ACR_LOGIN_SERVER
+    token = acr_refresh_token(client, ACR_LOGIN_SERVER)
+    assert token == arm.acr_token
+    assert redact(f"token {token}") == "token ***"

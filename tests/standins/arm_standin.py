@@ -47,6 +47,7 @@ CONTAINER = "azureml-blobstore-standin"
 #: The token the static test credential hands out; anything else gets 401.
 TOKEN = "standin-arm-token"
 LOCATION = "standinregion"
+ACR_LOGIN_SERVER = "standinacr.azurecr.io"
 ARM_PROVIDER = "providers/Microsoft.MachineLearningServices/workspaces/"
 
 
@@ -81,6 +82,7 @@ def make_tls(folder: Path) -> tuple[Path, Path, Path]:
     names = [
         x509.DNSName("localhost"),
         x509.DNSName(f"{STORAGE_ACCOUNT}.blob.{STORAGE_SUFFIX}"),
+        x509.DNSName(ACR_LOGIN_SERVER),
         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
     ]
     cert = (
@@ -187,6 +189,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if host.endswith(STORAGE_SUFFIX):
                 status, headers, payload = standin.blob(record)
+            elif host == ACR_LOGIN_SERVER:
+                status, headers, payload = standin.acr(record)
             elif record.path.startswith("/score/"):
                 status, headers, payload = standin.score(record)
             else:
@@ -232,6 +236,7 @@ class ArmStandin:
         self.resources: dict[str, dict[str, Any]] = {}
         self.operations: dict[str, dict[str, Any]] = {}
         self.blobs: dict[str, tuple[bytes, dict[str, str]]] = {}
+        self.acr_token = "acr-refresh-" + uuid.uuid4().hex
         self.keys = {
             "primaryKey": "pk-" + uuid.uuid4().hex,
             "secondaryKey": "sk-" + uuid.uuid4().hex,
@@ -602,6 +607,15 @@ class ArmStandin:
             }
             return 200, headers, _json(body)
         return 200, headers, _json({"id": op, "name": op, "status": "Succeeded"})
+
+    # -- container registry: only ACR's token exchange (no image is ever pushed here) ----
+    def acr(self, r: Record) -> tuple[int, dict[str, str], bytes]:
+        form = {k: v[0] for k, v in urllib.parse.parse_qs(r.body.decode()).items()}
+        if r.method != "POST" or r.path != "/oauth2/exchange":
+            return 404, JSON, _error("NotFound", "stand-in registry: token exchange only")
+        if form.get("access_token") != TOKEN or form.get("service") != ACR_LOGIN_SERVER:
+            return 401, JSON, _error("Unauthorized", "invalid access token (stand-in)")
+        return 200, JSON, _json({"refresh_token": self.acr_token})
 
     # -- scoring ---------------------------------------------------------------------
     def score(self, r: Record) -> tuple[int, dict[str, str], bytes]:
