@@ -800,6 +800,7 @@ def _cmd_deploy(args: argparse.Namespace, console: Console, azure: dict[str, Any
 
     traffic = deploy.parse_traffic(args.traffic) if args.traffic else None
     mirror = deploy.parse_traffic(args.mirror, option="--mirror") if args.mirror else None
+    deploy.check_split(traffic, mirror)
     if args.timeout <= 0:
         raise UsageError(f"--timeout {args.timeout:g} must be a positive number of seconds")
     console.step("Validating and loading the project with azure-ai-ml")

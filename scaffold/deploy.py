@@ -281,16 +281,12 @@ def parse_traffic(text: str, *, option: str = "--traffic") -> dict[str, int]:
     return result
 
 
-def _check_traffic(
-    traffic: Mapping[str, int] | None, mirror: Mapping[str, int] | None, known: set[str]
-) -> None:
+def check_split(traffic: Mapping[str, int] | None, mirror: Mapping[str, int] | None) -> None:
+    """What can be checked before contacting Azure: names, sum 100, mirror at most 50%."""
     for option, split in (("--traffic", traffic), ("--mirror", mirror)):
-        unknown = sorted(set(split or {}) - known)
-        if unknown:
-            raise UsageError(
-                f"{option}: no deployment {', '.join(unknown)} on this endpoint "
-                f"(deployments: {', '.join(sorted(known)) or 'none'})"
-            )
+        for name in split or {}:
+            if not _NAME.match(name):
+                raise UsageError(f"{option}: {name!r} is not a deployment name")
     if traffic is not None and sum(traffic.values()) not in (0, 100):
         raise UsageError(
             f"--traffic must add up to 100 (got {sum(traffic.values())}); "
@@ -299,7 +295,23 @@ def _check_traffic(
     for name, percent in (mirror or {}).items():
         if percent > 50:
             raise UsageError(f"--mirror {name}={percent}: Azure mirrors at most 50 percent")
-        if (traffic or {}).get(name):
+
+
+def _check_against_endpoint(
+    traffic: Mapping[str, int] | None,
+    mirror: Mapping[str, int] | None,
+    known: set[str],
+    live: Mapping[str, int],
+) -> None:
+    for option, split in (("--traffic", traffic), ("--mirror", mirror)):
+        unknown = sorted(set(split or {}) - known)
+        if unknown:
+            raise UsageError(
+                f"{option}: no deployment {', '.join(unknown)} on this endpoint "
+                f"(deployments: {', '.join(sorted(known)) or 'none'})"
+            )
+    for name in mirror or {}:
+        if live.get(name):
             raise UsageError(
                 f"--mirror {name}: a mirrored deployment must get no live traffic; "
                 f"set {name}=0 in --traffic"
@@ -464,7 +476,8 @@ def _set_traffic(
             important=True,
         )
         return endpoint
-    _check_traffic(new, mirror, _deployment_names(client, plan.endpoint_name))
+    live = new if new is not None else current
+    _check_against_endpoint(new, mirror, _deployment_names(client, plan.endpoint_name), live)
     if new is not None:
         endpoint.traffic = {**dict.fromkeys(current, 0), **new}
     if mirror is not None:
@@ -505,10 +518,7 @@ def deploy(
     that percentage of live traffic to a deployment that gets no live traffic itself.
     """
     reporter = reporter or SilentReporter()
-    for split in (traffic, mirror):
-        for name in split or {}:
-            if not _NAME.match(name):
-                raise UsageError(f"{name!r} is not a deployment name")
+    check_split(traffic, mirror)
     started = time.monotonic()
     deadline = started + timeout
     created = _create_endpoint(client, plan, reporter, deadline)

@@ -112,7 +112,8 @@ def workspace_registry(ml_client: Any) -> str:
 def acr_refresh_token(ml_client: Any, login_server: str) -> str:
     """Exchange the signed-in identity's ARM token for an ACR refresh token."""
     credential = ml_client._credential
-    arm = credential.get_token("https://management.azure.com/.default").token
+    resource_manager = str(getattr(ml_client, "_base_url", "") or "https://management.azure.com")
+    arm = credential.get_token(resource_manager.rstrip("/") + "/.default").token
     register_secret(arm)
     body = urllib.parse.urlencode(
         {"grant_type": "access_token", "service": login_server, "access_token": arm}
@@ -123,7 +124,8 @@ def acr_refresh_token(ml_client: Any, login_server: str) -> str:
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:
+        # A fresh opener: proxy settings are read now, not when urllib was first used.
+        with urllib.request.build_opener().open(request, timeout=60) as response:
             token = str(json.loads(response.read())["refresh_token"])
     except (OSError, ValueError, KeyError) as error:
         raise AzureError(

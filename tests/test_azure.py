@@ -212,6 +212,12 @@ def test_traffic_must_name_deployments_and_add_up(
     argv = [str(project), *WS_FLAGS]
     assert _run(["deploy", *argv, "--traffic", "blue=90"], azure) == ExitCode.USAGE
     assert "add up to 100" in capsys.readouterr().err
+    assert not arm.requests  # checked before contacting Azure
+    assert _run(["deploy", *argv, "--mirror", "blue=60"], azure) == ExitCode.USAGE
+    assert "at most 50" in capsys.readouterr().err
+    assert _run(["deploy", *argv], azure) == ExitCode.OK
+    assert _run(["deploy", *argv, "--mirror", "blue=10"], azure) == ExitCode.USAGE
+    assert "must get no live traffic" in capsys.readouterr().err
     assert _run(["deploy", *argv, "--traffic", "blue=100,nosuch=0"], azure) == ExitCode.USAGE
     assert "no deployment nosuch" in capsys.readouterr().err
     assert _run(["deploy", *argv, "--traffic", "blue=x"], azure) == ExitCode.USAGE
@@ -424,3 +430,24 @@ def test_push_finds_the_workspace_registry_and_exchanges_a_token(
     token = acr_refresh_token(client, ACR_LOGIN_SERVER)
     assert token == arm.acr_token
     assert redact(f"token {token}") == "token ***"
+
+
+def test_smoke_passes_the_key_only_in_the_environment(
+    render: Render, arm: ArmStandin, azure: dict[str, Any], tmp_path: Path
+) -> None:
+    """smoke_test.py gets the key in AZUREML_ENDPOINT_KEY, never in its arguments."""
+    project = render("plumber", name="argv-ep")
+    argv = [str(project), *WS_FLAGS]
+    assert _run(["deploy", *argv], azure) == ExitCode.OK
+    report = tmp_path / "seen.json"
+    (project / "smoke_test.py").write_text(
+        "import json, os, sys\n"
+        f"open({str(report)!r}, 'w').write(json.dumps("
+        "{'argv': sys.argv, 'key': os.environ.get('AZUREML_ENDPOINT_KEY')}))\n"
+    )
+    assert _run(["smoke", *argv, "--deployment", "blue"], azure) == ExitCode.OK
+    seen = json.loads(report.read_text())
+    assert seen["key"] == arm.keys["primaryKey"]
+    assert arm.keys["primaryKey"] not in " ".join(seen["argv"])
+    assert seen["argv"][1:3] == ["--scoring-uri", f"{arm.base_url}/score/argv-ep"]
+    assert seen["argv"][-2:] == ["--deployment", "blue"]

@@ -591,8 +591,9 @@ class ArmStandin:
         state = self.operations.get(op)
         if state is None:
             return 404, JSON, _error("NotFound", "operation not found (stand-in)")
-        headers = {**JSON, "Retry-After-Ms": "20"}
-        if state["final"] == "hang" or state["left"] > 0:
+        hanging = state["final"] == "hang"
+        headers = {**JSON, "Retry-After-Ms": "500" if hanging else "20"}
+        if hanging or state["left"] > 0:
             state["left"] -= 1
             return 200, headers, _json({"id": op, "name": op, "status": "InProgress"})
         resource = self.resources.get(state["rid"])
