@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-from _timing import median_seconds
+from _timing import bare_container, median_seconds
 
 REPO = Path(__file__).resolve().parents[1]
 RUNNABLE = ("plumber", "minimal", "torchserve", "triton")  # TF Serving cannot run here
@@ -73,40 +71,8 @@ def _bare_docker_run(project: Path) -> None:
     from scaffold.project import load_plan
 
     plan = load_plan(project)
-    command = ["docker", "run", "-d", "--init"]
-    for port in plan.ports:
-        command += ["-p", f"127.0.0.1::{port}"]
-    for mount in plan.mounts:
-        command += ["-v", f"{mount.source}:{mount.target}:ro"]
-    for key, value in plan.environment.items():
-        command += ["-e", f"{key}={value}"]
-    cid = subprocess.run(
-        [*command, image_tag(plan)], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    try:
-        port = (
-            subprocess.run(
-                ["docker", "port", cid, f"{plan.readiness.port}/tcp"],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            .stdout.split(":")[-1]
-            .strip()
-        )
-        url = f"http://127.0.0.1:{port}{plan.readiness.path}"
-        deadline = time.monotonic() + plan.readiness_probe.budget
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(url, timeout=plan.readiness_probe.timeout) as answer:
-                    if answer.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)  # as often as scaffold polls at first
-        raise RuntimeError(f"bare container never ready at {url}")
-    finally:
-        subprocess.run(["docker", "rm", "-f", cid], capture_output=True, check=False)
+    with bare_container(plan, image_tag(plan)):
+        pass
 
 
 def main() -> int:

@@ -632,7 +632,7 @@ def _levels(text: str) -> list[int]:
 def _cmd_loadtest(args: argparse.Namespace, console: Console) -> int:
     import json
 
-    from scaffold.loadtest import format_table, loadtest_project, plot
+    from scaffold.loadtest import format_table, loadtest_project, plot, require_matplotlib
 
     levels = _levels(args.levels)
     if args.seconds <= 0 or args.seconds > 600:
@@ -641,20 +641,25 @@ def _cmd_loadtest(args: argparse.Namespace, console: Console) -> int:
         raise UsageError(f"--max-requests {args.max_requests} must be between 1 and 100000")
     if args.rps is not None and args.rps <= 0:
         raise UsageError(f"--rps {args.rps:g} must be a positive rate of requests per second")
+    if args.plot is not None:
+        require_matplotlib()
+        if not args.plot.expanduser().resolve().parent.is_dir():
+            raise UsageError(f"--plot {args.plot}: its folder does not exist; create it first")
     joined = _validate_before_run(args, console)
     if joined is not None:
         joined()
-    report = loadtest_project(
-        args.project,
-        console,
-        levels=levels,
-        seconds_per_level=args.seconds,
-        max_requests_per_level=args.max_requests,
-        target_rps=args.rps,
-        platform=args.platform,
-        request=args.request,
-        progress=not args.json and console.level >= NORMAL,
-    )
+    with console.progress(enabled=not args.json) as progress:
+        report = loadtest_project(
+            args.project,
+            console,
+            levels=levels,
+            seconds_per_level=args.seconds,
+            max_requests_per_level=args.max_requests,
+            target_rps=args.rps,
+            platform=args.platform,
+            request=args.request,
+            progress=progress,
+        )
     if args.plot is not None:
         plot(report, args.plot)
         console.step(f"Plot written to {args.plot}")

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from typing import TextIO
+from collections.abc import Callable, Iterator
+from typing import Any, TextIO
 
 from scaffold.errors import ScaffoldError
 from scaffold.redact import redact
@@ -43,3 +45,49 @@ class Console:
         print(redact(f"error: {error.message}"), file=self.err, flush=True)
         if error.details and self.level >= NORMAL:
             print(redact(error.details.rstrip()), file=self.err, flush=True)
+
+    # Progress ----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def progress(self, *, enabled: bool = True) -> Iterator[Callable[[Any], None]]:
+        """A callback for `scaffold.loadtest.Progress` updates: a live bar (rich) on a
+        terminal, one line per level otherwise, nothing in --quiet or when not enabled."""
+        if self.level < NORMAL or not enabled:
+            yield lambda _update: None
+            return
+        if not self.err.isatty():
+            seen: set[int] = set()
+
+            def plain(update: Any) -> None:
+                if update.level not in seen:
+                    seen.add(update.level)
+                    self.step(
+                        f"Level {update.level}/{update.levels}: concurrency {update.concurrency}"
+                    )
+
+            yield plain
+            return
+        from rich.console import Console as RichConsole
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[sent]} requests"),
+            TimeElapsedColumn(),
+            console=RichConsole(file=self.err),
+            transient=False,
+        )
+        tasks: dict[int, Any] = {}
+
+        def live(update: Any) -> None:
+            if update.level not in tasks:
+                tasks[update.level] = bar.add_task(
+                    f"concurrency {update.concurrency:>4} ({update.level}/{update.levels})",
+                    total=1.0,
+                    sent=0,
+                )
+            done = max(update.sent / update.max_requests, update.elapsed / update.seconds)
+            bar.update(tasks[update.level], completed=min(1.0, done), sent=update.sent)
+
+        with bar:
+            yield live

@@ -6,6 +6,7 @@ Docker tests never skip: without a Docker Engine they fail. In CI (CI=true) or w
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -14,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -179,11 +180,22 @@ class EchoHandler(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def echo() -> Iterator[ThreadingHTTPServer]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), EchoHandler)
+HTTPServerT = TypeVar("HTTPServerT", bound=ThreadingHTTPServer)
+
+
+@contextlib.contextmanager
+def serving(httpd: HTTPServerT) -> Iterator[HTTPServerT]:
+    """Serve `httpd` (bound to 127.0.0.1) in a thread for the duration of the block."""
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture
+def echo() -> Iterator[ThreadingHTTPServer]:
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), EchoHandler)) as httpd:
+        yield httpd

@@ -410,6 +410,31 @@ def test_serve_answers_requests_reloads_edits_and_stops_on_sigterm(
     assert _containers_of(project) == []
 
 
+@pytest.mark.parametrize("server", ["torchserve", "triton"])
+def test_serve_of_image_only_servers_answers_and_stops_on_sigterm(
+    render: Render, standin: Callable[[str], str], tmp_path: Path, server: str
+) -> None:
+    """`scaffold serve` for the servers without mounted code: the printed scoring URL
+    answers a real HTTP client with the sample response; SIGTERM removes the container."""
+    import json
+    import signal
+
+    project = render(server, name=f"{server}-serve", base_image=standin(server))
+    out, err = tmp_path / "out", tmp_path / "err"
+    proc = _scaffold("serve", "--no-validate", str(project), out=out, err=err)
+    try:
+        urls = _wait_for("the URLs", lambda: _serving_urls(out), proc, err)
+        assert isinstance(urls, dict)
+        status, body = _post(urls["scoring"], (project / "sample_request.json").read_bytes())
+        assert status == 200
+        assert json.loads(body) == json.loads((project / "sample_response.json").read_text())
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=60)
+    assert code == ExitCode.OK, err.read_text()[-2000:]
+    assert _containers_of(project) == []
+
+
 def test_serve_on_a_chosen_port(
     render: Render, standin: Callable[[str], str], tmp_path: Path
 ) -> None:

@@ -800,14 +800,14 @@ CATALOGUE: list[tuple[str, str, list[Edit], list[Expected]]] = [
         "ts-entrypoint-replaced",
         "azure-torchserve-densenet",
         [sub("torchserve.dockerfile", "\nCMD", "\nENTRYPOINT []\nCMD")],
-        errors("dockerfile.exec_vars", "torchserve.dockerfile", "CMD (line 4)")
-        + [
+        [
+            *errors("dockerfile.exec_vars", "torchserve.dockerfile", "CMD (line 4)"),
             (
                 "warning",
                 "dockerfile.entrypoint_empty",
                 "torchserve.dockerfile",
                 "ENTRYPOINT (line 3)",
-            )
+            ),
         ],
     ),
     (
