@@ -341,7 +341,7 @@ def _azure_parsers(sub: Any) -> None:
         "deploy",
         help="deploy the project to an Azure ML managed online endpoint",
         description="Validate, then create or update the endpoint (endpoint.yml) and the "
-        "deployment (deployment.yml) with azure-ai-ml, wait with progress, set traffic (100%% "
+        "deployment (deployment.yml) with azure-ai-ml, wait with progress, set traffic (100% "
         "to the first deployment) and print the scoring URI. On failure: the deployment logs "
         "and the likely cause with the setting to change. Needs pip install "
         "'aml-scaffold[azure]'.",
