@@ -59,6 +59,23 @@ def _rule(code: str, pattern: str, where: str, cause: str, fix: str) -> _Rule:
 #: Most specific first. Fix texts are formatted with DeploymentSettings' fields.
 RULES: tuple[_Rule, ...] = (
     _rule(
+        "scoring-unauthorized",
+        r"-> HTTP 401",
+        "error",
+        "the endpoint rejected the key or token sent to the scoring URI (a regenerated key, "
+        "an expired aml_token, or an aad_token endpoint without the role)",
+        "run scaffold smoke again (it fetches a fresh key or token); check auth_mode in "
+        "endpoint.yml and, for aad_token, the AzureML Data Scientist role of the caller",
+    ),
+    _rule(
+        "no-traffic",
+        r"-> HTTP 404",
+        "error",
+        "no deployment of the endpoint receives traffic (or the scoring path is wrong)",
+        "give a deployment traffic (scaffold deploy --traffic <deployment>=100) or test one "
+        "deployment with scaffold smoke --deployment <name>",
+    ),
+    _rule(
         "unauthorized",
         r"\b401\b|InvalidAuthenticationToken|AuthenticationFailed|ClientAuthenticationError"
         r"|AuthorizationFailed|does not have authorization",

@@ -98,6 +98,20 @@ CASES = [
         "throttled",
         "max_concurrent_requests_per_instance",
     ),
+    (
+        "FAIL scoring: POST https://x/score -> HTTP 401: 'key_auth_access_denied'",
+        "",
+        "",
+        "scoring-unauthorized",
+        "fresh key",
+    ),
+    (
+        "FAIL scoring: POST https://x/score -> HTTP 404: 'no healthy upstream'",
+        "",
+        "",
+        "no-traffic",
+        "--traffic",
+    ),
 ]
 
 
