@@ -2,8 +2,9 @@
 
 Exit codes: 0 ok, 2 usage/bad answers, 3 template, 4 project files, 5 Docker, 6 container
 not ready, 7 smoke test failed, 8 update conflicts, 9 git, 10 behind template (status),
-11 validation errors, 12 cannot write (disk full, read-only), 130 interrupted (SIGINT),
-143 terminated (SIGTERM).
+11 validation errors, 12 cannot write (disk full, read-only), 13 Azure (SDK missing,
+sign-in, request refused), 14 Azure deployment failed or timed out, 130 interrupted
+(SIGINT), 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ exit codes: 0 ok, 2 usage or invalid answers, 3 template problem, 4 project file
   5 Docker unavailable or build failed, 6 container not ready, 7 smoke test failed,
   8 update left conflicts, 9 git problem, 10 a project is behind its template (status),
   11 validation found errors, 12 cannot write (disk full, read-only),
+  13 Azure problem (SDK, sign-in, refused request), 14 Azure deployment failed or timed out,
   130 interrupted (Ctrl-C), 143 terminated (SIGTERM)
 
 examples:
@@ -33,6 +35,8 @@ examples:
   scaffold run my-endpoint                               # build, run like Azure, smoke-test
   scaffold serve --reload my-endpoint                    # keep it up, restart on edits
   scaffold loadtest --rps 50 my-endpoint                 # size concurrency and instances
+  scaffold deploy --dry-run my-endpoint                  # the azure-ai-ml entities, as YAML
+  scaffold deploy my-endpoint                            # deploy to Azure ML, then smoke
   scaffold update my-endpoint                            # newer template, edits kept
   scaffold status ~/endpoints --json                     # template drift of many projects
   scaffold template init ~/team-template                 # start a team starter template
@@ -321,9 +325,95 @@ def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, list[str
     init.add_argument("dir", type=Path, help="folder to create")
     _add_common(init)
 
+    _azure_parsers(sub)
+
     servers = sub.add_parser("servers", help="list the supported model servers")
     _add_common(servers)
     return parser, questions
+
+
+def _workspace_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("project", type=Path, nargs="?", default=Path(), help="project folder")
+    group = parser.add_argument_group(
+        "workspace",
+        "default: a config.json found like azure-ai-ml's MLClient.from_config (from the "
+        "project upwards, then the working directory), else AZURE_SUBSCRIPTION_ID, "
+        "AZURE_RESOURCE_GROUP, AZUREML_WORKSPACE_NAME; sign-in: DefaultAzureCredential",
+    )
+    group.add_argument("--subscription", metavar="ID", help="Azure subscription id")
+    group.add_argument("--resource-group", metavar="NAME", help="resource group of the workspace")
+    group.add_argument("--workspace", metavar="NAME", help="Azure ML workspace name")
+    _add_common(parser)
+
+
+def _azure_parsers(sub: Any) -> None:
+    deploy = sub.add_parser(
+        "deploy",
+        help="deploy the project to an Azure ML managed online endpoint",
+        description="Validate, then create or update the endpoint (endpoint.yml) and the "
+        "deployment (deployment.yml) with azure-ai-ml, wait with progress, set traffic (100% "
+        "to the first deployment) and print the scoring URI. On failure: the deployment logs "
+        "and the likely cause with the setting to change. Needs pip install "
+        "'aml-scaffold[azure]'.",
+    )
+    _workspace_arguments(deploy)
+    deploy.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the azure-ai-ml entities as YAML; send nothing",
+    )
+    deploy.add_argument(
+        "--traffic",
+        metavar="DEP=PCT,...",
+        help="live traffic split after deploying, e.g. blue=90,green=10 (default: 100 to the "
+        "first deployment of an endpoint, else unchanged)",
+    )
+    deploy.add_argument(
+        "--mirror", metavar="DEP=PCT", help="copy this share of live traffic to a deployment"
+    )
+    deploy.add_argument(
+        "--push",
+        action="store_true",
+        help="build the image locally (linux/amd64) and push it to the workspace's registry, "
+        "deploying it as environment.image instead of letting Azure build environment.build",
+    )
+    deploy.add_argument(
+        "--timeout", type=float, default=1800.0, help="seconds to wait (default 1800)"
+    )
+    deploy.add_argument("--no-validate", action="store_true", help="skip scaffold validate")
+
+    smoke = sub.add_parser(
+        "smoke",
+        help="run the project's smoke_test.py against the deployed endpoint",
+        description="Get the scoring URI and key (or token) with azure-ai-ml and run the "
+        "project's own smoke_test.py against it; the key is passed only in the "
+        "AZUREML_ENDPOINT_KEY environment variable and never printed.",
+    )
+    _workspace_arguments(smoke)
+    smoke.add_argument(
+        "--deployment", help="test this deployment (azureml-model-deployment header)"
+    )
+
+    logs = sub.add_parser("logs", help="show a deployment's container log from Azure")
+    _workspace_arguments(logs)
+    logs.add_argument("--deployment", help="deployment (default: deployment.yml's name)")
+    logs.add_argument(
+        "--container",
+        choices=["inference-server", "storage-initializer"],
+        default="inference-server",
+        help="which container (storage-initializer: model and code download)",
+    )
+    logs.add_argument("--lines", type=int, default=100, help="last N lines (default 100)")
+
+    delete = sub.add_parser(
+        "delete",
+        help="delete the deployed endpoint (or one deployment)",
+        description="Delete the endpoint of endpoint.yml with all its deployments, or only "
+        "--deployment. Asks for confirmation on a terminal; without one, needs --yes.",
+    )
+    _workspace_arguments(delete)
+    delete.add_argument("--deployment", help="delete only this deployment")
+    delete.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
 
 
 def _parse_data(items: list[str]) -> dict[str, str]:
@@ -705,8 +795,121 @@ def _cmd_servers(console: Console) -> int:
     return ExitCode.OK
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `scaffold` command; returns the exit code."""
+def _client(args: argparse.Namespace, console: Console, azure: dict[str, Any]) -> Any:
+    from scaffold.workspace import connect, find_workspace
+
+    ref = find_workspace(
+        args.project,
+        subscription_id=args.subscription,
+        resource_group=args.resource_group,
+        workspace_name=args.workspace,
+    )
+    console.step(
+        f"Workspace {ref.workspace_name} (resource group {ref.resource_group}, "
+        f"subscription {ref.subscription_id}; from {ref.source})"
+    )
+    return connect(ref, **azure)
+
+
+def _names(project: Path) -> tuple[str, str]:
+    """(endpoint name, deployment name) from the project's YAML."""
+    from scaffold.project import load_names
+
+    return load_names(project)
+
+
+def _cmd_deploy(args: argparse.Namespace, console: Console, azure: dict[str, Any]) -> int:
+    from scaffold import deploy
+
+    traffic = deploy.parse_traffic(args.traffic) if args.traffic else None
+    mirror = deploy.parse_traffic(args.mirror, option="--mirror") if args.mirror else None
+    deploy.check_split(traffic, mirror)
+    if args.timeout <= 0:
+        raise UsageError(f"--timeout {args.timeout:g} must be a positive number of seconds")
+    console.step("Validating and loading the project with azure-ai-ml")
+    plan = deploy.load_deploy_plan(args.project, validate=not args.no_validate)
+    if args.push and args.dry_run:
+        from scaffold.push import image_name, use_image
+
+        use_image(plan, image_name(plan, "<workspace-registry>.azurecr.io"))
+    if args.dry_run:
+        console.result(deploy.dump_plan(plan, traffic=traffic, mirror=mirror).rstrip())
+        console.step("Dry run: nothing was sent to Azure")
+        return ExitCode.OK
+    client = _client(args, console, azure)
+    if args.push:
+        from scaffold.push import push_image, use_image
+
+        use_image(plan, push_image(plan, client, console))
+    result = deploy.deploy(
+        plan, client, console, traffic=traffic, mirror=mirror, timeout=args.timeout
+    )
+    split = ", ".join(f"{k}={v}" for k, v in result.traffic.items()) or "none"
+    console.result(f"Deployed {result.endpoint}/{result.deployment} (traffic {split})")
+    if result.mirror_traffic:
+        console.result("Mirror: " + ", ".join(f"{k}={v}" for k, v in result.mirror_traffic.items()))
+    console.result(f"Scoring URI: {result.scoring_uri}")
+    console.result(f"Next: scaffold smoke {args.project}")
+    return ExitCode.OK
+
+
+def _cmd_smoke(args: argparse.Namespace, console: Console, azure: dict[str, Any]) -> int:
+    from scaffold import deploy
+
+    endpoint, _ = _names(args.project)
+    client = _client(args, console, azure)
+    access = deploy.endpoint_access(client, endpoint)
+    deploy.smoke_endpoint(args.project, access, console, deployment=args.deployment)
+    console.result(f"OK: smoke test passed against {access.scoring_uri}")
+    return ExitCode.OK
+
+
+def _cmd_logs(args: argparse.Namespace, console: Console, azure: dict[str, Any]) -> int:
+    from scaffold import deploy
+
+    if args.lines < 1:
+        raise UsageError(f"--lines {args.lines} must be at least 1")
+    endpoint, deployment = _names(args.project)
+    client = _client(args, console, azure)
+    name = args.deployment or deployment
+    console.step(f"{args.container} log of {endpoint}/{name}")
+    text = deploy.deployment_logs(
+        client, endpoint, name, lines=args.lines, container=args.container
+    )
+    console.result(text.rstrip())
+    return ExitCode.OK
+
+
+def _cmd_delete(args: argparse.Namespace, console: Console, azure: dict[str, Any]) -> int:
+    from scaffold import deploy
+
+    endpoint, _ = _names(args.project)
+    what = (
+        f"deployment {endpoint}/{args.deployment}"
+        if args.deployment
+        else (f"endpoint {endpoint} and all its deployments")
+    )
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"not deleting {what} without confirmation: pass --yes")
+        reply = input(f"Delete {what} from Azure? [y/N] ")
+        if reply.strip().lower() not in {"y", "yes"}:
+            raise UsageError("deletion not confirmed; nothing was deleted")
+    client = _client(args, console, azure)
+    if deploy.delete(client, endpoint, console, deployment=args.deployment):
+        console.result(f"Deleted {what}")
+    else:
+        console.result(f"Nothing to delete: {what} does not exist")
+    return ExitCode.OK
+
+
+def main(argv: Sequence[str] | None = None, *, azure: dict[str, Any] | None = None) -> int:
+    """Entry point of the `scaffold` command; returns the exit code.
+
+    `azure`: keyword arguments for `scaffold.workspace.connect` (a credential, MLClient
+    options such as a custom cloud), for library callers and tests.
+    """
+    azure = dict(azure or {})
     arguments = list(sys.argv[1:] if argv is None else argv)
     console = Console()
     signals.install()
@@ -728,6 +931,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "status": lambda: _cmd_status(args, console),
             "validate": lambda: _cmd_validate(args, console),
             "template": lambda: _cmd_template(args, console),
+            "deploy": lambda: _cmd_deploy(args, console, azure),
+            "smoke": lambda: _cmd_smoke(args, console, azure),
+            "logs": lambda: _cmd_logs(args, console, azure),
+            "delete": lambda: _cmd_delete(args, console, azure),
         }
         return commands[args.command]()
     except ScaffoldError as error:

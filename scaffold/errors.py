@@ -24,6 +24,8 @@ class ExitCode(IntEnum):
     OUTDATED = 10  #: `scaffold status`: a project is behind its template
     INVALID = 11  #: `scaffold validate` (or the check before `run`) found errors
     WRITE = 12  #: files could not be written (disk full, read-only); nothing was left behind
+    AZURE = 13  #: azure-ai-ml missing, sign-in failed, or Azure refused a request
+    DEPLOY_FAILED = 14  #: the Azure deployment failed or timed out (logs and likely cause shown)
     INTERRUPTED = 130  #: Ctrl-C (SIGINT)
     TERMINATED = 143  #: SIGTERM (CI cancellation, `timeout`, an IDE's stop button)
 
@@ -102,6 +104,18 @@ class GitError(ScaffoldError):
     """git is missing, failed, or the project is not a clean git repository."""
 
     exit_code = ExitCode.GIT
+
+
+class AzureError(ScaffoldError):
+    """azure-ai-ml is not installed, signing in failed, or Azure refused a request."""
+
+    exit_code = ExitCode.AZURE
+
+
+class DeploymentFailed(ScaffoldError):
+    """The deployment on Azure failed or did not finish in time (details: logs, cause)."""
+
+    exit_code = ExitCode.DEPLOY_FAILED
 
 
 class Interrupted(KeyboardInterrupt):

@@ -289,3 +289,19 @@ def load_plan(project: Path) -> RunPlan:
         smoke_script=smoke if smoke.is_file() else None,
         requests=_request_settings(data),
     )
+
+
+def load_names(project: Path) -> tuple[str, str]:
+    """(endpoint name, deployment name) of a project: endpoint.yml's name (else
+    deployment.yml's endpoint_name) and deployment.yml's name."""
+    project = project.expanduser().resolve()
+    data = _load_yaml(project / "deployment.yml")
+    endpoint = data.get("endpoint_name")
+    if (project / "endpoint.yml").is_file():
+        endpoint = _load_yaml(project / "endpoint.yml").get("name") or endpoint
+    if not isinstance(endpoint, str) or not isinstance(data.get("name"), str):
+        raise ProjectError(
+            f"{project}: endpoint.yml name and deployment.yml name must be set; "
+            "run scaffold validate"
+        )
+    return endpoint, data["name"]

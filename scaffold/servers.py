@@ -86,6 +86,9 @@ class ServerSpec(NamedTuple):
     #: Environment variable setting the server's worker processes (azmlinfsrv's
     #: WORKER_COUNT), which `scaffold loadtest` sizes; "" when the server has none.
     worker_env: str = ""
+    #: The scoring script is not Python (plumber.R): azure-ai-ml's pre-deploy syntax check
+    #: of it must be skipped (`az ml online-deployment create --skip-script-validation`).
+    skip_script_validation: bool = False
 
 
 def model_dir_for(spec: ServerSpec, served_model_name: str) -> str:
