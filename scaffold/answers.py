@@ -155,6 +155,16 @@ def applies(spec: Mapping[str, Any], context: Mapping[str, Any]) -> bool:
     return rendered not in {"", "false", "no", "n", "off", "0", "none", "null", "~"}
 
 
+def _check_choice(name: str, spec: Mapping[str, Any], value: Any) -> None:
+    """Raise UsageError when the question has fixed choices and `value` is none of them."""
+    choices = spec.get("choices")
+    if isinstance(choices, Mapping):
+        choices = list(choices.values())
+    if isinstance(choices, list) and value not in choices:
+        shown = ", ".join(str(choice) for choice in choices)
+        raise UsageError(f"{name} must be one of {shown}, not {_shown(value)}")
+
+
 def check_answers(
     questions: Mapping[str, Mapping[str, Any]],
     data: Mapping[str, Any],
@@ -185,6 +195,7 @@ def check_answers(
         if not applies(spec, context):
             server = known.get("server", "?")
             raise UsageError(f"{name} does not apply to server {server}; leave it out")
+        _check_choice(name, spec, cast(kind, value))
         message = _validator_message(name, spec, cast(kind, value), context)
         if message:
             flag = "--" + name.replace("_", "-")

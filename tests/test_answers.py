@@ -133,3 +133,30 @@ def test_update_refuses_an_answer_that_does_not_apply(
     assert err.count("\n") == 1 and "port does not apply to server minimal" in err
     assert git(project, "rev-parse", "HEAD") == head
     assert git(project, "status", "--porcelain") == ""
+
+
+def test_a_choice_outside_the_list_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """copier's 'Invalid choice' came out as exit 3 on update (found by the update fuzz)."""
+    err = _refused(tmp_path, capsys, "server=triton", "ci_provider=\r\nnone")
+    assert "ci_provider must be one of github, azure-pipelines, none" in err
+
+
+def test_tf_serving_mounts_a_registered_model_under_its_own_name_and_version(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """MODEL_BASE_PATH must name where Azure mounts the referenced model, and @latest
+    cannot be written into it (the version is only known at deploy time)."""
+    project = new_project(
+        tmp_path / "tf-ref", {"server": "tfserving", "model_asset": "azureml:my-tf:7"}
+    ).path
+    deployment = yaml.safe_load((project / "deployment.yml").read_text())
+    assert deployment["model"] == "azureml:my-tf:7"
+    base = deployment["environment_variables"]["MODEL_BASE_PATH"]
+    assert base == "/var/azureml-app/azureml-models/my-tf/7"
+    (tmp_path / "latest").mkdir()
+    err = _refused(
+        tmp_path / "latest", capsys, "server=tfserving", "model_asset=azureml:my-tf@latest"
+    )
+    assert "not @latest" in err

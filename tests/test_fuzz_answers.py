@@ -204,6 +204,21 @@ def _r_packages(project: Path) -> list[str]:
     return [] if match is None else ast.literal_eval("[" + match.group(1) + "]")
 
 
+def _model_places(model: Any, env: Mapping[str, str]) -> dict[str, list[Any]]:
+    """Where the model answers land: the inline model or the registered reference, and
+    TF Serving's MODEL_BASE_PATH (the mount of that model: its name and version)."""
+    places: dict[str, list[Any]] = {}
+    base = env.get("MODEL_BASE_PATH", "").split("/")[-2:] if "MODEL_BASE_PATH" in env else []
+    if isinstance(model, str):  # a registered model: azureml:NAME:VERSION or NAME@latest
+        places["model_asset"] = [model]
+        if base:  # Azure mounts it under its own name and version
+            assert model == "azureml:" + ":".join(base), (model, env["MODEL_BASE_PATH"])
+    elif model is not None:
+        places["model_name"] = [model["name"], *base[:1]]
+        places["model_version"] = [model["version"], *base[1:]]
+    return places
+
+
 def landed(project: Path, updated: bool = False) -> dict[str, list[Any]]:
     """Every place an answer lands, read back with the file's own syntax. After an update,
     user-owned files (the model folder, e.g. Triton's config.pbtxt) keep what the project
@@ -224,16 +239,16 @@ def landed(project: Path, updated: bool = False) -> dict[str, list[Any]]:
     places["request_timeout_ms"] = [settings_["request_timeout_ms"]]
     concurrency = [settings_["max_concurrent_requests_per_instance"]]
     places["max_concurrent_requests_per_instance"] = concurrency
-    if "model" in deployment:
-        places["model_name"] = [deployment["model"]["name"]]
-        places["model_version"] = [deployment["model"]["version"]]
     env = deployment.get("environment_variables", {})
+    places.update(_model_places(deployment.get("model"), env))
     if "WORKER_COUNT" in env:
         concurrency.append(int(env["WORKER_COUNT"]))
-    if "MODEL_BASE_PATH" in env:
-        *_, name, version = env["MODEL_BASE_PATH"].split("/")
-        places["model_name"].append(name)
-        places["model_version"].append(version)
+    served = places.setdefault("served_model_name", [])
+    if "MODEL_NAME" in env:
+        served.append(env["MODEL_NAME"])
+    if "TORCHSERVE_MODELS" in env:
+        name, _, archive = env["TORCHSERVE_MODELS"].partition("=")
+        served += [name, archive.removesuffix(".mar")]
     smoke = ast.parse((project / "smoke_test.py").read_text())
     for node in ast.walk(smoke):
         if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "DEFAULT_URL":
@@ -249,8 +264,12 @@ def landed(project: Path, updated: bool = False) -> dict[str, list[Any]]:
         props = _properties(properties.read_text())
         places["port"].append(int(props["inference_address"].rsplit(":", 1)[1]))
         concurrency.append(int(props["default_workers_per_model"]))
-    pbtxt = project / "models" / "half_plus_two" / "config.pbtxt"
+    pbtxts = sorted((project / "models").glob("*/config.pbtxt"))
+    pbtxt = pbtxts[0] if pbtxts else project / "models" / "config.pbtxt"
     if pbtxt.is_file() and not updated:
+        named = re.search(r"^name: (.*)$", pbtxt.read_text(), re.MULTILINE)
+        assert named, "config.pbtxt names no model"
+        served += [json.loads(named.group(1)), pbtxt.parent.name]
         fmt = re.search(r'^(?:backend|platform): "(\w+)"', pbtxt.read_text(), re.MULTILINE)
         assert fmt, "config.pbtxt names no backend or platform"
         places["triton_model_format"] = [{"onnxruntime_onnx": "onnx"}.get(fmt[1], fmt[1])]
@@ -259,7 +278,7 @@ def landed(project: Path, updated: bool = False) -> dict[str, list[Any]]:
 
 #: Questions whose answer selects files instead of landing as a value (checked through the
 #: answers file, and by the files azure-ai-ml and the linters load).
-STRUCTURAL = {"model_in_image", "multi_model"}
+STRUCTURAL = {"model_in_image", "multi_model", "ci_provider"}
 #: Questions `landed()` reads back from the rendered files.
 LANDS = {
     "endpoint_name",
@@ -275,6 +294,8 @@ LANDS = {
     "model_version",
     "r_packages",
     "triton_model_format",
+    "model_asset",
+    "served_model_name",
 }
 
 
