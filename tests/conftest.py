@@ -21,7 +21,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATES = REPO / "templates"
-SERVERS = ["plumber", "minimal", "triton", "tfserving", "torchserve"]
+#: Every server of the registry (templates/_facts.json), in its order.
+SERVERS = list(json.loads((TEMPLATES / "_facts.json").read_text(encoding="utf-8")))
 #: Files every generated project has, whatever the server (templates/_shared).
 SHARED_FILES = frozenset(
     {

@@ -32,6 +32,11 @@ PROVIDED = {"azureml-inference-server-http"}
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(.*)$")
 
 
+def _line(error: BaseException) -> str:
+    """An exception's message on one line (YAML and MLflow errors span several)."""
+    return " ".join(str(error).split())[:300]
+
+
 def read_mlmodel(folder: Path) -> dict[str, Any]:
     """The parsed MLmodel file of `folder`; UsageError when missing, unreadable or without
     the python_function flavor."""
@@ -46,7 +51,9 @@ def read_mlmodel(folder: Path) -> dict[str, Any]:
     try:
         parsed = yaml.safe_load(mlmodel.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise UsageError(f"--model {folder.name}: MLmodel is not readable YAML ({error})") from None
+        raise UsageError(
+            f"--model {folder.name}: MLmodel is not readable YAML ({_line(error)})"
+        ) from None
     flavors = parsed.get("flavors") if isinstance(parsed, dict) else None
     if not isinstance(flavors, dict) or "python_function" not in flavors:
         found = ", ".join(sorted(flavors)) if isinstance(flavors, dict) and flavors else "none"
@@ -70,7 +77,9 @@ def model_requirements(folder: Path, mlflow_version: str = "") -> list[str]:
         try:
             env = yaml.safe_load(conda.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, yaml.YAMLError) as error:
-            raise UsageError(f"--model {folder.name}: conda.yaml is not readable ({error})") from None
+            raise UsageError(
+                f"--model {folder.name}: conda.yaml is not readable ({_line(error)})"
+            ) from None
         deps = env.get("dependencies") if isinstance(env, dict) else None
         for dep in deps if isinstance(deps, list) else []:
             if isinstance(dep, dict) and isinstance(dep.get("pip"), list):
@@ -130,19 +139,19 @@ def _predictions(folder: Path, request: Mapping[str, Any]) -> Any:
     """Run the model on the sample request with mlflow.pyfunc (None when mlflow is missing)."""
     try:
         import mlflow.pyfunc
-        from mlflow.utils.proto_json_utils import dataframe_from_parsed_json
+        from mlflow.utils import proto_json_utils
     except ImportError:
         return None
     try:
         loaded = mlflow.pyfunc.load_model(str(folder))
         table = next(iter(request.values()))
-        frame = dataframe_from_parsed_json(
-            table, pandas_orient="split", schema=loaded.metadata.get_input_schema()
-        )
+        parse: Any = proto_json_utils.dataframe_from_parsed_json  # untyped in mlflow
+        frame = parse(table, pandas_orient="split", schema=loaded.metadata.get_input_schema())
         predictions = loaded.predict(frame)
     except Exception as error:  # whatever the model raises, it cannot score here
         raise UsageError(
-            f"--model {folder.name}: mlflow.pyfunc could not score its input example ({error})"
+            f"--model {folder.name}: mlflow.pyfunc could not score its input example "
+            f"({_line(error)})"
         ) from None
     if hasattr(predictions, "to_dict") and hasattr(predictions, "columns"):
         return predictions.to_dict(orient="records")
