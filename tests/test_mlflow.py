@@ -152,3 +152,26 @@ def test_mlflow_sample_is_green_in_docker(
     assert main(["new", "--server", "mlflow", "--base-image", standin("mlflow"), str(dest)]) == 0
     assert main(["run", str(dest)]) == ExitCode.OK
     assert "OK: smoke test passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("image", "server"),
+    [
+        ("mcr.microsoft.com/azureml/curated/mlflow-py312-inference:latest", "mlflow"),
+        ("mcr.microsoft.com/azureml/minimal-py312-inference:latest", "minimal"),
+    ],
+)
+def test_hand_written_projects_are_told_apart_by_the_most_specific_image(
+    tmp_path: Path, image: str, server: str
+) -> None:
+    """Without an answers file, the curated MLflow image names mlflow, although it is also an
+    Azure ML inference image (minimal's hints match it too)."""
+    project = new_project(tmp_path / "hand-ep", {"server": "mlflow"}).path
+    (project / ".copier-answers.yml").unlink()
+    dockerfile = project / "docker-context" / "Dockerfile"
+    lines = dockerfile.read_text().splitlines()
+    lines = [f"FROM {image}" if line.startswith("FROM ") else line for line in lines]
+    dockerfile.write_text("\n".join(lines) + "\n")
+    report = validate_project(project, schema=False)
+    assert report.server == server
+    assert report.errors == []
