@@ -37,7 +37,7 @@ import yaml
 from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
-from conftest import SERVERS, git
+from conftest import REPO, SERVERS, git
 from scaffold.answers import BOOLEANS, applies, computed_context
 from scaffold.cli import main
 from scaffold.errors import UsageError
@@ -47,6 +47,8 @@ from scaffold.template_source import load_questions
 NEW_EXAMPLES = int(os.environ.get("SCAFFOLD_FUZZ_EXAMPLES", "100"))  # per server: 500 in all
 UPDATE_EXAMPLES = 50
 QUESTIONS = load_questions()
+#: The server facts as written (routes keep their "{model}" placeholder).
+FACTS = json.loads((REPO / "templates" / "_facts.json").read_text())
 ASKED = {name: spec for name, spec in QUESTIONS.items() if spec.get("when") is not False}
 TOOLS_BIN = Path(sys.executable).parent
 
@@ -224,16 +226,25 @@ def landed(project: Path, updated: bool = False) -> dict[str, list[Any]]:
     places["request_timeout_ms"] = [settings_["request_timeout_ms"]]
     concurrency = [settings_["max_concurrent_requests_per_instance"]]
     places["max_concurrent_requests_per_instance"] = concurrency
-    if "model" in deployment:
-        places["model_name"] = [deployment["model"]["name"]]
-        places["model_version"] = [deployment["model"]["version"]]
+    model = deployment.get("model")
+    if isinstance(model, dict):
+        places["model_name"] = [model["name"]]
+        places["model_version"] = [model["version"]]
+    elif isinstance(model, str):  # a registered model (model_asset), nothing copied
+        places["model_asset"] = [model]
     env = deployment.get("environment_variables", {})
     if "WORKER_COUNT" in env:
         concurrency.append(int(env["WORKER_COUNT"]))
     if "MODEL_BASE_PATH" in env:
         *_, name, version = env["MODEL_BASE_PATH"].split("/")
-        places["model_name"].append(name)
-        places["model_version"].append(version)
+        places.setdefault("model_name", []).append(name)
+        places.setdefault("model_version", []).append(version)
+    server = yaml.safe_load((project / ".copier-answers.yml").read_text())["server"]
+    prefix, named, suffix = FACTS[server]["scoring"].partition("{model}")
+    if named:  # the served model name is part of the scoring route
+        path = routes["scoring_route"]["path"]
+        assert path.startswith(prefix) and path.endswith(suffix), path
+        places["served_model_name"] = [path[len(prefix) : len(path) - len(suffix)]]
     smoke = ast.parse((project / "smoke_test.py").read_text())
     for node in ast.walk(smoke):
         if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "DEFAULT_URL":
@@ -259,7 +270,7 @@ def landed(project: Path, updated: bool = False) -> dict[str, list[Any]]:
 
 #: Questions whose answer selects files instead of landing as a value (checked through the
 #: answers file, and by the files azure-ai-ml and the linters load).
-STRUCTURAL = {"model_in_image", "multi_model"}
+STRUCTURAL = {"model_in_image", "multi_model", "ci_provider"}
 #: Questions `landed()` reads back from the rendered files.
 LANDS = {
     "endpoint_name",
@@ -275,6 +286,8 @@ LANDS = {
     "model_version",
     "r_packages",
     "triton_model_format",
+    "served_model_name",
+    "model_asset",
 }
 
 
