@@ -200,3 +200,17 @@ def serving(httpd: HTTPServerT) -> Iterator[HTTPServerT]:
 def echo() -> Iterator[ThreadingHTTPServer]:
     with serving(ThreadingHTTPServer(("127.0.0.1", 0), EchoHandler)) as httpd:
         yield httpd
+
+
+def new_refused(argv: list[str], dest: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """Run `scaffold new ARGV DEST` expecting exit 2, one error line and nothing written
+    (neither DEST nor a staging folder beside it); returns the line."""
+    from scaffold.cli import main
+    from scaffold.errors import ExitCode
+
+    assert main(["new", *argv, str(dest)]) == ExitCode.USAGE
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    assert not dest.exists()
+    assert [p.name for p in dest.parent.iterdir() if p.name.startswith(f".{dest.name}")] == []
+    return err[0]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import TEMPLATES
+from conftest import TEMPLATES, new_refused
 from scaffold.cli import main
 from scaffold.errors import ExitCode
 from scaffold.generate import new_project
@@ -37,16 +37,6 @@ def _mlflow_model(path: Path) -> Path:
         input_example=rows.iloc[:2],
     )
     return path
-
-
-def _refused(argv: list[str], dest: Path, capsys: pytest.CaptureFixture[str]) -> str:
-    """Run `scaffold new` expecting exit 2, one error line and nothing written."""
-    assert main(["new", *argv, str(dest)]) == ExitCode.USAGE
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: "), err
-    assert not dest.exists()
-    assert [p.name for p in dest.parent.iterdir() if p.name.startswith(f".{dest.name}")] == []
-    return err[0]
 
 
 def test_mlflow_folder_configures_the_project(tmp_path: Path) -> None:
@@ -109,7 +99,7 @@ def test_bad_mlflow_folders_are_one_line_and_write_nothing(
         (source / "model.pkl").write_bytes(b"x")
     else:
         _mlmodel(source, mlmodel)
-    line = _refused(["--server", "mlflow", "--model", str(source)], tmp_path / "ep", capsys)
+    line = new_refused(["--server", "mlflow", "--model", str(source)], tmp_path / "ep", capsys)
     assert message in line
 
 
