@@ -165,3 +165,15 @@ def test_hand_written_projects_are_told_apart_by_the_most_specific_image(
     report = validate_project(project, schema=False)
     assert report.server == server
     assert report.errors == []
+
+
+def test_models_above_the_limit_are_copied_not_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = _mlflow_model(tmp_path / "big-model")
+    monkeypatch.setenv("SCAFFOLD_MODEL_INSPECT_LIMIT", "10")
+    result = new_project(tmp_path / "big-ep", {"server": "mlflow"}, model=str(source))
+    project = result.path
+    assert (project / "model" / "model.pkl").read_bytes() == (source / "model.pkl").read_bytes()
+    assert not (project / "sample_request.json").exists()
+    assert any("inspection limit" in note for note in result.notes), result.notes

@@ -170,7 +170,13 @@ def prepare(model: ModelFile) -> Prepared:
         files["sample_request.json"] = json.dumps(request) + "\n"
         files["sample_response.json"] = json.dumps({"predictions": predictions}) + "\n"
     else:
-        why = "it has no saved input example" if request is None else "mlflow is not installed here"
+        why = (
+            "it has no saved input example"
+            if request is None
+            else "it is above the inspection limit SCAFFOLD_MODEL_INSPECT_LIMIT"
+            if not model.inspect
+            else "mlflow is not installed here: pip install 'scaffold[models]'"
+        )
         notes.append(
             f"sample_request.json and sample_response.json were not written ({why}): "
             "write them yourself for `scaffold run`'s smoke test"
