@@ -214,3 +214,17 @@ def new_refused(argv: list[str], dest: Path, capsys: pytest.CaptureFixture[str])
     assert not dest.exists()
     assert [p.name for p in dest.parent.iterdir() if p.name.startswith(f".{dest.name}")] == []
     return err[0]
+
+
+def new_and_run_green(
+    server: str, base_image: str, dest: Path, capsys: pytest.CaptureFixture[str], *extra: str
+) -> None:
+    """`scaffold new --server SERVER --base-image IMAGE [EXTRA...] DEST`, then `scaffold run
+    DEST` must pass its smoke test with the real server."""
+    from scaffold.cli import main
+    from scaffold.errors import ExitCode
+
+    argv = ["new", "--server", server, "--base-image", base_image, *extra, str(dest)]
+    assert main(argv) == ExitCode.OK
+    assert main(["run", str(dest)]) == ExitCode.OK
+    assert "OK: smoke test passed" in capsys.readouterr().out

@@ -14,9 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import TEMPLATES, new_refused
-from scaffold.cli import main
-from scaffold.errors import ExitCode
+from conftest import TEMPLATES, new_and_run_green, new_refused
 from scaffold.generate import new_project
 from scaffold.usermodel.mlflow import model_requirements
 from scaffold.validate import validate_project
@@ -127,21 +125,15 @@ def test_mlflow_model_is_green_in_docker(
 ) -> None:
     source = _mlflow_model(tmp_path / "lin-model")
     dest = tmp_path / "mlf-run"
-    argv = ["new", "--server", "mlflow", "--base-image", standin("mlflow"), "--model"]
-    assert main([*argv, str(source), str(dest)]) == ExitCode.OK
+    new_and_run_green("mlflow", standin("mlflow"), dest, capsys, "--model", str(source))
     assert validate_project(dest, schema=False).errors == []
-    assert main(["run", str(dest)]) == ExitCode.OK
-    assert "OK: smoke test passed" in capsys.readouterr().out
 
 
 @pytest.mark.docker
 def test_mlflow_sample_is_green_in_docker(
     tmp_path: Path, standin: Callable[[str], str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    dest = tmp_path / "mlf-sample"
-    assert main(["new", "--server", "mlflow", "--base-image", standin("mlflow"), str(dest)]) == 0
-    assert main(["run", str(dest)]) == ExitCode.OK
-    assert "OK: smoke test passed" in capsys.readouterr().out
+    new_and_run_green("mlflow", standin("mlflow"), tmp_path / "mlf-sample", capsys)
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import TEMPLATES, files_of, new_refused
+from conftest import TEMPLATES, files_of, new_and_run_green, new_refused
 from scaffold.cli import main
 from scaffold.errors import ExitCode
 from scaffold.generate import new_project
@@ -225,10 +225,7 @@ def test_sklearn_model_is_green_in_docker(
 ) -> None:
     source = _sklearn_model(tmp_path / "lin.joblib")
     dest = tmp_path / "sk-run"
-    argv = ["new", "--server", "minimal", "--base-image", standin("minimal"), "--model"]
-    assert main([*argv, str(source), str(dest)]) == ExitCode.OK
-    assert main(["run", str(dest)]) == ExitCode.OK
-    assert "OK: smoke test passed" in capsys.readouterr().out
+    new_and_run_green("minimal", standin("minimal"), dest, capsys, "--model", str(source))
 
 
 # --- tfserving + SavedModel ---------------------------------------------------------------------
