@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import yaml
 
-from scaffold.validate.contracts import minimal
+from scaffold.validate.contracts import _azmlinfsrv
 from scaffold.validate.model import Context
 
 
 def check(ctx: Context) -> None:
     """azmlinfsrv's contract, and the model folder's MLmodel with a python_function flavor."""
-    minimal.check(ctx)
+    _azmlinfsrv.check(ctx)
     model = ctx.model
     if model is None or model.local is None or not model.local.is_dir():
         return
