@@ -43,6 +43,7 @@ examples:
 """
 
 SERVER_HELP = "; ".join(f"{s.name}: {s.label}" for s in SERVERS.values())
+MODEL_HELP = ", ".join(f"{s.name}: {s.model_formats}" for s in SERVERS.values() if s.model_adapter)
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -150,8 +151,7 @@ def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, list[str
         "--model",
         metavar="PATH_OR_REF",
         help="serve your own model instead of the sample, configured from the model itself "
-        "(needs --server; triton: .onnx, minimal: scikit-learn joblib/pickle, tfserving: "
-        "SavedModel folder, torchserve: .mar, plumber: .rds or crate.bin), or reference a "
+        f"(needs --server; {MODEL_HELP}), or reference a "
         "registered model: azureml:NAME:VERSION or azureml:NAME@latest (not copied)",
     )
     new.add_argument(

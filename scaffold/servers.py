@@ -63,6 +63,8 @@ class ServerSpec(NamedTuple):
     #: Module scaffold.usermodel.<name> that configures a project from the user's own model
     #: (`scaffold new --model`); "" when the server has none yet.
     model_adapter: str = ""
+    #: What `scaffold new --model PATH` takes for this server, for its help text.
+    model_formats: str = ""
     #: model_dir with the served-model-name placeholder left in (see model_dir_for).
     model_dir_pattern: str = ""
     #: Support window and end-of-life facts of the base images.

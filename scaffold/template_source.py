@@ -265,12 +265,38 @@ def load_copier_yml(template_dir: Path | None = None) -> dict[str, Any]:
 
 
 def load_questions(template_dir: Path | None = None) -> dict[str, dict[str, Any]]:
-    """The questions of a template's copier.yml (settings starting with `_` left out)."""
-    return {
+    """The questions of a template's copier.yml (settings starting with `_` left out).
+
+    `choices` written as a Jinja string (the server choices, rendered from the facts) are
+    rendered here as copier does, from the computed questions whose defaults are data (such
+    as `server_facts`), so callers always see a mapping or a list.
+    """
+    questions = {
         key: (value if isinstance(value, dict) else {"default": value})
         for key, value in load_copier_yml(template_dir).items()
         if not key.startswith("_")
     }
+    for spec in questions.values():
+        if isinstance(spec.get("choices"), str):
+            spec["choices"] = _render_choices(spec["choices"], questions)
+    return questions
+
+
+def _render_choices(text: str, questions: dict[str, dict[str, Any]]) -> Any:
+    import jinja2
+    import jinja2.sandbox
+    import yaml
+
+    context = {
+        name: spec["default"]
+        for name, spec in questions.items()
+        if spec.get("when") is False and not isinstance(spec.get("default", ""), str)
+    }
+    env = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined)
+    try:
+        return yaml.safe_load(env.from_string(text).render(context))
+    except (jinja2.TemplateError, yaml.YAMLError) as error:
+        raise TemplateError(f"cannot render the choices {text!r} of copier.yml: {error}") from None
 
 
 def release_version(tag: str) -> Any:

@@ -21,7 +21,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATES = REPO / "templates"
-SERVERS = ["plumber", "minimal", "triton", "tfserving", "torchserve"]
+#: Every server of the registry (templates/_facts.json), in its order.
+SERVERS = list(json.loads((TEMPLATES / "_facts.json").read_text(encoding="utf-8")))
 #: Files every generated project has, whatever the server (templates/_shared).
 SHARED_FILES = frozenset(
     {
@@ -199,3 +200,31 @@ def serving(httpd: HTTPServerT) -> Iterator[HTTPServerT]:
 def echo() -> Iterator[ThreadingHTTPServer]:
     with serving(ThreadingHTTPServer(("127.0.0.1", 0), EchoHandler)) as httpd:
         yield httpd
+
+
+def new_refused(argv: list[str], dest: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """Run `scaffold new ARGV DEST` expecting exit 2, one error line and nothing written
+    (neither DEST nor a staging folder beside it); returns the line."""
+    from scaffold.cli import main
+    from scaffold.errors import ExitCode
+
+    assert main(["new", *argv, str(dest)]) == ExitCode.USAGE
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    assert not dest.exists()
+    assert [p.name for p in dest.parent.iterdir() if p.name.startswith(f".{dest.name}")] == []
+    return err[0]
+
+
+def new_and_run_green(
+    server: str, base_image: str, dest: Path, capsys: pytest.CaptureFixture[str], *extra: str
+) -> None:
+    """`scaffold new --server SERVER --base-image IMAGE [EXTRA...] DEST`, then `scaffold run
+    DEST` must pass its smoke test with the real server."""
+    from scaffold.cli import main
+    from scaffold.errors import ExitCode
+
+    argv = ["new", "--server", server, "--base-image", base_image, *extra, str(dest)]
+    assert main(argv) == ExitCode.OK
+    assert main(["run", str(dest)]) == ExitCode.OK
+    assert "OK: smoke test passed" in capsys.readouterr().out

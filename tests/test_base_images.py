@@ -32,6 +32,7 @@ def test_defaults_are_the_researched_tags() -> None:
         "tfserving": "tensorflow/serving:2.19.1",
         "torchserve": "pytorch/torchserve:0.12.0-cpu",
         "triton": "nvcr.io/nvidia/tritonserver:25.04-py3",
+        "mlflow": f"{MINIMAL}:latest",
     }
 
 

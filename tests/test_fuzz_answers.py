@@ -37,7 +37,7 @@ import yaml
 from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
-from conftest import SERVERS, git
+from conftest import REPO, SERVERS, git
 from scaffold.answers import BOOLEANS, applies, computed_context
 from scaffold.cli import main
 from scaffold.errors import UsageError
@@ -47,6 +47,8 @@ from scaffold.template_source import load_questions
 NEW_EXAMPLES = int(os.environ.get("SCAFFOLD_FUZZ_EXAMPLES", "100"))  # per server: 500 in all
 UPDATE_EXAMPLES = 50
 QUESTIONS = load_questions()
+#: The server facts as written (routes keep their "{model}" placeholder).
+FACTS = json.loads((REPO / "templates" / "_facts.json").read_text())
 ASKED = {name: spec for name, spec in QUESTIONS.items() if spec.get("when") is not False}
 TOOLS_BIN = Path(sys.executable).parent
 
@@ -249,6 +251,12 @@ def landed(project: Path, updated: bool = False) -> dict[str, list[Any]]:
     if "TORCHSERVE_MODELS" in env:
         name, _, archive = env["TORCHSERVE_MODELS"].partition("=")
         served += [name, archive.removesuffix(".mar")]
+    server = yaml.safe_load((project / ".copier-answers.yml").read_text())["server"]
+    prefix, named, suffix = FACTS[server]["scoring"].partition("{model}")
+    if named:  # the served model name is part of the scoring route
+        path = routes["scoring_route"]["path"]
+        assert path.startswith(prefix) and path.endswith(suffix), path
+        served.append(path[len(prefix) : len(path) - len(suffix)])
     smoke = ast.parse((project / "smoke_test.py").read_text())
     for node in ast.walk(smoke):
         if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "DEFAULT_URL":

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, git
+from conftest import REPO, SERVERS, git
 from scaffold.cli import main
 from scaffold.errors import ExitCode, UsageError
 from scaffold.generate import new_project
@@ -85,7 +85,7 @@ def test_missing_server_without_terminal_names_the_flag(tmp_path: Path) -> None:
     assert proc.returncode == ExitCode.USAGE
     assert proc.stderr.strip().splitlines() == [
         "error: server has no default and there is no terminal to ask: pass --server VALUE "
-        "(one of plumber, minimal, tfserving, torchserve, triton)"
+        f"(one of {', '.join(SERVERS)})"
     ]
     assert not (tmp_path / "p").exists()
 
@@ -159,7 +159,7 @@ def test_help_lists_questions_and_exit_codes() -> None:
     )
     assert proc.returncode == 0
     for flag in (
-        "--server {plumber,minimal,tfserving,torchserve,triton}",
+        f"--server {{{','.join(SERVERS)}}}",
         "--endpoint-name",
         "--base-image",
         "--r-packages",

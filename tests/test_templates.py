@@ -54,6 +54,25 @@ EXPECTED_FILES = {
         "model-src/make_model.py",
         "model-src/build-mar.sh",
     },
+    "mlflow": SHARED
+    | {
+        "docker-context/requirements.txt",
+        "src/score.py",
+        "model-src/make_model.py",
+        "tests/test_score.py",
+    }
+    | {
+        f"model/{name}"
+        for name in (
+            "MLmodel",
+            "conda.yaml",
+            "input_example.json",
+            "model.pkl",
+            "python_env.yaml",
+            "requirements.txt",
+            "serving_input_example.json",
+        )
+    },
     "triton": SHARED
     | {
         "models/half_plus_two/config.pbtxt",
@@ -74,7 +93,10 @@ def test_no_jinja_left(render: Render, server: str) -> None:
     project = render(server)
     for name in files_of(project):
         data = (project / name).read_bytes()
-        if name.endswith((".rds", ".bin", ".pb", ".index", ".mar")) or "variables.data" in name:
+        if (
+            name.endswith((".rds", ".bin", ".pb", ".index", ".mar", ".pkl"))
+            or "variables.data" in name
+        ):
             continue
         text = data.decode("utf-8")
         text = text.replace("${{", "")  # GitHub Actions expressions are meant to stay

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import TEMPLATES, files_of
+from conftest import TEMPLATES, files_of, new_and_run_green, new_refused
 from scaffold.cli import main
 from scaffold.errors import ExitCode
 from scaffold.generate import new_project
@@ -61,16 +61,6 @@ def _sklearn_model(path: Path) -> Path:
     targets = [2 * a + 3 * b + 1 for a, b in rows]
     joblib.dump(LinearRegression().fit(rows, targets), path)
     return path
-
-
-def _refused(argv: list[str], dest: Path, capsys: pytest.CaptureFixture[str]) -> str:
-    """Run `scaffold new` expecting exit 2, one error line and nothing written."""
-    assert main(["new", *argv, str(dest)]) == ExitCode.USAGE
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: "), err
-    assert not dest.exists()
-    assert [p.name for p in dest.parent.iterdir() if p.name.startswith(f".{dest.name}")] == []
-    return err[0]
 
 
 # --- triton + ONNX ------------------------------------------------------------------------------
@@ -143,7 +133,7 @@ def test_bad_onnx_models_are_one_line_and_write_nothing(
     message: str,
 ) -> None:
     source = make(tmp_path)
-    line = _refused(["--server", "triton", "--model", str(source)], tmp_path / "ep", capsys)
+    line = new_refused(["--server", "triton", "--model", str(source)], tmp_path / "ep", capsys)
     assert message in line
 
 
@@ -156,10 +146,10 @@ def test_model_flags_that_do_not_fit_are_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     source = _write(tmp_path / "model.rds", b"x")
-    line = _refused(["--model", str(source)], tmp_path / "ep", capsys)
+    line = new_refused(["--model", str(source)], tmp_path / "ep", capsys)
     assert "--model needs --server" in line
     onnx = _onnx_model(tmp_path / "m.onnx")
-    line = _refused(
+    line = new_refused(
         ["--server", "triton", "--triton-model-format", "python", "--model", str(onnx)],
         tmp_path / "ep",
         capsys,
@@ -184,7 +174,9 @@ def test_registered_model_is_referenced_not_copied(
 
 
 def test_bad_reference_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    line = _refused(["--server", "minimal", "--model", "azureml:my model"], tmp_path / "ep", capsys)
+    line = new_refused(
+        ["--server", "minimal", "--model", "azureml:my model"], tmp_path / "ep", capsys
+    )
     assert "azureml:NAME:VERSION or azureml:NAME@latest" in line
 
 
@@ -223,7 +215,7 @@ def test_bad_pickles_are_refused(
         source.write_bytes(content)
     else:
         source.write_bytes(pickle.dumps(content))
-    line = _refused(["--server", "minimal", "--model", str(source)], tmp_path / "ep", capsys)
+    line = new_refused(["--server", "minimal", "--model", str(source)], tmp_path / "ep", capsys)
     assert message in line
 
 
@@ -233,10 +225,7 @@ def test_sklearn_model_is_green_in_docker(
 ) -> None:
     source = _sklearn_model(tmp_path / "lin.joblib")
     dest = tmp_path / "sk-run"
-    argv = ["new", "--server", "minimal", "--base-image", standin("minimal"), "--model"]
-    assert main([*argv, str(source), str(dest)]) == ExitCode.OK
-    assert main(["run", str(dest)]) == ExitCode.OK
-    assert "OK: smoke test passed" in capsys.readouterr().out
+    new_and_run_green("minimal", standin("minimal"), dest, capsys, "--model", str(source))
 
 
 # --- tfserving + SavedModel ---------------------------------------------------------------------
@@ -295,7 +284,7 @@ def test_savedmodel_without_tensorflow_is_copied_and_says_so(
 
 def test_not_a_savedmodel_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "empty").mkdir()
-    line = _refused(
+    line = new_refused(
         ["--server", "tfserving", "--model", str(tmp_path / "empty")], tmp_path / "ep", capsys
     )
     assert "take a SavedModel folder" in line
@@ -341,7 +330,7 @@ def test_mar_is_served_as_is_under_its_manifest_name(tmp_path: Path) -> None:
 
 
 def test_not_a_mar_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    line = _refused(
+    line = new_refused(
         ["--server", "torchserve", "--model", str(_write(tmp_path / "m.mar", b"zip? no"))],
         tmp_path / "ep",
         capsys,
@@ -391,7 +380,7 @@ def test_rds_is_copied_for_plumber(tmp_path: Path, capsys: pytest.CaptureFixture
     report = validate_project(project, schema=False)
     assert [p.code for p in report.problems] == ["smoke.sample.missing"]
     fake = _write(tmp_path / "fake.rds", b"PK\x03\x04 not R")
-    line = _refused(["--server", "plumber", "--model", str(fake)], tmp_path / "ep", capsys)
+    line = new_refused(["--server", "plumber", "--model", str(fake)], tmp_path / "ep", capsys)
     assert "not an R serialization" in line
 
 

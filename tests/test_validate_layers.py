@@ -20,6 +20,8 @@ LAYERS = {
     "scaffold.validate.checks": 2,
     "scaffold.validate.contracts": 2,
     "scaffold.validate.contracts._common": 2,
+    # Shared by the contracts of the servers on Azure ML inference images (minimal, mlflow).
+    "scaffold.validate.contracts._azmlinfsrv": 2.5,
     **{f"scaffold.validate.contracts.{spec.contract}": 3 for spec in SERVERS.values()},
     "scaffold.validate.schema": 3,
     "scaffold.validate.runner": 4,

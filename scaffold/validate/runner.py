@@ -162,9 +162,19 @@ def detect_server(ctx: Context) -> str | None:
         images.append(ctx.environment["image"])
     image_text = " ".join(images)
     command = " ".join(text for _, text in ctx.command_texts[:1])
-    for spec in SERVERS.values():
-        if any(hint in image_text for hint in spec.image_hints):
-            return spec.name
+    # The most specific image hint wins (the curated MLflow image is also an Azure ML image).
+    matched = max(
+        (
+            (len(hint), spec.name)
+            for spec in SERVERS.values()
+            for hint in spec.image_hints
+            if hint in image_text
+        ),
+        default=None,
+        key=lambda found: found[0],
+    )
+    if matched is not None:
+        return matched[1]
     for spec in SERVERS.values():
         if any(hint in command for hint in spec.command_hints):
             return spec.name

@@ -9,8 +9,9 @@ Recipes live in ``recipes/<name>/``:
 
 * ``base``: a Debian bookworm minbase rootfs from ``debootstrap``, with ``rootfs/`` overlaid
   onto it (apt sources, apt cleanup), imported with ``docker import``.
-* every other recipe: a ``Dockerfile`` whose ``FROM`` is the build arg ``BASE``. It is built
-  from a temporary copy of the folder, to which the build adds
+* every other recipe: a ``Dockerfile`` whose ``FROM`` is the build arg ``BASE`` (the ``base``
+  image, or the recipe named in its ``base-recipe.txt``, e.g. ``mlflow`` on ``minimal``).
+  It is built from a temporary copy of the folder, to which the build adds
 
   - ``ca-certificates.crt`` (the host CA bundle) when the Dockerfile mentions it;
   - ``wheels/`` when ``wheels.txt`` (pip download with dependencies) or
@@ -43,7 +44,15 @@ from typing import IO, Any
 import docker
 import docker.errors
 
-__all__ = ["LABEL", "RECIPES_DIR", "ensure_image", "image_tag", "recipe_hash", "recipe_names"]
+__all__ = [
+    "LABEL",
+    "RECIPES_DIR",
+    "ensure_image",
+    "image_tag",
+    "recipe_base",
+    "recipe_hash",
+    "recipe_names",
+]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +61,8 @@ LABEL = "scaffold.recipe"
 REPOSITORY_PREFIX = "scaffold-standin"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 CA_FILE_NAME = "ca-certificates.crt"
+#: A derived recipe's file naming the recipe it builds on (default: ``base``).
+BASE_RECIPE_FILE = "base-recipe.txt"
 
 DEBIAN_SUITE = "bookworm"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
@@ -100,6 +111,17 @@ def _recipe_dir(name: str) -> Path:
     return folder
 
 
+def recipe_base(name: str) -> str:
+    """The recipe a derived recipe builds on: the one named in its ``base-recipe.txt``, else
+    ``base``."""
+    named = _recipe_dir(name) / BASE_RECIPE_FILE
+    base = named.read_text(encoding="utf-8").strip() if named.is_file() else "base"
+    if base == name:
+        raise ValueError(f"stand-in {name} names itself in {BASE_RECIPE_FILE}")
+    _recipe_dir(base)
+    return base
+
+
 def _hash_folder(folder: Path, digest: Any) -> None:
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         rel = path.relative_to(folder).as_posix()
@@ -118,7 +140,7 @@ def recipe_hash(name: str) -> str:
         params = [DEBIAN_MIRROR, *DEBOOTSTRAP_ARGS, *BASE_CHANGES]
         digest.update("\0".join(params).encode())
     else:
-        digest.update(f"BASE={image_tag('base')}".encode())
+        digest.update(f"BASE={image_tag(recipe_base(name))}".encode())
     return digest.hexdigest()
 
 
@@ -184,7 +206,7 @@ def ensure_image(name: str) -> str:
                 log.info("building stand-in base as %s", tag)
                 _build_base(client, tag, digest)
             else:
-                base_tag = ensure_image("base")
+                base_tag = ensure_image(recipe_base(name))
                 log.info("building stand-in %s as %s", name, tag)
                 _build_recipe(client, name, tag, digest, base_tag)
             if not _image_matches(client, tag, digest):
