@@ -1,0 +1,102 @@
+"""Command line: parse, call one core function, render its result, map errors to exit codes.
+
+One module per group of commands, each adding its parsers and setting a `handler(args,
+console) -> int` on them: `generate` (new, servers), `local` (run, serve, loadtest, clean),
+`validate`, `template` (update, status, template init) and `azure` (deploy, smoke, logs,
+delete); `common` holds what they share. This module builds the parser and maps errors to
+exit codes.
+
+Exit codes: 0 ok, 2 usage/bad answers, 3 template, 4 project files, 5 Docker, 6 container
+not ready, 7 smoke test failed, 8 update conflicts, 9 git, 10 behind template (status),
+11 validation errors, 12 cannot write (disk full, read-only), 13 Azure (SDK missing,
+sign-in, request refused), 14 Azure deployment failed or timed out, 130 interrupted
+(SIGINT), 143 terminated (SIGTERM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from scaffold import __version__, signals
+from scaffold.cli import azure, generate, local, template, validate
+from scaffold.console import NORMAL, QUIET, VERBOSE, Console
+from scaffold.errors import ExitCode, Interrupted, ScaffoldError, UsageError
+
+EPILOG = """\
+exit codes: 0 ok, 2 usage or invalid answers, 3 template problem, 4 project files,
+  5 Docker unavailable or build failed, 6 container not ready, 7 smoke test failed,
+  8 update left conflicts, 9 git problem, 10 a project is behind its template (status),
+  11 validation found errors, 12 cannot write (disk full, read-only),
+  13 Azure problem (SDK, sign-in, refused request), 14 Azure deployment failed or timed out,
+  130 interrupted (Ctrl-C), 143 terminated (SIGTERM)
+
+examples:
+  scaffold new my-endpoint                               # asks the questions
+  scaffold new --server plumber --defaults my-endpoint   # no questions
+  scaffold validate my-endpoint                          # find deploy-time failures now
+  scaffold run my-endpoint                               # build, run like Azure, smoke-test
+  scaffold serve --reload my-endpoint                    # keep it up, restart on edits
+  scaffold loadtest --rps 50 my-endpoint                 # size concurrency and instances
+  scaffold deploy --dry-run my-endpoint                  # the azure-ai-ml entities, as YAML
+  scaffold deploy my-endpoint                            # deploy to Azure ML, then smoke
+  scaffold update my-endpoint                            # newer template, edits kept
+  scaffold status ~/endpoints --json                     # template drift of many projects
+  scaffold template init ~/team-template                 # start a team starter template
+"""
+
+
+def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, list[str]]:
+    """The argument parser, and the template questions that got a `new` flag (loaded only
+    for `new`)."""
+    parser = argparse.ArgumentParser(
+        prog="scaffold",
+        description="Generate, validate, run, smoke-test and update Azure ML managed online "
+        "endpoint projects that serve a model from a custom container.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"scaffold {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    questions = generate.add_parsers(sub, argv)
+    local.add_parsers(sub)
+    validate.add_parsers(sub)
+    template.add_parsers(sub)
+    azure.add_parsers(sub)
+    generate.add_servers_parser(sub)
+    return parser, questions
+
+
+def main(argv: Sequence[str] | None = None, *, azure: dict[str, Any] | None = None) -> int:
+    """Entry point of the `scaffold` command; returns the exit code.
+
+    `azure`: keyword arguments for `scaffold.workspace.connect` (a credential, MLClient
+    options such as a custom cloud), for library callers and tests.
+    """
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    console = Console()
+    signals.install()
+    try:
+        parser, _ = build_parser(arguments)
+        args = parser.parse_args(arguments)
+        if args.command is None:
+            parser.print_help()
+            return ExitCode.USAGE
+        quiet, verbose = getattr(args, "quiet", False), getattr(args, "verbose", False)
+        console.level = QUIET if quiet else VERBOSE if verbose else NORMAL
+        args.azure_options = dict(azure or {})
+        code: int = args.handler(args, console)
+        return code
+    except ScaffoldError as error:
+        console.error(error)
+        return error.exit_code
+    except KeyboardInterrupt as stopped:
+        code = stopped.exit_code if isinstance(stopped, Interrupted) else ExitCode.INTERRUPTED
+        why = "terminated (SIGTERM)" if code == ExitCode.TERMINATED else "interrupted"
+        note = stopped.note if isinstance(stopped, Interrupted) and stopped.note else ""
+        console.error(
+            UsageError(f"{why}; {note or 'every container scaffold started was removed'}")
+        )
+        return code

@@ -1,0 +1,210 @@
+"""The Azure commands: `scaffold deploy`, `smoke`, `logs` and `delete` (azure-ai-ml, imported
+only when one of them runs)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from scaffold.cli.common import add_common
+from scaffold.console import Console
+from scaffold.errors import ExitCode, UsageError
+
+
+def _workspace_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("project", type=Path, nargs="?", default=Path(), help="project folder")
+    group = parser.add_argument_group(
+        "workspace",
+        "default: a config.json found like azure-ai-ml's MLClient.from_config (from the "
+        "project upwards, then the working directory), else AZURE_SUBSCRIPTION_ID, "
+        "AZURE_RESOURCE_GROUP, AZUREML_WORKSPACE_NAME; sign-in: DefaultAzureCredential",
+    )
+    group.add_argument("--subscription", metavar="ID", help="Azure subscription id")
+    group.add_argument("--resource-group", metavar="NAME", help="resource group of the workspace")
+    group.add_argument("--workspace", metavar="NAME", help="Azure ML workspace name")
+    add_common(parser)
+
+
+def add_parsers(sub: Any) -> None:
+    """`deploy`, `smoke`, `logs`, `delete`."""
+    deploy = sub.add_parser(
+        "deploy",
+        help="deploy the project to an Azure ML managed online endpoint",
+        description="Validate, then create or update the endpoint (endpoint.yml) and the "
+        "deployment (deployment.yml) with azure-ai-ml, wait with progress, set traffic (100% "
+        "to the first deployment) and print the scoring URI. On failure: the deployment logs "
+        "and the likely cause with the setting to change. Needs pip install "
+        "'aml-scaffold[azure]'.",
+    )
+    _workspace_arguments(deploy)
+    deploy.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the azure-ai-ml entities as YAML; send nothing",
+    )
+    deploy.add_argument(
+        "--traffic",
+        metavar="DEP=PCT,...",
+        help="live traffic split after deploying, e.g. blue=90,green=10 (default: 100 to the "
+        "first deployment of an endpoint, else unchanged)",
+    )
+    deploy.add_argument(
+        "--mirror", metavar="DEP=PCT", help="copy this share of live traffic to a deployment"
+    )
+    deploy.add_argument(
+        "--push",
+        action="store_true",
+        help="build the image locally (linux/amd64) and push it to the workspace's registry, "
+        "deploying it as environment.image instead of letting Azure build environment.build",
+    )
+    deploy.add_argument(
+        "--timeout", type=float, default=1800.0, help="seconds to wait (default 1800)"
+    )
+    deploy.add_argument("--no-validate", action="store_true", help="skip scaffold validate")
+
+    smoke = sub.add_parser(
+        "smoke",
+        help="run the project's smoke_test.py against the deployed endpoint",
+        description="Get the scoring URI and key (or token) with azure-ai-ml and run the "
+        "project's own smoke_test.py against it; the key is passed only in the "
+        "AZUREML_ENDPOINT_KEY environment variable and never printed.",
+    )
+    _workspace_arguments(smoke)
+    smoke.add_argument(
+        "--deployment", help="test this deployment (azureml-model-deployment header)"
+    )
+
+    logs = sub.add_parser("logs", help="show a deployment's container log from Azure")
+    _workspace_arguments(logs)
+    logs.add_argument("--deployment", help="deployment (default: deployment.yml's name)")
+    logs.add_argument(
+        "--container",
+        choices=["inference-server", "storage-initializer"],
+        default="inference-server",
+        help="which container (storage-initializer: model and code download)",
+    )
+    logs.add_argument("--lines", type=int, default=100, help="last N lines (default 100)")
+
+    delete = sub.add_parser(
+        "delete",
+        help="delete the deployed endpoint (or one deployment)",
+        description="Delete the endpoint of endpoint.yml with all its deployments, or only "
+        "--deployment. Asks for confirmation on a terminal; without one, needs --yes.",
+    )
+    _workspace_arguments(delete)
+    delete.add_argument("--deployment", help="delete only this deployment")
+    delete.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    deploy.set_defaults(handler=_cmd_deploy)
+    smoke.set_defaults(handler=_cmd_smoke)
+    logs.set_defaults(handler=_cmd_logs)
+    delete.set_defaults(handler=_cmd_delete)
+
+
+def _client(args: argparse.Namespace, console: Console) -> Any:
+    from scaffold.workspace import connect, find_workspace
+
+    ref = find_workspace(
+        args.project,
+        subscription_id=args.subscription,
+        resource_group=args.resource_group,
+        workspace_name=args.workspace,
+    )
+    console.step(
+        f"Workspace {ref.workspace_name} (resource group {ref.resource_group}, "
+        f"subscription {ref.subscription_id}; from {ref.source})"
+    )
+    return connect(ref, **args.azure_options)
+
+
+def _names(project: Path) -> tuple[str, str]:
+    """(endpoint name, deployment name) from the project's YAML."""
+    from scaffold.project import load_names
+
+    return load_names(project)
+
+
+def _cmd_deploy(args: argparse.Namespace, console: Console) -> int:
+    from scaffold import deploy
+
+    traffic = deploy.parse_traffic(args.traffic) if args.traffic else None
+    mirror = deploy.parse_traffic(args.mirror, option="--mirror") if args.mirror else None
+    deploy.check_split(traffic, mirror)
+    if args.timeout <= 0:
+        raise UsageError(f"--timeout {args.timeout:g} must be a positive number of seconds")
+    console.step("Validating and loading the project with azure-ai-ml")
+    plan = deploy.load_deploy_plan(args.project, validate=not args.no_validate)
+    if args.push and args.dry_run:
+        from scaffold.push import image_name, use_image
+
+        use_image(plan, image_name(plan, "<workspace-registry>.azurecr.io"))
+    if args.dry_run:
+        console.result(deploy.dump_plan(plan, traffic=traffic, mirror=mirror).rstrip())
+        console.step("Dry run: nothing was sent to Azure")
+        return ExitCode.OK
+    client = _client(args, console)
+    if args.push:
+        from scaffold.push import push_image, use_image
+
+        use_image(plan, push_image(plan, client, console))
+    result = deploy.deploy(
+        plan, client, console, traffic=traffic, mirror=mirror, timeout=args.timeout
+    )
+    split = ", ".join(f"{k}={v}" for k, v in result.traffic.items()) or "none"
+    console.result(f"Deployed {result.endpoint}/{result.deployment} (traffic {split})")
+    if result.mirror_traffic:
+        console.result("Mirror: " + ", ".join(f"{k}={v}" for k, v in result.mirror_traffic.items()))
+    console.result(f"Scoring URI: {result.scoring_uri}")
+    console.result(f"Next: scaffold smoke {args.project}")
+    return ExitCode.OK
+
+
+def _cmd_smoke(args: argparse.Namespace, console: Console) -> int:
+    from scaffold import deploy
+
+    endpoint, _ = _names(args.project)
+    client = _client(args, console)
+    access = deploy.endpoint_access(client, endpoint)
+    deploy.smoke_endpoint(args.project, access, console, deployment=args.deployment)
+    console.result(f"OK: smoke test passed against {access.scoring_uri}")
+    return ExitCode.OK
+
+
+def _cmd_logs(args: argparse.Namespace, console: Console) -> int:
+    from scaffold import deploy
+
+    if args.lines < 1:
+        raise UsageError(f"--lines {args.lines} must be at least 1")
+    endpoint, deployment = _names(args.project)
+    client = _client(args, console)
+    name = args.deployment or deployment
+    console.step(f"{args.container} log of {endpoint}/{name}")
+    text = deploy.deployment_logs(
+        client, endpoint, name, lines=args.lines, container=args.container
+    )
+    console.result(text.rstrip())
+    return ExitCode.OK
+
+
+def _cmd_delete(args: argparse.Namespace, console: Console) -> int:
+    from scaffold import deploy
+
+    endpoint, _ = _names(args.project)
+    what = (
+        f"deployment {endpoint}/{args.deployment}"
+        if args.deployment
+        else (f"endpoint {endpoint} and all its deployments")
+    )
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"not deleting {what} without confirmation: pass --yes")
+        reply = input(f"Delete {what} from Azure? [y/N] ")
+        if reply.strip().lower() not in {"y", "yes"}:
+            raise UsageError("deletion not confirmed; nothing was deleted")
+    client = _client(args, console)
+    if deploy.delete(client, endpoint, console, deployment=args.deployment):
+        console.result(f"Deleted {what}")
+    else:
+        console.result(f"Nothing to delete: {what} does not exist")
+    return ExitCode.OK

@@ -1,0 +1,174 @@
+"""`scaffold new` (one flag per template question) and `scaffold servers`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from scaffold.cli.common import add_common, parse_data
+from scaffold.console import Console
+from scaffold.errors import ExitCode, UsageError
+from scaffold.servers import SERVERS
+
+SERVER_HELP = "; ".join(f"{s.name}: {s.label}" for s in SERVERS.values())
+MODEL_HELP = ", ".join(f"{s.name}: {s.model_formats}" for s in SERVERS.values() if s.model_adapter)
+
+
+def add_parsers(sub: Any, argv: Sequence[str]) -> list[str]:
+    """`new`; returns the template questions that got a flag (loaded only when `new` is the
+    command: reading copier.yml costs time every other command would pay)."""
+    new = sub.add_parser(
+        "new",
+        help="generate a project from the template",
+        description="Generate a project (Dockerfile, endpoint.yml, deployment.yml, smoke test, "
+        "sample model and request, README). Asks on a terminal only what has no answer; "
+        "never asks without a terminal.",
+    )
+    new.add_argument("dest", type=Path, help="folder to create")
+    new.add_argument(
+        "--defaults",
+        action="store_true",
+        help="use defaults for every unanswered question instead of asking",
+    )
+    new.add_argument(
+        "--data",
+        "-d",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="answer a question (repeatable), e.g. --data endpoint_name=demo-ep",
+    )
+    new.add_argument("--data-file", type=Path, help="YAML file of answers")
+    new.add_argument(
+        "--model",
+        metavar="PATH_OR_REF",
+        help="serve your own model instead of the sample, configured from the model itself "
+        f"(needs --server; {MODEL_HELP}), or reference a "
+        "registered model: azureml:NAME:VERSION or azureml:NAME@latest (not copied)",
+    )
+    new.add_argument(
+        "--template",
+        help="template path or git URL (default: bundled template; or set SCAFFOLD_TEMPLATE)",
+    )
+    new.add_argument("--vcs-ref", help="template version (git tag) to use")
+    new.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="allow a non-empty destination (same-named files are replaced)",
+    )
+    new.add_argument(
+        "--no-git",
+        action="store_true",
+        help="do not make the project a git repository (updates need one)",
+    )
+    add_common(new)
+    is_new = any(arg == "new" for arg in argv[:1]) or (
+        len(argv) > 1 and argv[0].startswith("-") and "new" in argv
+    )
+    questions = _question_flags(new) if is_new else []
+    if not is_new:
+        new.add_argument("--server", help=SERVER_HELP)
+    new.set_defaults(handler=_cmd_new, question_names=questions)
+    return questions
+
+
+def add_servers_parser(sub: Any) -> None:
+    """`servers`."""
+    servers = sub.add_parser("servers", help="list the supported model servers")
+    add_common(servers)
+    servers.set_defaults(handler=_cmd_servers)
+
+
+def _question_flags(parser: argparse.ArgumentParser) -> list[str]:
+    """Add one --flag per template question (full parity with the questionnaire)."""
+    from scaffold.template_source import load_questions
+
+    group = parser.add_argument_group(
+        "template questions",
+        "each answers one question; unanswered ones are asked on a "
+        "terminal or take their defaults (--defaults, or no terminal)",
+    )
+    names = []
+    for name, spec in load_questions().items():
+        if spec.get("when") is False:
+            continue  # computed values, never asked
+        choices = spec.get("choices")
+        values = list(choices.values()) if isinstance(choices, dict) else choices
+        help_text = str(spec.get("help", name))
+        if name == "server":
+            help_text = f"{help_text} ({SERVER_HELP})"
+        elif "default" in spec and "{{" not in str(spec["default"]):
+            help_text += f" (default: {spec['default']})"
+        group.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=f"q_{name}",
+            metavar=None if values else "VALUE",
+            choices=values,
+            help=help_text,
+        )
+        names.append(name)
+    return names
+
+
+def _answers(args: argparse.Namespace, questions: list[str]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    if args.data_file is not None:
+        import yaml
+
+        try:
+            loaded = yaml.safe_load(args.data_file.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as error:
+            raise UsageError(f"cannot read --data-file {args.data_file}: {error}") from None
+        if not isinstance(loaded, dict):
+            raise UsageError(f"--data-file {args.data_file} must be a YAML mapping of answers")
+        data.update(loaded)
+    data.update(parse_data(args.data))
+    for name in questions:
+        value = getattr(args, f"q_{name}", None)
+        if value is not None:
+            data[name] = value
+    return data
+
+
+def _cmd_new(args: argparse.Namespace, console: Console) -> int:
+    import os
+
+    from scaffold.generate import new_project
+
+    interactive = not args.defaults and sys.stdin.isatty() and sys.stdout.isatty()
+    result = new_project(
+        args.dest,
+        _answers(args, args.question_names),
+        template=args.template or os.environ.get("SCAFFOLD_TEMPLATE") or None,
+        vcs_ref=args.vcs_ref,
+        interactive=interactive,
+        overwrite=args.overwrite,
+        git_init=not args.no_git,
+        model=args.model,
+    )
+    server = result.answers.get("server", "?")
+    for note in result.notes:
+        console.result(f"note: {note}")
+    console.step(f"Wrote {len(result.files)} files from template {result.template_version}")
+    for name in result.files:
+        console.detail(name)
+    console.result(f"Created {server} project {result.path}")
+    console.result(f"Next: scaffold run {result.path}")
+    return ExitCode.OK
+
+
+def _cmd_servers(_args: argparse.Namespace, console: Console) -> int:
+    for spec in SERVERS.values():
+        console.result(
+            f"{spec.name:<10} {spec.label} — port {spec.port}, liveness {spec.liveness}, "
+            f"readiness {spec.readiness}, scoring {spec.scoring}"
+            + (
+                f" (model name {spec.served_model_name}: --served-model-name)"
+                if spec.served_model_name
+                else ""
+            )
+        )
+    return ExitCode.OK
