@@ -13,6 +13,7 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
+from scaffold.instances import instance_types
 from scaffold.project import AZUREML_MODELS_ROOT
 from scaffold.servers import SERVERS, ServerSpec
 from scaffold.validate.dockerfile import VARIABLE, Dockerfile, parse_dockerfile
@@ -225,32 +226,9 @@ HIDDEN_KEYS = frozenset(
     }
 )
 
-#: VM sizes supported by managed online endpoints (MicrosoftDocs/azure-ai-docs,
-#: reference-managed-online-endpoints-vm-sku-list.md, 2023-10-18). Others only warn.
-INSTANCE_TYPES = frozenset(
-    [f"STANDARD_D{n}AS_V4" for n in (2, 4, 8, 16, 32, 48, 64, 96)]
-    + [f"STANDARD_D{n}A_V4" for n in (2, 4, 8, 16, 32, 48, 64, 96)]
-    + [f"STANDARD_DS{n}_V2" for n in (1, 2, 3, 4, 5)]
-    + [f"STANDARD_E{n}S_V3" for n in (2, 4, 8, 16, 32, 48, 64)]
-    + [f"STANDARD_F{n}S_V2" for n in (2, 4, 8, 16, 32, 48, 64, 72)]
-    + [f"STANDARD_FX{n}MDS" for n in (4, 12, 24, 36, 48)]
-    + [f"STANDARD_L{n}AS_V3" for n in (8, 16, 32, 48, 64, 80)]
-    + [f"STANDARD_L{n}S_V{v}" for n in (8, 16, 32, 48, 64, 80) for v in (2, 3)]
-    + [f"STANDARD_NC{n}ADS_A100_V4" for n in (24, 48, 96)]
-    + [f"STANDARD_NC{n}AS_T4_V3" for n in (4, 8, 16, 64)]
-    + [f"STANDARD_NC{n}S_V{v}" for n in (6, 12, 24) for v in (2, 3)]
-    + [
-        "STANDARD_NC40ADS_H100_V5",
-        "STANDARD_NC80ADIS_H100_V5",
-        "STANDARD_ND96AMSR_A100_V4",
-        "STANDARD_ND96ASR_V4",
-        "STANDARD_ND40RS_V2",
-        "STANDARD_ND96IS_H100_V5",
-        "STANDARD_ND96ISR_H100_V5",
-        "STANDARD_NV36ADMS_A10_V5",
-    ]
-    + [f"STANDARD_NV{n}ADS_A10_V5" for n in (6, 12, 18, 36, 72)]
-)
+#: VM sizes supported by managed online endpoints (the facts: scaffold.instances). Others
+#: only warn.
+INSTANCE_TYPES = frozenset(instance_types())
 
 NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
 # Docker image reference (distribution/reference grammar), tag and digest optional.
