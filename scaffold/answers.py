@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+from scaffold import limits
 from scaffold.errors import UsageError
 
 #: Whole numbers as people write them: ASCII digits, no sign tricks, no leading zeros.
@@ -34,12 +36,53 @@ BOOLEANS = {
     "off": False,
     "0": False,
 }
-_SHOWN = 40
+#: An answer is a short value: its size once YAML aliases are expanded, and its nesting.
+MAX_ANSWER = 64 << 10
+MAX_ANSWER_DEPTH = 16
+#: A whole answers file (--data-file), once expanded.
+MAX_ANSWERS_FILE = 256 << 10
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
+    return limits.shown(value, 40)
+
+
+def check_bounds(data: Mapping[str, Any]) -> None:
+    """Raise UsageError for an answer too large or too deep to be an answer: a Python value
+    (shared references count each time), or a string copier would parse as YAML (aliases
+    expanded). Runs before anything renders an answer, for every template."""
+    for name, value in data.items():
+        try:
+            limits.check_value(value, max_depth=MAX_ANSWER_DEPTH, max_expanded=MAX_ANSWER)
+            if isinstance(value, str):  # copier parses yaml/json answers itself
+                limits.check_yaml(value, max_depth=MAX_ANSWER_DEPTH, max_expanded=MAX_ANSWER)
+        except limits.InputRejected as error:
+            if "not valid YAML" in str(error):
+                continue  # plain text, not a structure: the type checks judge it
+            raise UsageError(
+                f"the answer for {limits.shown(name, 40)} {error}; an answer is a short value "
+                f"(at most {MAX_ANSWER >> 10} KiB, {MAX_ANSWER_DEPTH} levels deep)"
+            ) from None
+
+
+def load_answers_file(path: Path) -> dict[str, Any]:
+    """The answers in a YAML file (`--data-file`): read at most 1 MiB, UTF-8, a mapping,
+    within the bounds of `check_bounds`; UsageError with the fix otherwise."""
+    try:
+        loaded = limits.load_yaml_file(
+            path, max_depth=MAX_ANSWER_DEPTH + 1, max_expanded=MAX_ANSWERS_FILE
+        )
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise UsageError(f"cannot read --data-file {path}: {reason}") from None
+    except limits.InputRejected as error:
+        raise UsageError(f"--data-file {path} {error}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict) or not all(isinstance(key, str) for key in loaded):
+        raise UsageError(f"--data-file {path} must be a YAML mapping of answers (name: value)")
+    check_bounds(loaded)
+    return loaded
 
 
 def _check_type(name: str, kind: str, value: Any) -> None:
@@ -59,13 +102,10 @@ def _check_type(name: str, kind: str, value: Any) -> None:
     if kind in {"yaml", "json"}:
         if not isinstance(value, str):
             return
-        import yaml
-
         try:
-            yaml.safe_load(value)
-        except yaml.YAMLError as error:
-            problem = (str(error).strip().splitlines() or ["not valid YAML"])[0]
-            raise UsageError(f"{name} is not valid YAML ({problem}): {_shown(value)}") from None
+            limits.load_yaml(value, max_depth=MAX_ANSWER_DEPTH, max_expanded=MAX_ANSWER)
+        except limits.InputRejected as error:
+            raise UsageError(f"{name} {error}: {_shown(value)}") from None
         return
     if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
         return
@@ -91,9 +131,7 @@ def cast(kind: str, value: Any) -> Any:
     if kind == "bool":
         return value if isinstance(value, bool) else BOOLEANS[str(value).lower()]
     if kind in {"yaml", "json"} and isinstance(value, str):
-        import yaml
-
-        return yaml.safe_load(value)
+        return limits.load_yaml(value, max_depth=MAX_ANSWER_DEPTH, max_expanded=MAX_ANSWER)
     return str(value) if kind == "str" else value
 
 
@@ -122,7 +160,6 @@ def computed_context(
     to render (e.g. a default from the destination path) are left out; copier reports
     them itself."""
     import jinja2
-    import yaml
 
     env = _environment()
     context = dict(answers)
@@ -134,8 +171,8 @@ def computed_context(
             if isinstance(default, str):
                 default = env.from_string(default).render(context)
                 if spec.get("type") in {"yaml", "json"}:
-                    default = yaml.safe_load(default)
-        except (jinja2.TemplateError, yaml.YAMLError, TypeError, ValueError):
+                    default = limits.load_yaml(default)
+        except (jinja2.TemplateError, TypeError, ValueError):  # InputRejected is a ValueError
             continue
         context[name] = default
     return context
@@ -179,6 +216,7 @@ def check_answers(
         previous: a project's recorded answers (on update), for questions that depend on
             earlier answers (e.g. the server).
     """
+    check_bounds(data)
     asked = [n for n, s in questions.items() if s.get("when") is not False]
     known = {**{k: v for k, v in (previous or {}).items() if not k.startswith("_")}, **data}
     context = computed_context(questions, known)
@@ -186,7 +224,8 @@ def check_answers(
         spec = questions.get(name)
         if spec is None or name.startswith("_"):
             raise UsageError(
-                f"{name!r} is not a question of the template; answer one of {', '.join(asked)}"
+                f"{_shown(name)} is not a question of the template; answer one of "
+                f"{', '.join(asked)}"
             )
         if spec.get("when") is False:
             raise UsageError(f"{name} is computed by the template, not an answer; leave it out")

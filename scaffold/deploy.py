@@ -152,9 +152,12 @@ def azure_errors(what: str) -> Iterator[None]:
 
 def _settings(path: Path) -> DeploymentSettings:
     """deployment.yml's values as written in the file (the SDK makes paths absolute)."""
-    import yaml
+    from scaffold import limits
 
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    try:
+        data = limits.load_yaml_file(path)
+    except (OSError, limits.InputRejected):
+        data = None  # load_plan reported it already; the advice falls back to defaults
     data = data if isinstance(data, dict) else {}
 
     def get(dotted: str, default: Any) -> Any:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scaffold import template_source
-from scaffold.answers import check_answers
+from scaffold.answers import check_answers, check_bounds
 from scaffold.errors import GitError, ScaffoldError, TemplateError, UsageError, WriteError
 from scaffold.gitutil import init_and_commit
 
@@ -191,6 +191,7 @@ def new_project(
             instead of the sample; the project is configured from it (scaffold.usermodel).
     """
     dest = dest.expanduser().resolve()
+    check_bounds(data)  # for every template: nothing renders an oversized answer
     _check_destination(dest, overwrite)
     prepared = None
     if model is not None:
@@ -286,12 +287,15 @@ def _inside_git(path: Path) -> bool:
 
 
 def read_answers(project: Path) -> dict[str, Any]:
-    import yaml
+    from scaffold import limits
 
     path = project / ANSWERS_FILE
     if not path.is_file():
         raise TemplateError(f"the template wrote no {ANSWERS_FILE}; it cannot be updated later")
-    loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        loaded = limits.load_yaml_file(path) or {}
+    except limits.InputRejected as error:
+        raise TemplateError(f"{path} {error}") from None
     if not isinstance(loaded, dict):
         raise TemplateError(f"{path} is not a YAML mapping")
     return loaded

@@ -98,16 +98,16 @@ class RunPlan:
 
 
 def _load_yaml(path: Path) -> dict[str, Any]:
-    import yaml
+    from scaffold import limits
 
     if not path.is_file():
         raise ProjectError(f"{path} not found; run scaffold in a project folder or pass its path")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ProjectError(f"{path} is not valid YAML{where}; fix the syntax") from None
+        data = limits.load_yaml_file(path)
+    except OSError as error:
+        raise ProjectError(f"cannot read {path}: {error.strerror or error}") from None
+    except limits.InputRejected as error:
+        raise ProjectError(f"{path} {error}; fix the file (scaffold validate shows more)") from None
     if not isinstance(data, dict):
         raise ProjectError(f"{path} must be a YAML mapping of deployment settings")
     return data

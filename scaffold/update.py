@@ -136,6 +136,9 @@ def _update(
     pretend: bool,
     allow_server_change: bool,
 ) -> UpdateResult:
+    from scaffold.answers import check_bounds
+
+    check_bounds(data)  # before copier renders (or parses as YAML) any answer
     change = server_change(answers, data)
     if change and not allow_server_change:
         raise UsageError(

@@ -10,7 +10,7 @@ from typing import Any
 
 from scaffold.cli.common import add_common, parse_data
 from scaffold.console import Console
-from scaffold.errors import ExitCode, UsageError
+from scaffold.errors import ExitCode
 from scaffold.servers import SERVERS
 
 SERVER_HELP = "; ".join(f"{s.name}: {s.label}" for s in SERVERS.values())
@@ -116,15 +116,9 @@ def _question_flags(parser: argparse.ArgumentParser) -> list[str]:
 def _answers(args: argparse.Namespace, questions: list[str]) -> dict[str, Any]:
     data: dict[str, Any] = {}
     if args.data_file is not None:
-        import yaml
+        from scaffold.answers import load_answers_file
 
-        try:
-            loaded = yaml.safe_load(args.data_file.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as error:
-            raise UsageError(f"cannot read --data-file {args.data_file}: {error}") from None
-        if not isinstance(loaded, dict):
-            raise UsageError(f"--data-file {args.data_file} must be a YAML mapping of answers")
-        data.update(loaded)
+        data.update(load_answers_file(args.data_file))
     data.update(parse_data(args.data))
     for name in questions:
         value = getattr(args, f"q_{name}", None)

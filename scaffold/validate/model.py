@@ -586,10 +586,10 @@ def _whole(value: Any) -> int | None:
 
 
 def _answers(root: Path) -> Mapping:
-    import yaml
+    from scaffold import limits
 
     try:
-        data = yaml.safe_load((root / ANSWERS_FILE).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        data = limits.load_yaml_file(root / ANSWERS_FILE)
+    except (OSError, limits.InputRejected):
         return {}
     return data if isinstance(data, dict) else {}

@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+from scaffold import limits
 from scaffold.servers import SERVERS
 from scaffold.validate import checks
 from scaffold.validate.model import (
@@ -84,8 +85,6 @@ def _find_yaml(root: Path, kind: str) -> list[Path]:
 
 
 def _load_file(root: Path, kind: str, problems: list[Problem]) -> tuple[str, Mapping | None]:
-    import yaml
-
     candidates = _find_yaml(root, kind)
     if len(candidates) != 1:
         name = f"{kind}.yml"
@@ -110,32 +109,9 @@ def _load_file(root: Path, kind: str, problems: list[Problem]) -> tuple[str, Map
     path = candidates[0]
     name = path.relative_to(root).as_posix()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as error:
-        problems.append(
-            Problem(
-                "error",
-                "file.unreadable",
-                name,
-                "",
-                f"{name} cannot be read as UTF-8 text: {error}",
-                "Save it as UTF-8 (and check its permissions)",
-            )
-        )
-        return name, None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problems.append(
-            Problem(
-                "error",
-                "yaml.syntax",
-                name,
-                "",
-                f"{name} is not valid YAML{where}: {getattr(error, 'problem', '') or error}",
-                "Fix the YAML syntax (indentation, quotes, brackets)",
-            )
-        )
+        data = limits.load_yaml_file(path)
+    except (OSError, limits.InputRejected) as error:
+        problems.append(_unreadable(name, error))
         return name, None
     if not isinstance(data, dict):
         problems.append(
@@ -150,6 +126,41 @@ def _load_file(root: Path, kind: str, problems: list[Problem]) -> tuple[str, Map
         )
         return name, None
     return name, data
+
+
+def _unreadable(name: str, error: Exception) -> Problem:
+    """The problem for a YAML file that cannot be used: bad syntax, not UTF-8, unreadable,
+    or beyond the input bounds (size, depth, alias expansion)."""
+    text = str(error)
+    if isinstance(error, OSError):
+        return Problem(
+            "error",
+            "file.unreadable",
+            name,
+            "",
+            f"{name} cannot be read: {error.strerror or error}",
+            "Check its permissions",
+        )
+    if "not valid YAML" in text:
+        return Problem(
+            "error",
+            "yaml.syntax",
+            name,
+            "",
+            f"{name} {text}",
+            "Fix the YAML syntax (indentation, quotes, brackets)",
+        )
+    if "not UTF-8" in text:
+        return Problem("error", "file.unreadable", name, "", f"{name} {text}", "Save it as UTF-8")
+    return Problem(
+        "error",
+        "file.too_large",
+        name,
+        "",
+        f"{name} {text}",
+        "Write the settings out plainly: deployment files are a few KiB, a handful of levels "
+        "deep, without aliases that repeat large values",
+    )
 
 
 def detect_server(ctx: Context) -> str | None:

@@ -3,8 +3,7 @@ init()/run()) plus an MLflow model folder that mlflow.pyfunc can load."""
 
 from __future__ import annotations
 
-import yaml
-
+from scaffold import limits
 from scaffold.validate.contracts import _azmlinfsrv
 from scaffold.validate.model import Context
 
@@ -29,8 +28,8 @@ def check(ctx: Context) -> None:
         return
     for path in found:
         try:
-            parsed = yaml.safe_load(ctx.read(path) or "")
-        except yaml.YAMLError:
+            parsed = limits.load_yaml_file(path)
+        except (OSError, limits.InputRejected):
             parsed = None
         flavors = parsed.get("flavors") if isinstance(parsed, dict) else None
         if not isinstance(flavors, dict) or "python_function" not in flavors:
