@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scaffold import limits, sensitive
 from scaffold.errors import UsageError
 from scaffold.servers import SERVERS, ServerSpec, model_dir_for
 
@@ -68,12 +69,6 @@ def inspect_limit() -> int:
         ) from None
 
 
-def _size(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
 def need(module: str, package: str) -> Any:
     """Import an optional heavy library, or fail with the line that installs it."""
     try:
@@ -85,13 +80,187 @@ def need(module: str, package: str) -> Any:
         ) from None
 
 
-def copy_model(source: Path, target: Path) -> None:
-    """Copy a model file or folder, streaming (never whole in memory)."""
+@dataclass(frozen=True)
+class ModelScan:
+    """What `copy_model` takes from a model file or folder, decided without following links."""
+
+    root: Path
+    #: Bytes of the regular files that are copied (the model's size for inspection).
+    size: int
+    #: (source-relative POSIX path, kind) in walk order: kind is "dir", "file", or
+    #: "link:<relative target>" for a link kept as a link.
+    entries: tuple[tuple[str, str], ...]
+    #: (source-relative path, why) of what is left out: dotfiles and dot-folders, key-like
+    #: and credential files, and links to them.
+    left_out: tuple[tuple[str, str], ...]
+
+    def note(self) -> str | None:
+        """One line for the user about what was left out (None when nothing was)."""
+        if not self.left_out:
+            return None
+        shown = ", ".join(f"{path} ({why})" for path, why in self.left_out[:6])
+        more = f" and {len(self.left_out) - 6} more" if len(self.left_out) > 6 else ""
+        return (
+            f"left out of the project and its git history: {shown}{more}; scaffold never "
+            "copies dotfiles, keys or credentials from a model (copy a file in yourself if "
+            "the model really needs it)"
+        )
+
+
+def scan_model(source: Path) -> ModelScan:
+    """Decide what a copy of `source` (a model file or folder) takes, following no link.
+
+    Left out, with the reason: every dot-named file or folder (`.git/`, `.cache/`, `.env`,
+    `.ssh/` ...), every file whose name marks a key or credentials (`id_rsa`, `*.pem`,
+    `credentials`, ... see scaffold.sensitive) and links to what is left out. Links that
+    stay inside the model are kept as (relative) links. UsageError, before anything is
+    written, for a link pointing out of the model (or broken, or looping), a pipe, socket
+    or device, an unreadable file or folder, and a file holding a secret (a private key or
+    a token, see scaffold.sensitive.secret_content).
+    """
+    root = source.resolve()
+    if root.is_file() or not root.is_dir():
+        return ModelScan(root, _checked_file(root, root.name, source), (("", "file"),), ())
+    entries: list[tuple[str, str]] = [("", "dir")]
+    left_out: list[tuple[str, str]] = []
+    links: list[tuple[str, Path]] = []
+    size = 0
+
+    def unreadable(error: OSError) -> None:
+        raise UsageError(
+            f"--model {source}: cannot read {error.filename}: {error.strerror}; fix its permissions"
+        )
+
+    for folder, dirs, files in os.walk(root, onerror=unreadable):
+        here = Path(folder)
+        for name in sorted(dirs + files):
+            path = here / name
+            rel = path.relative_to(root).as_posix()
+            why = sensitive.secret_name(rel)
+            if sensitive.hidden(name):
+                why = "a dot-folder" if path.is_dir() and not path.is_symlink() else "a dotfile"
+            if why is not None:
+                left_out.append((rel, why))
+            elif path.is_symlink():
+                links.append((rel, path))
+            elif path.is_dir():
+                entries.append((rel, "dir"))
+                continue
+            else:
+                size += _checked_file(path, rel, source)
+                entries.append((rel, "file"))
+            if name in dirs:
+                dirs.remove(name)  # never descend into what is left out or a link
+        dirs.sort()
+    kept = {rel for rel, _ in entries}
+    for rel, path in links:
+        target = _link_target(path, root, rel, source)
+        if target not in kept:
+            left_out.append((rel, f"a link to {target}, which is left out"))
+            continue
+        relative = os.path.relpath(root / target, path.parent)
+        entries.append((rel, f"link:{relative}"))
+    return ModelScan(root, size, tuple(entries), tuple(left_out))
+
+
+def _checked_file(path: Path, rel: str, source: Path) -> int:
+    """The size of a regular file that may be copied; UsageError otherwise."""
+    import stat
+
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise UsageError(
+                f"--model {source}: {rel} is not a regular file (a pipe, socket or device); "
+                "a model holds files and folders only"
+            )
+        with path.open("rb"):
+            pass
+    except OSError as error:
+        raise UsageError(
+            f"--model {source}: cannot read {rel}: {error.strerror}; fix its permissions"
+        ) from None
+    secret = sensitive.secret_content(path)
+    if secret is not None:
+        raise UsageError(
+            f"--model {source}: {rel} holds {secret}; remove the secret from the model "
+            "(scaffold never copies secrets into a project, its git history or its image)"
+        )
+    return info.st_size
+
+
+def _link_target(path: Path, root: Path, rel: str, source: Path) -> str:
+    """The root-relative POSIX path a link inside the model resolves to; UsageError when it
+    points out of the model, is broken or loops."""
+    shown = f"{rel} -> {path.readlink()}"
+    target = Path(os.path.realpath(path))
+    if not target.exists():
+        raise UsageError(
+            f"--model {source}: the link {shown} is broken or loops; remove it or replace it "
+            "with the file it should point to"
+        )
+    if target != root and root not in target.parents:
+        raise UsageError(
+            f"--model {source}: the link {shown} points out of the model folder, and scaffold "
+            "never follows links out of it (it could copy any file of this machine into the "
+            "project); copy the file into the model folder instead (e.g. cp -L)"
+        )
+    if target.is_dir() and (target == path.parent or target in path.parents):
+        raise UsageError(
+            f"--model {source}: the link {shown} points to a folder that contains it (a loop); "
+            "remove it"
+        )
+    return target.relative_to(root).as_posix() if target != root else "."
+
+
+def copy_model(source: Path, target: Path) -> list[str]:
+    """Copy a model file or folder to `target`: the one way models enter a project.
+
+    Streams file by file (never whole in memory), follows no link: links inside the model
+    are copied as relative links, and everything `scan_model` leaves out (dotfiles,
+    dot-folders such as `.git/`, keys and credential files) stays out. What cannot be copied
+    safely (a link out of the model, a special file, a file holding a secret) is a
+    UsageError raised before anything is written. A write failure (disk full, read-only) is
+    raised as the OSError it is (`scaffold new` reports it as exit 12).
+
+    Returns:
+        The source-relative paths left out (empty for a single file).
+    """
+    scan = scan_model(source)
     target.parent.mkdir(parents=True, exist_ok=True)
-    if source.is_dir():
-        shutil.copytree(source, target, dirs_exist_ok=True)
-    else:
-        shutil.copyfile(source, target)
+    for rel, kind in scan.entries:
+        src = scan.root / rel if rel else scan.root
+        dst = target / rel if rel else target
+        if kind == "dir":
+            dst.mkdir(parents=True, exist_ok=True)
+        elif kind == "file":
+            _copy_file(src, dst, source)
+        else:
+            if dst.is_symlink() or dst.exists():
+                dst.unlink()
+            dst.symlink_to(kind.removeprefix("link:"))
+    return [rel for rel, _ in scan.left_out]
+
+
+def _copy_file(src: Path, dst: Path, source: Path) -> None:
+    """Stream one file; a read failure is the user's model (UsageError), a write failure
+    the destination's (OSError)."""
+    try:
+        reader = src.open("rb")
+    except OSError as error:
+        raise UsageError(f"--model {source}: cannot read {src.name}: {error.strerror}") from None
+    with reader, dst.open("wb") as writer:
+        while True:
+            try:
+                chunk = reader.read(1 << 20)
+            except OSError as error:
+                raise UsageError(
+                    f"--model {source}: cannot read {src.name}: {error.strerror}"
+                ) from None
+            if not chunk:
+                break
+            writer.write(chunk)
+    shutil.copymode(src, dst)
 
 
 def remove(project: Path, *relative: str) -> None:
@@ -139,11 +308,15 @@ def prepare(model: str, data: Mapping[str, Any]) -> Prepared:
             f"--model PATH is not supported for {server} yet (supported: {supported}); "
             "generate the sample project and replace its model, or use --model azureml:NAME:VERSION"
         )
-    size = _size(path)
+    scan = scan_model(path)  # refuses links out of the model and secrets before any read
     adapter = importlib.import_module(f"scaffold.usermodel.{spec.model_adapter}")
+    expanded = max(scan.size, _expanded_size(scan.root, model))
     prepared: Prepared = adapter.prepare(
-        ModelFile(path=path.resolve(), size=size, inspect=size <= inspect_limit())
+        ModelFile(path=scan.root, size=scan.size, inspect=expanded <= inspect_limit())
     )
+    note = scan.note()
+    if note is not None:
+        prepared.notes.append(note)
     for key, value in prepared.answers.items():
         if key in data and data[key] != value:
             raise UsageError(
@@ -151,6 +324,20 @@ def prepare(model: str, data: Mapping[str, Any]) -> Prepared:
                 f"(it needs {value}); leave the flag out"
             )
     return prepared
+
+
+def _expanded_size(path: Path, model: str) -> int:
+    """What a zip-based model file (.mar, TorchScript .pt, .keras) inflates to, as its
+    entries declare (0 for folders and other files): a small archive that inflates to
+    gigabytes is copied, never loaded."""
+    if not path.is_file():
+        return 0
+    try:
+        return limits.zip_expanded_size(path) or 0
+    except limits.InputRejected as error:
+        raise UsageError(f"--model {model} {error}; not a model archive") from None
+    except OSError as error:
+        raise UsageError(f"--model {model}: cannot read it: {error.strerror}") from None
 
 
 def _reference(model: str, spec: ServerSpec) -> Prepared:

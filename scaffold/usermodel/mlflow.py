@@ -18,8 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from scaffold import limits, sensitive
 from scaffold.errors import UsageError
 from scaffold.usermodel import ModelFile, Prepared, copy_model, model_dir, remove
 
@@ -34,6 +33,8 @@ _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(.*)$")
 
 def _line(error: BaseException) -> str:
     """An exception's message on one line (YAML and MLflow errors span several)."""
+    if isinstance(error, OSError) and error.strerror:
+        return f"cannot be read: {error.strerror}"
     return " ".join(str(error).split())[:300]
 
 
@@ -46,13 +47,12 @@ def read_mlmodel(folder: Path) -> dict[str, Any]:
             f"--model {folder.name}: an MLflow model is a folder with an MLmodel file "
             "(written by mlflow.<flavor>.save_model); none found"
         )
-    if mlmodel.stat().st_size > MLMODEL_LIMIT:
-        raise UsageError(f"--model {folder.name}: MLmodel is larger than 1 MiB; not an MLmodel")
     try:
-        parsed = yaml.safe_load(mlmodel.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        parsed = limits.load_yaml_file(mlmodel, limit=MLMODEL_LIMIT)
+    except (OSError, limits.InputRejected) as error:
         raise UsageError(
-            f"--model {folder.name}: MLmodel is not readable YAML ({_line(error)})"
+            f"--model {folder.name}: MLmodel is not readable YAML ({_line(error)}); it is not "
+            "an MLmodel mlflow wrote"
         ) from None
     flavors = parsed.get("flavors") if isinstance(parsed, dict) else None
     if not isinstance(flavors, dict) or "python_function" not in flavors:
@@ -71,15 +71,15 @@ def model_requirements(folder: Path, mlflow_version: str = "") -> list[str]:
     lines: list[str] = []
     requirements = folder / "requirements.txt"
     conda = folder / "conda.yaml"
-    if requirements.is_file():
-        lines = requirements.read_text(encoding="utf-8").splitlines()
-    elif conda.is_file():
-        try:
-            env = yaml.safe_load(conda.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, yaml.YAMLError) as error:
-            raise UsageError(
-                f"--model {folder.name}: conda.yaml is not readable ({_line(error)})"
-            ) from None
+    source = requirements if requirements.is_file() else conda if conda.is_file() else None
+    try:
+        if source == requirements:
+            lines = limits.read_text(requirements).splitlines()
+        env = limits.load_yaml_file(conda) if source == conda else None
+    except (OSError, limits.InputRejected) as error:
+        assert source is not None
+        raise UsageError(f"--model {folder.name}: {source.name} {_line(error)}") from None
+    if env is not None:
         deps = env.get("dependencies") if isinstance(env, dict) else None
         for dep in deps if isinstance(deps, list) else []:
             if isinstance(dep, dict) and isinstance(dep.get("pip"), list):
@@ -121,18 +121,34 @@ def sample_request(folder: Path, mlmodel: Mapping[str, Any]) -> dict[str, Any] |
     info = mlmodel.get("saved_input_example_info")
     if not isinstance(info, dict):
         return None
-    serving = folder / str(info.get("serving_input_path") or "serving_input_example.json")
-    example = folder / str(info.get("artifact_path") or "input_example.json")
+    serving = _inside(folder, info.get("serving_input_path") or "serving_input_example.json")
+    example = _inside(folder, info.get("artifact_path") or "input_example.json")
     try:
-        if serving.is_file():
-            body = json.loads(serving.read_text(encoding="utf-8"))
+        if serving is not None and serving.is_file():
+            body = limits.load_json(limits.read_bytes(serving))
             split = body.get("dataframe_split") if isinstance(body, dict) else None
             return {"input_data": split} if isinstance(split, dict) else body
-        if example.is_file() and info.get("pandas_orient") == "split":
-            return {"input_data": json.loads(example.read_text(encoding="utf-8"))}
-    except (OSError, UnicodeDecodeError, ValueError):
+        if example is not None and example.is_file() and info.get("pandas_orient") == "split":
+            return {"input_data": limits.load_json(limits.read_bytes(example))}
+    except (OSError, ValueError):  # limits.InputRejected is a ValueError
         return None
     return None
+
+
+def _inside(folder: Path, name: Any) -> Path | None:
+    """`folder / name` when that is a file of the model that is copied (never a path out of
+    the folder, through `..`, an absolute path or a link, and never a dotfile or a secret):
+    MLmodel is the user's file, and the input example becomes sample_request.json."""
+    if not isinstance(name, str) or not name:
+        return None
+    path = (folder / name).resolve()
+    root = folder.resolve()
+    if root not in path.parents:
+        return None
+    relative = path.relative_to(root).as_posix()
+    if sensitive.hidden(relative) or sensitive.secret_name(relative):
+        return None
+    return path
 
 
 def _predictions(folder: Path, request: Mapping[str, Any]) -> Any:

@@ -33,7 +33,7 @@ def _layout(path: Path) -> tuple[Path, bool]:
         return path, False
     versions = (
         sorted(
-            (p for p in path.iterdir() if p.name.isdigit() and (p / "saved_model.pb").is_file()),
+            (p for p in path.iterdir() if _version(p.name) and (p / "saved_model.pb").is_file()),
             key=lambda p: int(p.name),
         )
         if path.is_dir()
@@ -47,9 +47,19 @@ def _layout(path: Path) -> tuple[Path, bool]:
     )
 
 
+def _version(name: str) -> bool:
+    """A TF Serving version folder: ASCII digits only (`int('²')` fails, and TF Serving
+    reads only those)."""
+    return name.isascii() and name.isdigit()
+
+
 def prepare(model: ModelFile) -> Prepared:
     folder, versioned = _layout(model.path)
-    newest = max(folder.iterdir(), key=lambda p: int(p.name)) if versioned else folder
+    newest = (
+        max((p for p in folder.iterdir() if _version(p.name)), key=lambda p: int(p.name))
+        if versioned
+        else folder
+    )
     samples: dict[str, Any] | None = None
     notes: list[str] = []
     if not model.inspect:

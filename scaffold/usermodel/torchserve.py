@@ -19,11 +19,39 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from scaffold import limits
 from scaffold.errors import UsageError
 from scaffold.usermodel import ModelFile, Prepared, copy_model, model_dir, need, remove
 
 MANIFEST = "MAR-INF/MANIFEST.json"
+#: Largest manifest read (real ones are a few hundred bytes).
+MANIFEST_LIMIT = 1 << 20
 SAFE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
+
+
+def read_manifest(path: Path) -> Any:
+    """The archive's MANIFEST.json, read bounded: only that entry is inflated, at most
+    MANIFEST_LIMIT bytes whatever its header claims (a zip bomb stops there), and its JSON
+    nesting is bounded (scaffold.limits)."""
+    try:
+        limits.zip_expanded_size(path)  # refuses an archive of too many entries
+        with zipfile.ZipFile(path) as archive:
+            info = archive.getinfo(MANIFEST)
+            if info.file_size > MANIFEST_LIMIT:
+                raise limits.InputRejected(
+                    f"{MANIFEST} inflates to {info.file_size} bytes (a manifest is a few "
+                    "hundred; this looks like a zip bomb)"
+                )
+            with archive.open(info) as entry:
+                raw = entry.read(MANIFEST_LIMIT + 1)
+            if len(raw) > MANIFEST_LIMIT:
+                raise limits.InputRejected(f"{MANIFEST} inflates beyond {MANIFEST_LIMIT} bytes")
+            return limits.load_json(raw)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, KeyError, OSError, EOFError) as error:
+        why = f"no readable {MANIFEST}: {' '.join(str(error).split())[:200]}"
+    except (ValueError, NotImplementedError, RuntimeError) as error:  # InputRejected, codecs
+        why = " ".join(str(error).split())[:200]
+    raise UsageError(f"--model {path.name}: not a TorchServe model archive ({why})")
 
 
 def prepare(model: ModelFile) -> Prepared:
@@ -35,14 +63,9 @@ def prepare(model: ModelFile) -> Prepared:
             f"--model {path.name}: TorchServe projects take a model archive (.mar) or a "
             "TorchScript file (.pt)"
         )
-    try:
-        with zipfile.ZipFile(path) as archive:
-            manifest = json.loads(archive.read(MANIFEST))
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as error:
-        raise UsageError(
-            f"--model {path.name}: not a TorchServe model archive (no readable {MANIFEST}: {error})"
-        ) from None
-    name = str(manifest.get("model", {}).get("modelName", ""))
+    manifest = read_manifest(path)
+    model_info = manifest.get("model") if isinstance(manifest, dict) else None
+    name = str(model_info.get("modelName", "")) if isinstance(model_info, dict) else ""
     defaults = {"served_model_name": name} if SAFE_NAME.fullmatch(name) else {}
 
     def finish(project: Path, answers: Mapping[str, Any]) -> list[str]:

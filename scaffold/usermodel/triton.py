@@ -72,12 +72,34 @@ def _read(path: Path) -> tuple[list[Tensor], list[Tensor]]:
         graph = onnx.load(str(path), load_external_data=False).graph
     except Exception as error:  # protobuf raises its own DecodeError; any failure is "not ONNX"
         raise UsageError(f"--model {path.name}: not a readable ONNX model ({error})") from None
+    _check_external_data(onnx, graph, path)
     initializers = {i.name for i in graph.initializer}
     inputs = [_tensor(onnx, v, path) for v in graph.input if v.name not in initializers]
     outputs = [_tensor(onnx, v, path) for v in graph.output]
     if not inputs or not outputs:
         raise UsageError(f"--model {path.name}: the ONNX graph has no inputs or no outputs")
     return inputs, outputs
+
+
+def _check_external_data(onnx: Any, graph: Any, path: Path) -> None:
+    """Refuse tensors whose external data lies outside the model's folder (an absolute
+    location or one through `..`): onnxruntime would read that file of this machine when
+    the samples are recorded."""
+    folder = path.parent.resolve()
+    tensors = list(graph.initializer)
+    for node in graph.node:
+        tensors += [a.t for a in node.attribute if a.HasField("t")]
+    for tensor in tensors:
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        location = next((e.value for e in tensor.external_data if e.key == "location"), "")
+        target = (folder / location).resolve()
+        if not location or Path(location).is_absolute() or folder not in target.parents:
+            raise UsageError(
+                f"--model {path.name}: the tensor {tensor.name} keeps its data in "
+                f"{location!r}, outside the model's folder; save the model with its data "
+                "inside (onnx.save(..., save_as_external_data=False))"
+            )
 
 
 def _tensor(onnx: Any, value: Any, path: Path) -> Tensor:
