@@ -121,6 +121,17 @@ SECRET_PATTERNS: tuple[tuple[re.Pattern[bytes], str], ...] = tuple(
 )
 
 
+#: Names that are secrets only sometimes: a `.pem` is often a public certificate (a CA
+#: bundle), `.git/` is history (secrets only if one was ever committed).
+AMBIGUOUS = ("*.pem", ".git")
+
+
+def certain(relative: PurePosixPath | str) -> bool:
+    """Whether the name alone makes `relative` a secret (not one of the AMBIGUOUS names)."""
+    parts = [p.lower() for p in _parts(relative)]
+    return not any(fnmatch.fnmatchcase(part, pattern) for part in parts for pattern in AMBIGUOUS)
+
+
 def hidden(relative: PurePosixPath | str) -> bool:
     """Whether a relative path has a part whose name starts with a dot."""
     return any(part.startswith(".") and part not in (".", "..") for part in _parts(relative))

@@ -215,3 +215,24 @@ def _apply(stage: _Stage, keyword: str, value: str, line: int) -> None:
             stage.copies.append(
                 Copy(copy.sources, str(stage.workdir / copy.dest) + ("/" if into else ""))
             )
+
+
+@dataclass(frozen=True)
+class ContextCopy:
+    """A COPY or ADD of any stage that reads the build context (not `--from`)."""
+
+    keyword: str
+    copy: Copy
+    line: int
+
+
+def context_copies(text: str) -> list[ContextCopy]:
+    """Every COPY/ADD of every stage that reads the build context: what can put a file of
+    the context into an image layer (a builder stage's layers stay in the build cache)."""
+    found = []
+    for keyword, value, line in _logical_lines(text):
+        if keyword in ("COPY", "ADD"):
+            copy = _copy(value)
+            if copy is not None:
+                found.append(ContextCopy(keyword, copy, line))
+    return found
