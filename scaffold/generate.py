@@ -79,15 +79,78 @@ def _check_destination(dest: Path, overwrite: bool) -> None:
         )
 
 
+#: The lock file in each staging folder: held (flock) by the `scaffold new` rendering there,
+#: so a folder whose lock can be taken was left by a process that is gone (kill -9, a crash).
+STAGING_LOCK = ".scaffold-staging.lock"
+#: Staging folders are `.<DEST>.scaffold-<8 random characters>` (tempfile.mkdtemp).
+STAGING_NAME = re.compile(r"\..+\.scaffold-[a-z0-9_]{8}")
+#: A staging folder without a lock file (made by scaffold before 0.2) is stale after this.
+LEGACY_STAGING_AGE = 3600.0
+
+
 @contextlib.contextmanager
 def _staging_dir(dest: Path) -> Iterator[Path]:
+    """A staging folder beside `dest`, locked for the lifetime of this process's use of it
+    and removed afterwards (a process killed meanwhile leaves it unlocked: see
+    remove_stale_staging)."""
+    import fcntl
+
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.scaffold-", dir=dest.parent))
     try:
-        # Same base name as the destination, so name-derived defaults come out right.
-        yield staging / dest.name
+        # Locked under a temporary name, then renamed: another `new` never sees the lock
+        # file unlocked, so it never takes a live staging folder for a stale one.
+        taking = staging / f"{STAGING_LOCK}.{os.getpid()}"
+        lock = taking.open("w")
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock.write(f"scaffold new {dest} (pid {os.getpid()})\n")
+        lock.flush()
+        taking.rename(staging / STAGING_LOCK)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    try:
+        with lock:
+            # Same base name as the destination, so name-derived defaults come out right.
+            yield staging / dest.name
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def remove_stale_staging(parent: Path) -> list[str]:
+    """Remove the staging folders in `parent` that an interrupted `scaffold new` left (a
+    kill -9, a crash, a power cut): only folders named like scaffold's whose lock file no
+    process holds (and, for those made before the lock existed, untouched for an hour).
+    Returns their names; never raises."""
+    import fcntl
+    import time
+
+    removed: list[str] = []
+    try:
+        entries = [e for e in parent.iterdir() if STAGING_NAME.fullmatch(e.name)]
+    except OSError:
+        return removed
+    for entry in entries:
+        try:
+            if entry.is_symlink() or not entry.is_dir():
+                continue
+            lock_path = entry / STAGING_LOCK
+            if not lock_path.exists():
+                if time.time() - entry.stat().st_mtime < LEGACY_STAGING_AGE:
+                    continue  # maybe an older scaffold still at work
+                shutil.rmtree(entry)
+                removed.append(entry.name)
+                continue
+            with lock_path.open("a") as lock:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # a live `scaffold new` is rendering there
+                shutil.rmtree(entry)
+                removed.append(entry.name)
+        except OSError:
+            continue  # not ours to fight over: leave it
+    return removed
 
 
 _WRITE_FIXES = {
@@ -226,6 +289,7 @@ def _render_and_place(
 ) -> NewResult:
     from copier import run_copy
 
+    stale = remove_stale_staging(dest.parent) if dest.parent.is_dir() else []
     with _staging_dir(dest) as rendered:
         try:
             run_copy(
@@ -245,6 +309,11 @@ def _render_and_place(
             raise _copier_error(error, dest) from error
         answers = read_answers(rendered)
         notes = list(prepared.notes) if prepared else []
+        if stale:
+            notes.append(
+                f"removed {len(stale)} staging folder(s) an interrupted scaffold new had left "
+                f"in {dest.parent}: {', '.join(stale)}"
+            )
         if prepared and prepared.finish:
             notes += prepared.finish(rendered, answers)
         made_repo = False
