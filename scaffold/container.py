@@ -42,8 +42,50 @@ def connect() -> DockerClient:
 
 
 def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
+    """The engine's own explanation (docker's APIError carries it apart from the request
+    URL and status line, which mean nothing to a user), else the message."""
+    text = str(getattr(error, "explanation", None) or error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+#: Phrases in the engine's explanation that mean an image of another platform (and only
+#: those: "platform" alone also appears in the request URL).
+_PLATFORM_PHRASES = (
+    "exec format error",
+    "no matching manifest",
+    "does not match the specified platform",
+    "requested image's platform",
+    "image operating system",
+    "multiple platforms feature",
+)
+#: (phrase in the engine's explanation, what to do) for build and start failures.
+_HINTS = (
+    (
+        "no space left on device",
+        "Docker's disk is full: free space (`docker system df` shows "
+        "what can go, e.g. `docker builder prune`)",
+    ),
+    (
+        "cannot locate specified dockerfile",
+        "the Dockerfile is missing: restore it, or fix "
+        "environment.build.dockerfile_path in deployment.yml",
+    ),
+    (
+        "pull access denied",
+        "the base image cannot be pulled: check FROM (--base-image) and "
+        "`docker login` to its registry",
+    ),
+    ("manifest unknown", "the base image's tag does not exist: check FROM (--base-image)"),
+    (
+        "executable file not found",
+        "the image's start command is not in the image: fix CMD or ENTRYPOINT in the Dockerfile",
+    ),
+    (
+        "permission denied: unknown",
+        "the start script is not executable: RUN chmod +x it "
+        "in the Dockerfile (or commit it with the executable bit)",
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -96,7 +138,7 @@ def build(
                 detail = str(chunk.get("error", "")).strip()
                 last = detail.splitlines()[-1] if detail else "see the build log"
                 raise DockerError(
-                    f"docker build of {context} failed: {last}",
+                    f"docker build of {context} failed: {last}{_platform_hint(detail)}",
                     details="\n".join([*log[-40:], detail]),
                 )
             text = str(chunk.get("stream", ""))
@@ -117,14 +159,18 @@ def build(
     return BuildResult(image_id or client.images.get(tag).id or tag, steps, cached)
 
 
-def _platform_hint(error: BaseException) -> str:
-    text = str(error).lower()
-    if "platform" in text or "exec format" in text:
+def _platform_hint(error: BaseException | str) -> str:
+    """The fix for a failure the engine explained (platform, disk, missing files), or ""."""
+    text = str(getattr(error, "explanation", None) or error).lower()
+    if any(phrase in text for phrase in _PLATFORM_PHRASES):
         return (
             "; the engine cannot build or run linux/amd64 images here: enable emulation "
             "(Docker Desktop: on by default; Linux: install qemu-user-static/binfmt) or pass "
             "--platform native"
         )
+    for phrase, fix in _HINTS:
+        if phrase in text:
+            return f"; {fix}"
     return ""
 
 
@@ -203,6 +249,43 @@ def logs(container: Container, tail: int = 200) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
+def listeners(container: Container) -> list[tuple[str, int]] | None:
+    """(address, port) of the TCP sockets listening in the container's network namespace,
+    read from /proc/<pid>/net/tcp and tcp6 of its main process; None where that cannot be
+    read (an engine in a VM such as Docker Desktop, no permission, the container gone), and
+    whenever the process is not provably the container's (its cgroup names the container)."""
+    try:
+        container.reload()
+        pid = int(container.attrs.get("State", {}).get("Pid") or 0)
+        if pid <= 0 or str(container.id) not in Path(f"/proc/{pid}/cgroup").read_text():
+            return None
+        found: list[tuple[str, int]] = []
+        for table in ("tcp", "tcp6"):
+            path = Path(f"/proc/{pid}/net/{table}")
+            if path.exists():
+                found += _listening(path.read_text())
+        return found
+    except Exception:  # OSError, a malformed table, docker's errors (container gone)
+        return None
+
+
+def _listening(table: str) -> list[tuple[str, int]]:
+    """Listening sockets (state 0A) of a /proc/net/tcp or tcp6 table."""
+    import ipaddress
+
+    found = []
+    for line in table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 4 or fields[3] != "0A":
+            continue
+        address, _, port = fields[1].partition(":")
+        raw = bytes.fromhex(address)
+        # The kernel prints each 32-bit word in host (little-endian) order.
+        words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+        found.append((str(ipaddress.ip_address(words)), int(port, 16)))
+    return found
+
+
 def follow_logs(container: Container, on_line: Callable[[str], None]) -> threading.Thread:
     """Stream the container's new log lines to on_line from a daemon thread; the thread
     ends when the container stops or is removed."""
@@ -243,6 +326,65 @@ def labelled_images(client: DockerClient, label: str) -> list[str]:
     """Tags (or ids) of the images carrying `label`."""
     images = client.images.list(filters={"label": label})
     return [image.tags[0] if image.tags else str(image.id) for image in images]
+
+
+def image_id(client: DockerClient, reference: str) -> str | None:
+    """The id of the image `reference` (a tag or id) names, or None when there is none."""
+    from docker.errors import APIError, ImageNotFound
+
+    try:
+        return str(client.images.get(reference).id)
+    except (ImageNotFound, APIError):
+        return None
+
+
+def dangling_images(client: DockerClient, label: str, *, older_than: float = 0.0) -> list[str]:
+    """Ids of the untagged images carrying `label` created more than `older_than` seconds
+    ago (images that only serve as another image's layers are not listed)."""
+    import datetime
+
+    from docker.errors import APIError
+
+    try:
+        found = client.images.list(filters={"dangling": True, "label": label})
+    except APIError:
+        return []
+    now = datetime.datetime.now(datetime.UTC)
+    ids = []
+    for image in found:
+        created = str(image.attrs.get("Created", ""))[:19]
+        try:
+            when = datetime.datetime.fromisoformat(created).replace(tzinfo=datetime.UTC)
+        except ValueError:
+            continue
+        if (now - when).total_seconds() >= older_than:
+            ids.append(str(image.id))
+    return ids
+
+
+def remove_superseded(client: DockerClient, image: str, label: str) -> bool:
+    """Remove `image` (an id) when it is dangling (no tag left), carries `label`
+    (`key=value`) and no container uses it; True when it is gone. Never forces, never raises:
+    an image in use (a container still running it) is kept and can be retried later."""
+    from docker.errors import APIError, ImageNotFound
+
+    key, _, value = label.partition("=")
+    try:
+        found = client.images.get(image)
+    except ImageNotFound:
+        return True
+    except APIError:
+        return False
+    if found.tags or (found.labels or {}).get(key) != value:
+        return False  # tagged again, or not scaffold's: not ours to remove
+    with signals.shielded():
+        try:
+            client.images.remove(image, force=False, noprune=False)
+        except ImageNotFound:
+            return True
+        except APIError:
+            return False  # in use by a container
+    return True
 
 
 def remove_image(client: DockerClient, image: str) -> bool:

@@ -45,6 +45,11 @@ NATIVE_PLATFORM = "native"
 PROJECT_LABEL = "scaffold.project"
 PID_LABEL = "scaffold.pid"
 HOST_LABEL = "scaffold.host"
+#: Seconds after which a dangling image of a project counts as left over by another
+#: session (younger ones may belong to a session between its build and its start).
+LEFTOVER_AGE = 900.0
+#: Seconds between two looks for a server listening on 127.0.0.1 only while waiting.
+UNREACHABLE_POLL = 1.0
 #: Seconds between two looks at the container and the watched files in --serve.
 SERVE_POLL = 0.5
 _SKIP_DIRS = frozenset({".git", "__pycache__", ".ipynb_checkpoints", ".Rproj.user"})
@@ -97,9 +102,13 @@ class RunResult:
 
 
 def image_tag(plan: RunPlan) -> str:
-    """A stable local tag, so rebuilds reuse Docker's layer cache."""
+    """A stable local tag per project folder, so rebuilds reuse Docker's layer cache and two
+    projects with the same endpoint and deployment names never take each other's tag."""
+    import hashlib
+
     name = re.sub(r"[^a-z0-9_.-]+", "-", f"{plan.endpoint_name}-{plan.deployment_name}".lower())
-    return f"scaffold-local/{name.strip('-.') or 'project'}:latest"
+    where = hashlib.sha256(str(plan.project).encode()).hexdigest()[:8]
+    return f"scaffold-local/{name.strip('-.')[:100] or 'project'}-{where}:latest"
 
 
 def resolve_platform(value: str | None) -> str | None:
@@ -120,6 +129,11 @@ class LocalDeployment:
         self.platform = resolve_platform(platform)
         self.client: DockerClient = docker_adapter.connect()
         self.tag = image_tag(self.plan)
+        #: The id of the image this session built (containers start from it, not the tag,
+        #: which another build may move meanwhile).
+        self.image_id: str | None = None
+        #: Images this session's rebuilds replaced, removed once no container uses them.
+        self.superseded: list[str] = []
         self.container: Container | None = None
         self.ports: dict[int, int] = {}
         self.timings = Timings()
@@ -145,6 +159,7 @@ class LocalDeployment:
             f"Building {plan.context.relative_to(plan.project)}/ as {self.tag} for {where}"
         )
         started = time.monotonic()
+        previous = docker_adapter.image_id(self.client, self.tag)
         result = docker_adapter.build(
             self.client,
             plan.context,
@@ -155,6 +170,10 @@ class LocalDeployment:
             labels={PROJECT_LABEL: str(plan.project)},
         )
         self.timings.build = time.monotonic() - started
+        self.image_id = result.image_id
+        if previous and previous != result.image_id:
+            self.superseded.append(previous)  # the tag moved: the old image is dangling
+        self.remove_superseded()
         if result.fully_cached:
             self.reporter.detail(f"all {result.steps} steps from the layer cache", important=True)
         return result
@@ -171,9 +190,12 @@ class LocalDeployment:
         ports: dict[int, int | None] = dict.fromkeys(plan.ports)
         ports.update(host_ports or {})
         started = time.monotonic()
+        image = self.image_id if self.image_id else self.tag
+        if docker_adapter.image_id(self.client, image) is None:
+            image = self.tag  # a concurrent build of this project replaced it meanwhile
         self.container = docker_adapter.start(
             self.client,
-            self.tag,
+            image,
             name=name,
             environment=plan.environment,
             mounts=plan.mounts,
@@ -196,16 +218,20 @@ class LocalDeployment:
     def wait_ready(self) -> float:
         """Wait for liveness, then readiness; seconds until ready, NotReadyError if never."""
         plan, running = self.plan, self._running()
-
-        def alive() -> str:
-            state, code = docker_adapter.status(running)
-            return "" if state == "running" else f"container {state} (exit code {code})"
+        unreachable = _Unreachable(running)
 
         began = time.monotonic()
         for label, route, probe in (
             ("liveness", plan.liveness, plan.liveness_probe),
             ("readiness", plan.readiness, plan.readiness_probe),
         ):
+
+            def alive(port: int = route.port) -> str:
+                state, code = docker_adapter.status(running)
+                if state != "running":
+                    return f"container {state} (exit code {code})"
+                return unreachable.check(port)
+
             self.reporter.step(
                 f"Waiting for {label} GET {route.path} on port {route.port} (127.0.0.1:"
                 f"{self.ports[route.port]}), up to {probe.budget:.0f}s = initial_delay "
@@ -234,10 +260,29 @@ class LocalDeployment:
         return docker_adapter.logs(self._running())
 
     def stop(self) -> None:
-        """Remove the container (if any); never raises."""
+        """Remove the container (if any), then the images rebuilds replaced; never raises."""
         if self.container is not None:
             docker_adapter.remove(self.container)
             self.container = None
+        self.remove_superseded()
+
+    def remove_superseded(self) -> list[str]:
+        """Remove the images this project's rebuilds replaced (dangling, scaffold's, and
+        used by no container); returns the ids removed. Those still in use are retried
+        at the next call."""
+        label = f"{PROJECT_LABEL}={self.plan.project}"
+        # Dangling images of this project that other sessions left (a rebuild while another
+        # session's container still used the old image, a kill -9), once old enough that no
+        # session can be between its build and its start.
+        leftovers = docker_adapter.dangling_images(self.client, label, older_than=LEFTOVER_AGE)
+        removed = [
+            image
+            for image in dict.fromkeys([*self.superseded, *leftovers])
+            if image != self.image_id
+            and docker_adapter.remove_superseded(self.client, image, label)
+        ]
+        self.superseded = [image for image in self.superseded if image not in removed]
+        return removed
 
     @contextlib.contextmanager
     def ready(self, host_ports: dict[int, int | None] | None = None) -> Iterator[LocalDeployment]:
@@ -255,6 +300,31 @@ class LocalDeployment:
         if self.container is None:
             raise RuntimeError("the container is not started")
         return self.container
+
+
+class _Unreachable:
+    """Notices, while the probes wait, a server that listens on 127.0.0.1 only (unreachable
+    through the published port, and on Azure): looked at every UNREACHABLE_POLL seconds,
+    reported once two looks in a row agree (scaffold.listening)."""
+
+    def __init__(self, container: Container) -> None:
+        self.container = container
+        self.last = 0.0
+        self.seen = ""
+
+    def check(self, port: int) -> str:
+        """The cause once confirmed, else ""."""
+        from scaffold.listening import loopback_only
+
+        now = time.monotonic()
+        if now - self.last < UNREACHABLE_POLL:
+            return ""
+        self.last = now
+        log = docker_adapter.logs(self.container, tail=200)
+        cause = loopback_only(log, docker_adapter.listeners(self.container), port)
+        confirmed = cause if cause and self.seen else ""
+        self.seen = cause
+        return confirmed
 
 
 def _is_stale(found: Container) -> bool:

@@ -168,7 +168,16 @@ def _build_context(project: Path, environment: dict[str, Any]) -> tuple[Path, st
     build = _mapping(environment.get("build"), "environment.build")
     if build:
         context = _local_path(project, build.get("path"), "environment.build.path")
-        return context, str(build.get("dockerfile_path") or "Dockerfile")
+        dockerfile = str(build.get("dockerfile_path") or "Dockerfile")
+        where = (context / dockerfile).resolve()
+        if not where.is_file() or (context != where.parent and context not in where.parents):
+            shown = context.relative_to(project) if project in context.parents else context
+            raise ProjectError(
+                f"deployment.yml: environment.build: there is no {dockerfile} in {shown}/ "
+                "to build; restore it, or point dockerfile_path at the Dockerfile (a path "
+                "inside build.path)"
+            )
+        return context, dockerfile
     fallback = project / "docker-context"
     if environment.get("image") and (fallback / "Dockerfile").is_file():
         return fallback, "Dockerfile"

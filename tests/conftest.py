@@ -66,11 +66,38 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     strict = session.config.getoption("--strict-skips") or os.environ.get("CI") == "true"
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    _assert_no_docker_leftovers(session, reporter)
     skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
     if strict and skipped and exitstatus == 0:
         if reporter:
             reporter.write_line(f"FAILED: {skipped} test(s) skipped in strict mode", red=True)
         session.exitstatus = 1
+
+
+def _assert_no_docker_leftovers(session: pytest.Session, reporter: Any) -> None:
+    """The session fails when the engine still holds a project image or container of this
+    session (scaffold's label, a project below this session's basetemp): whatever a test
+    or scaffold itself failed to remove. They are removed here either way."""
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None or getattr(factory, "_basetemp", None) is None:
+        return  # no test asked for a temporary folder: no project was made
+    try:
+        containers, images = session_leftovers(factory.getbasetemp())
+    except Exception as error:  # no engine: the Docker tests failed already
+        if reporter:
+            reporter.write_line(f"(leftover check skipped: Docker unreachable: {error})")
+        return
+    if not containers and not images:
+        return
+    names = [str(c.name) for c in containers] + [str(i.tags or i.id) for i in images]
+    remove_session_leftovers(factory.getbasetemp())
+    if reporter:
+        reporter.write_line(
+            f"FAILED: the session left {len(containers)} container(s) and {len(images)} "
+            f"project image(s) on the Docker engine (now removed): {', '.join(names[:10])}",
+            red=True,
+        )
+    session.exitstatus = 1
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -96,6 +123,66 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     yield
     os.environ.clear()
     os.environ.update(saved)
+
+
+# -- Docker leftovers: every project image and container of THIS session is removed -----------
+#: The label scaffold puts on the images it builds and the containers it starts; its value
+#: is the project folder, so this session's are the ones below its basetemp (other suites
+#: running on the same engine at the same time are never touched).
+PROJECT_LABEL = "scaffold.project"
+
+
+def session_leftovers(basetemp: Path) -> tuple[list[Any], list[Any]]:
+    """(containers, images) on the engine labelled with a project folder below `basetemp`."""
+    import docker
+
+    root = str(basetemp.resolve())
+    client = docker.from_env()
+
+    def ours(labels: dict[str, str] | None) -> bool:
+        value = (labels or {}).get(PROJECT_LABEL, "")
+        return value == root or value.startswith(root + "/")
+
+    containers = [
+        c
+        for c in client.containers.list(all=True, filters={"label": PROJECT_LABEL})
+        if ours(c.labels)
+    ]
+    images = [i for i in client.images.list(filters={"label": PROJECT_LABEL}) if ours(i.labels)]
+    return containers, images
+
+
+def remove_session_leftovers(basetemp: Path) -> list[str]:
+    """Remove this session's project containers, then its project images; returns what
+    could not be removed."""
+    import docker.errors
+
+    containers, images = session_leftovers(basetemp)
+    for found in containers:
+        with contextlib.suppress(docker.errors.APIError):
+            found.remove(force=True, v=True)
+    kept = []
+    client = docker.from_env()
+    for image in images:
+        try:
+            client.images.remove(str(image.id), force=True, noprune=False)
+        except docker.errors.NotFound:
+            continue
+        except docker.errors.APIError as error:
+            kept.append(f"{image.tags or image.id}: {error}")
+    return kept
+
+
+@pytest.fixture(autouse=True)
+def _docker_leftovers_removed(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After every Docker test: remove the project images and containers it made (its
+    projects live below this session's basetemp). Each test builds its own projects, so no
+    later test needs them; the stand-in base images are not project images and stay."""
+    yield
+    if request.node.get_closest_marker("docker") is None:
+        return
+    basetemp = request.config._tmp_path_factory.getbasetemp()
+    remove_session_leftovers(basetemp)
 
 
 def files_of(project: Path) -> set[str]:

@@ -73,7 +73,14 @@ def test_plumber_one_row_and_bad_input_through_the_container(
     project = render("plumber", name="plumber-contract", base_image=standin("plumber"))
     plan = load_plan(project)
     client = adapter.connect()
-    adapter.build(client, plan.context, plan.dockerfile, image_tag(plan), lambda *_: None)
+    adapter.build(
+        client,
+        plan.context,
+        plan.dockerfile,
+        image_tag(plan),
+        lambda *_: None,
+        labels={"scaffold.project": str(project)},
+    )
     running = adapter.start(
         client,
         image_tag(plan),
@@ -323,7 +330,7 @@ def test_kill_9_leftover_is_removed_by_the_next_run_and_by_clean(
     assert main(["clean", str(project)]) == ExitCode.OK
     result = capsys.readouterr()
     assert "Removed 1 container(s) and 1 image(s)" in result.out
-    assert "scaffold-local/plumber-kill9-blue:latest" in result.err
+    assert "scaffold-local/plumber-kill9-blue-" in result.err
     assert _containers_of(project) == []
     images = subprocess.run(
         ["docker", "images", "-q", "--filter", "label=scaffold.project"],

@@ -29,6 +29,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -47,6 +48,7 @@ import docker.errors
 __all__ = [
     "LABEL",
     "RECIPES_DIR",
+    "build_context",
     "ensure_image",
     "image_tag",
     "recipe_base",
@@ -321,16 +323,43 @@ def _prepare_context(name: str, context: Path) -> None:
 def _build_recipe(
     client: docker.DockerClient, name: str, tag: str, digest: str, base_tag: str
 ) -> None:
-    tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
-    error: str | None = None
     with tempfile.TemporaryDirectory(prefix=f"scaffold-standin-{name}-") as tmp:
         context = Path(tmp) / "context"
         _prepare_context(name, context)
+        try:
+            build_context(
+                client, context, tag, labels={LABEL: digest}, buildargs={"BASE": base_tag}
+            )
+        except RuntimeError as error:
+            raise RuntimeError(f"docker build of {name} ({tag}) failed:\n{error}") from None
+
+
+_STEP_ID = re.compile(r"^\s*---> ([0-9a-f]{12,64})\s*$")
+
+
+def build_context(
+    client: docker.DockerClient,
+    context: Path,
+    tag: str,
+    *,
+    labels: dict[str, str],
+    buildargs: dict[str, str],
+) -> list[str]:
+    """Build `context` into `tag` with the classic builder (the Docker SDK's), then remove the
+    untagged final images of its earlier stages, which a multi-stage build leaves dangling
+    (`<none>` in `docker images`), also when the build fails. Only images this build's
+    own output names are removed, and only while nothing else uses them; the layers of the
+    tagged image stay (they are its parents). Returns the ids removed; RuntimeError with the
+    log tail when the build fails."""
+    tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
+    error: str | None = None
+    produced: list[str] = []
+    try:
         stream = client.api.build(
             path=str(context),
             tag=tag,
-            buildargs={"BASE": base_tag},
-            labels={LABEL: digest},
+            buildargs=buildargs,
+            labels=labels,
             rm=True,
             forcerm=True,
             pull=False,
@@ -339,12 +368,38 @@ def _build_recipe(
         )
         for chunk in stream:
             text = chunk.get("stream") or chunk.get("status") or ""
-            tail.extend(line for line in str(text).splitlines() if line.strip())
+            for line in str(text).splitlines():
+                if line.strip():
+                    tail.append(line)
+                step = _STEP_ID.match(line)
+                if step:
+                    produced.append(step.group(1))
             if "error" in chunk:
                 error = str(chunk.get("error"))
                 tail.append(error)
+    finally:
+        removed = _remove_stage_leftovers(client, produced)
     if error is not None:
-        raise RuntimeError(f"docker build of {name} ({tag}) failed:\n" + "\n".join(tail))
+        raise RuntimeError("\n".join(tail))
+    return removed
+
+
+def _remove_stage_leftovers(client: docker.DockerClient, produced: list[str]) -> list[str]:
+    """Remove the images among `produced` (short ids from a build's output) that are dangling
+    now: the final images of stages the target stage only copied from."""
+    if not produced:
+        return []
+    dangling = client.images.list(filters={"dangling": True})
+    removed = []
+    for image in dangling:
+        short = str(image.id).removeprefix("sha256:")
+        if any(short.startswith(step) for step in produced):
+            try:
+                client.images.remove(str(image.id), force=False, noprune=False)
+                removed.append(str(image.id))
+            except docker.errors.APIError:
+                continue  # used by a container, or a parent after all: keep it
+    return removed
 
 
 # --------------------------------------------------------------------------- CLI
