@@ -58,6 +58,11 @@ _PLATFORM_PHRASES = (
     "image operating system",
     "multiple platforms feature",
 )
+_UNREACHABLE_REGISTRY = (
+    "the base image is not on this machine and its registry cannot be reached (network, "
+    "proxy, DNS): pull it where the registry is reachable, or point FROM (--base-image) at "
+    "an image this machine has (`docker images`)"
+)
 #: (phrase in the engine's explanation, what to do) for build and start failures.
 _HINTS = (
     (
@@ -76,6 +81,10 @@ _HINTS = (
         "`docker login` to its registry",
     ),
     ("manifest unknown", "the base image's tag does not exist: check FROM (--base-image)"),
+    ("dial tcp", _UNREACHABLE_REGISTRY),
+    ("no such host", _UNREACHABLE_REGISTRY),
+    ("tls handshake timeout", _UNREACHABLE_REGISTRY),
+    ("i/o timeout", _UNREACHABLE_REGISTRY),
     (
         "executable file not found",
         "the image's start command is not in the image: fix CMD or ENTRYPOINT in the Dockerfile",
@@ -123,6 +132,7 @@ def build(
     options: dict[str, Any] = {"labels": dict(labels or {})}
     if platform:
         options["platform"] = platform
+    _check_context(context)
     try:
         stream = client.api.build(
             path=str(context),
@@ -157,6 +167,21 @@ def build(
             f"docker build of {context} failed: {_first_line(error)}{_platform_hint(error)}"
         ) from None
     return BuildResult(image_id or client.images.get(tag).id or tag, steps, cached)
+
+
+def _check_context(context: Path) -> None:
+    """DockerError for a build context the Docker SDK would crash on while packing it: a
+    .dockerignore that is not UTF-8 text (the SDK reads it with the default codec)."""
+    from scaffold import limits
+
+    ignore = context / ".dockerignore"
+    if ignore.exists():
+        try:
+            limits.read_text(ignore)
+        except (OSError, limits.InputRejected) as error:
+            reason = str(error.strerror if isinstance(error, OSError) else error)
+            fix = "" if "UTF-8" in reason else "; a .dockerignore lists one pattern per line"
+            raise DockerError(f"{ignore} {reason}{fix}") from None
 
 
 def _platform_hint(error: BaseException | str) -> str:

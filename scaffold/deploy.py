@@ -215,9 +215,15 @@ def load_deploy_plan(project: Path, *, validate: bool = True) -> DeployPlan:
                 details="\n".join(lines),
             )
         server = report.server
+    from scaffold import limits
+
     for name in ("endpoint.yml", "deployment.yml"):
         if not (root / name).is_file():
             raise ProjectError(f"{root / name} not found; run scaffold in a project folder")
+        try:  # within scaffold's bounds before the SDK parses (and walks) it
+            limits.load_yaml_file(root / name)
+        except (OSError, limits.InputRejected) as error:
+            raise ProjectError(f"{root / name} {error}; run scaffold validate") from None
     from azure.ai.ml import load_online_deployment, load_online_endpoint
 
     try:

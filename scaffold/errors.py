@@ -6,6 +6,8 @@ Secrets (the endpoint key, Authorization values) are masked in messages and deta
 
 from __future__ import annotations
 
+import errno
+import os
 from enum import IntEnum
 
 
@@ -133,3 +135,53 @@ class Interrupted(KeyboardInterrupt):
     def exit_code(self) -> ExitCode:
         """128 + the signal number, as a shell reports a process killed by it."""
         return ExitCode.TERMINATED if self.signum == 15 else ExitCode.INTERRUPTED
+
+
+#: errno -> the fix, for file-system refusals of a write (exit 12).
+WRITE_FIXES = {
+    errno.ENOSPC: "free some space or choose another folder",
+    errno.EDQUOT: "free some space or choose another folder",
+    errno.EFBIG: "free some space or choose another folder",
+    errno.EROFS: "choose a folder on a writable file system",
+    errno.EACCES: "choose a folder you can write to (or fix its permissions)",
+    errno.EPERM: "choose a folder you can write to (or fix its permissions)",
+}
+#: errno -> the fix, for a path that cannot name a file as given (exit 2).
+PATH_FIXES = {
+    errno.ENAMETOOLONG: "choose a shorter path",
+    errno.ENOTDIR: "a part of the path is a file, not a folder; choose another path",
+    errno.ELOOP: "a symbolic link on the path points to itself; fix or remove it",
+    errno.EISDIR: "it is a folder; name a file",
+    errno.ENOENT: "check the path",
+    errno.EEXIST: "a file of that name is in the way; choose another path",
+    errno.EINVAL: "choose another path",
+}
+
+
+def from_os_error(error: OSError, action: str = "use") -> ScaffoldError:
+    """An OSError scaffold did not expect at that point, as one line with the fix: a write
+    refusal (disk full, read-only, no permission) exits 12, a path that cannot name a file
+    (too long, through a file, a link loop) exits 2, anything else (an I/O error) 12."""
+    where = error.filename if error.filename is not None else "a file"
+    reason = error.strerror or (os.strerror(error.errno) if error.errno else str(error))
+    code = error.errno or 0
+    if code in PATH_FIXES:
+        return UsageError(f"cannot {action} {where}: {reason}; {PATH_FIXES[code]}")
+    fix = WRITE_FIXES.get(code, "check the disk and the path")
+    return WriteError(f"cannot {action} {where}: {reason}; {fix}")
+
+
+def from_unicode_error(error: UnicodeError) -> ScaffoldError:
+    """A text that is not valid UTF-8 (a file scaffold read, or a path or argument whose bytes
+    are not UTF-8), as one line (exit 2)."""
+    if isinstance(error, UnicodeEncodeError):
+        return UsageError(
+            "an argument or file name is not valid UTF-8 text (it holds undecodable bytes); "
+            "rename the file or pass the value in UTF-8"
+        )
+    return UsageError(
+        f"a file scaffold read is not UTF-8 text ({error.reason} at byte {error.start}); "
+        "save it as UTF-8"
+        if isinstance(error, UnicodeDecodeError)
+        else f"text that is not valid UTF-8 ({error}); save it as UTF-8"
+    )

@@ -71,6 +71,18 @@ def check_answers_complete(
 
 
 def _check_destination(dest: Path, overwrite: bool) -> None:
+    for parent in dest.parents:  # the nearest existing folder above must be a folder
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                raise UsageError(
+                    f"{parent} is a file, not a folder, so {dest} cannot be made there; "
+                    "choose another destination"
+                )
+            break
+    if dest.is_symlink() and not dest.exists():
+        raise UsageError(
+            f"{dest} is a broken or looping symbolic link; remove it or choose another destination"
+        )
     if dest.exists() and not dest.is_dir():
         raise UsageError(f"{dest} exists and is not a folder; choose another destination")
     if dest.is_dir() and any(dest.iterdir()) and not overwrite:
@@ -153,23 +165,21 @@ def remove_stale_staging(parent: Path) -> list[str]:
     return removed
 
 
-_WRITE_FIXES = {
-    errno.ENOSPC: "free some space or choose another folder",
-    errno.EDQUOT: "free some space or choose another folder",
-    errno.EROFS: "choose a folder on a writable file system",
-    errno.EACCES: "choose a folder you can write to",
-    errno.EPERM: "choose a folder you can write to",
-}
-
-
 def write_error(dest: Path, error: OSError) -> ScaffoldError:
-    """A file-system refusal (disk full, read-only, no permission) as one line with the fix;
-    other OS errors as a template error."""
-    reason = os.strerror(error.errno) if error.errno else str(error)
-    fix = _WRITE_FIXES.get(error.errno or 0)
-    if fix is None:
-        return TemplateError(f"rendering the template failed: {reason}")
-    return WriteError(f"cannot write {dest}: {reason}; {fix} (nothing was written)")
+    """A file-system refusal (disk full, read-only, no permission) as one line with the fix
+    (exit 12); a destination path that cannot be made (too long, through a file) exit 2;
+    other OS errors exit 12 naming the file."""
+    from scaffold.errors import PATH_FIXES, WRITE_FIXES
+
+    code = error.errno or 0
+    reason = os.strerror(code) if code else str(error)
+    if code in WRITE_FIXES:
+        fix = WRITE_FIXES[code].replace(" (or fix its permissions)", "")
+        return WriteError(f"cannot write {dest}: {reason}; {fix} (nothing was written)")
+    if code in PATH_FIXES:
+        return UsageError(f"cannot create {dest}: {reason}; {PATH_FIXES[code]}")
+    where = f" ({error.filename})" if error.filename else ""
+    return WriteError(f"cannot write {dest}: {reason}{where}; check the disk (nothing was written)")
 
 
 def _copier_error(error: Exception, dest: Path) -> ScaffoldError:
@@ -253,9 +263,12 @@ def new_project(
         model: the user's model (a file or folder, or an `azureml:` reference) to serve
             instead of the sample; the project is configured from it (scaffold.usermodel).
     """
-    dest = dest.expanduser().resolve()
     check_bounds(data)  # for every template: nothing renders an oversized answer
-    _check_destination(dest, overwrite)
+    try:
+        dest = Path(os.path.realpath(dest.expanduser()))  # never raises on a link loop
+        _check_destination(dest, overwrite)
+    except OSError as error:  # a name too long, a link loop
+        raise write_error(dest, error) from None
     prepared = None
     if model is not None:
         from scaffold import usermodel

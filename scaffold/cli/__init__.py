@@ -16,6 +16,7 @@ sign-in, request refused), 14 Azure deployment failed or timed out, 130 interrup
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -46,6 +47,24 @@ examples:
   scaffold status ~/endpoints --json                     # template drift of many projects
   scaffold template init ~/team-template                 # start a team starter template
 """
+
+
+def _unexpected(error: BaseException) -> ScaffoldError | None:
+    """The one-line error for a low-level failure that escaped a command, or None."""
+    from scaffold.errors import from_os_error, from_unicode_error
+
+    if isinstance(error, OSError):
+        return from_os_error(error)
+    if isinstance(error, UnicodeError):
+        return from_unicode_error(error)
+    if isinstance(error, RecursionError):
+        return UsageError(
+            "an input nests too deeply to be read (a file or answer with thousands of "
+            "levels); simplify it"
+        )
+    if str(error).startswith("Symlink loop"):  # pathlib.Path.resolve() on a link loop
+        return UsageError(f"{error}: a symbolic link points to itself; fix or remove it")
+    return None
 
 
 def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, list[str]]:
@@ -92,6 +111,15 @@ def main(argv: Sequence[str] | None = None, *, azure: dict[str, Any] | None = No
     except ScaffoldError as error:
         console.error(error)
         return error.exit_code
+    except (OSError, UnicodeError, RecursionError, RuntimeError) as error:
+        # A file-system or decoding failure the command did not expect at that point: still
+        # one line with the fix and a documented code, never a traceback (SCAFFOLD_DEBUG=1
+        # shows it). Other exceptions are bugs and stay loud.
+        mapped = _unexpected(error)
+        if mapped is None or os.environ.get("SCAFFOLD_DEBUG"):
+            raise
+        console.error(mapped)
+        return mapped.exit_code
     except KeyboardInterrupt as stopped:
         code = stopped.exit_code if isinstance(stopped, Interrupted) else ExitCode.INTERRUPTED
         why = "terminated (SIGTERM)" if code == ExitCode.TERMINATED else "interrupted"

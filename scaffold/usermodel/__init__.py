@@ -13,6 +13,7 @@ with onnx, joblib, ...) only when it is at most `inspect_limit()` bytes.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import re
@@ -177,9 +178,8 @@ def _checked_file(path: Path, rel: str, source: Path) -> int:
         with path.open("rb"):
             pass
     except OSError as error:
-        raise UsageError(
-            f"--model {source}: cannot read {rel}: {error.strerror}; fix its permissions"
-        ) from None
+        fix = "; fix its permissions" if error.errno in (errno.EACCES, errno.EPERM) else ""
+        raise UsageError(f"--model {source}: cannot read {rel}: {error.strerror}{fix}") from None
     secret = sensitive.secret_content(path)
     if secret is not None:
         raise UsageError(

@@ -799,9 +799,11 @@ def check_samples(ctx: Context) -> None:
 
 
 def _check_json(ctx: Context, path: Path, name: str) -> None:
+    from scaffold import limits
+
     try:
-        json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, OSError) as error:
+        limits.load_json(limits.read_bytes(path, limit=limits.MAX_FILE_BYTES * 16))
+    except (ValueError, OSError) as error:  # limits.InputRejected is a ValueError
         ctx.error(
             "smoke.sample.invalid",
             name,
