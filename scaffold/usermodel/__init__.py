@@ -99,8 +99,8 @@ class ModelScan:
         """One line for the user about what was left out (None when nothing was)."""
         if not self.left_out:
             return None
-        shown = ", ".join(f"{path} ({why})" for path, why in self.left_out[:6])
-        more = f" and {len(self.left_out) - 6} more" if len(self.left_out) > 6 else ""
+        shown = ", ".join(f"{path} ({why})" for path, why in self.left_out[:10])
+        more = f" and {len(self.left_out) - 10} more" if len(self.left_out) > 10 else ""
         return (
             f"left out of the project and its git history: {shown}{more}; scaffold never "
             "copies dotfiles, keys or credentials from a model (copy a file in yourself if "
