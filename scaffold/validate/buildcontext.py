@@ -172,9 +172,10 @@ def _walk(root: Path, start: str, ignore: DockerIgnore, budget: _Budget) -> list
         rel = pending.pop()
         path = root / rel if rel else root
         budget.entries -= 1
-        if rel and ignore.excludes(rel) and not (path.is_dir() and ignore.has_exceptions):
+        excluded = bool(rel) and ignore.excludes(rel)
+        if excluded and not (path.is_dir() and not path.is_symlink() and ignore.has_exceptions):
             continue
-        name_says = sensitive.secret_name(rel) if rel else None
+        name_says = sensitive.secret_name(rel) if rel and not excluded else None
         if name_says is not None:
             found.append(Finding(rel, name_says, sensitive.certain(rel)))
             continue  # a secret folder (.ssh, .git ...) is reported once, not file by file
@@ -184,7 +185,7 @@ def _walk(root: Path, start: str, ignore: DockerIgnore, budget: _Budget) -> list
             except OSError:
                 continue
             pending += [f"{rel}/{name}" if rel else name for name in reversed(names)]
-        elif path.is_file() and budget.content > 0:
+        elif path.is_file() and not excluded and budget.content > 0:
             size = path.stat().st_size
             if size <= sensitive.CONTENT_LIMIT:
                 budget.content -= size
