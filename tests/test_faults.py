@@ -144,3 +144,26 @@ def test_interrupted_update_is_undone(tmp_path: Path, signum: int) -> None:
         assert git(project, "status", "--porcelain", "--untracked-files=all") == ""
     assert interrupted >= 2, "the signal never landed while copier was working"
     assert [p.name for p in tmp_path.iterdir()] == ["demo-ep"]
+
+
+def test_disk_full_during_the_model_copy_is_exit_12_and_leaves_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Needs root. The project renders, then the user's model folder (an MLflow model with
+    6 MiB of weights) fills the 4 MiB disk while it is copied: one line with the fix, exit
+    12 (a folder copy ended with exit 3 and a raw shutil.Error list), no project and no
+    staging folder."""
+    import os
+    import shutil
+
+    from conftest import TEMPLATES
+
+    model = tmp_path / "mlflow-model"
+    shutil.copytree(TEMPLATES / "mlflow" / "model", model)
+    (model / "weights.bin").write_bytes(os.urandom(6 << 20))
+    with tmpfs(tmp_path / "small", "size=4m") as small:
+        code = main(["new", "--server", "mlflow", "--model", str(model), str(small / "big-ep")])
+        line = _one_line_error(capsys.readouterr().err)
+        assert code == ExitCode.WRITE == 12
+        assert "No space left on device" in line and "free some space" in line
+        assert list(small.iterdir()) == []
