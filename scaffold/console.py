@@ -14,6 +14,18 @@ from scaffold.redact import redact
 QUIET, NORMAL, VERBOSE = 0, 1, 2
 
 
+def printable(text: str, stream: TextIO) -> str:
+    """`text` as `stream` can encode it: bytes of a file name that are not UTF-8 (kept by
+    Python as surrogates) shown as U+FFFD, other characters the stream's encoding lacks as
+    escapes, so printing never fails after the work is done."""
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    try:
+        return text.encode(encoding, "backslashreplace").decode(encoding)
+    except LookupError:
+        return text
+
+
 class Console:
     """Renders progress (a Reporter for the core) and results at a verbosity level."""
 
@@ -28,23 +40,23 @@ class Console:
     def step(self, message: str) -> None:
         """Show a new phase (not in --quiet)."""
         if self.level >= NORMAL:
-            print(redact(f"==> {message}"), file=self.err, flush=True)
+            print(printable(redact(f"==> {message}"), self.err), file=self.err, flush=True)
 
     def detail(self, line: str, *, important: bool = False) -> None:
         """Show tool output: condensed by default, all of it with --verbose."""
         if self.level >= VERBOSE or (important and self.level >= NORMAL):
-            print(redact(f"    {line}"), file=self.err, flush=True)
+            print(printable(redact(f"    {line}"), self.err), file=self.err, flush=True)
 
     # Results -----------------------------------------------------------------------
     def result(self, message: str) -> None:
         """Print the outcome (always, also in --quiet)."""
-        print(redact(message), file=self.out, flush=True)
+        print(printable(redact(message), self.out), file=self.out, flush=True)
 
     def error(self, error: ScaffoldError) -> None:
         """Print a user error: one line, then its details (logs) unless --quiet."""
-        print(redact(f"error: {error.message}"), file=self.err, flush=True)
+        print(printable(redact(f"error: {error.message}"), self.err), file=self.err, flush=True)
         if error.details and self.level >= NORMAL:
-            print(redact(error.details.rstrip()), file=self.err, flush=True)
+            print(printable(redact(error.details.rstrip()), self.err), file=self.err, flush=True)
 
     # Progress ----------------------------------------------------------------------
     @contextlib.contextmanager

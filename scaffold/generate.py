@@ -113,12 +113,12 @@ def _staging_dir(dest: Path) -> Iterator[Path]:
         # Locked under a temporary name, then renamed: another `new` never sees the lock
         # file unlocked, so it never takes a live staging folder for a stale one.
         taking = staging / f"{STAGING_LOCK}.{os.getpid()}"
-        lock = taking.open("w")
+        lock = taking.open("w", encoding="utf-8", errors="backslashreplace")
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         lock.write(f"scaffold new {dest} (pid {os.getpid()})\n")
         lock.flush()
         taking.rename(staging / STAGING_LOCK)
-    except OSError:
+    except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     try:
