@@ -254,11 +254,18 @@ def _read(path: Path, size: int) -> YamlFile:
     by_name = _kind_by_name(path.name)
     if size > MAX_YAML_BYTES:
         return YamlFile(path, OTHER, None, f"is larger than {MAX_YAML_BYTES} bytes")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
+    from scaffold import limits
+
+    try:  # bounded: a pipe or device named *.yml is never read past the limit
+        text = limits.read_text(path, limit=MAX_YAML_BYTES)
+    except (OSError, limits.InputRejected) as error:
         return YamlFile(path, by_name, None, f"cannot be read as UTF-8 text: {error}")
     placeholders = tuple(dict.fromkeys(_PLACEHOLDER.findall(text)))
+    try:  # depth, alias expansion and number sizes, before PyYAML builds anything
+        limits.check_yaml(text)
+    except limits.InputRejected as error:
+        if not placeholders or "not valid YAML" not in str(error):
+            return YamlFile(path, by_name, None, str(error), placeholders)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
@@ -285,9 +292,13 @@ def _with_quoted_placeholders(text: str) -> Any:
     def quote(match: re.Match[str]) -> str:
         return match["lead"] + json.dumps(match["value"].rstrip()) + (match["comment"] or "")
 
+    from scaffold import limits
+
+    quoted = _PLACEHOLDER_VALUE.sub(quote, text)
     try:
-        return yaml.safe_load(_PLACEHOLDER_VALUE.sub(quote, text))
-    except yaml.YAMLError:
+        limits.check_yaml(quoted)
+        return yaml.safe_load(quoted)
+    except (yaml.YAMLError, limits.InputRejected):
         return None
 
 

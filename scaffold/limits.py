@@ -188,6 +188,8 @@ def check_yaml(text: str, *, max_depth: int = MAX_DEPTH, max_expanded: int = MAX
                     handle(event)
                     break
     except yaml.YAMLError as error:
+        if "maximum nesting depth" in str(error):  # libyaml's own limit, met while scanning
+            raise InputRejected(f"nests deeper than {max_depth} levels") from None
         raise InputRejected(_yaml_message(error)) from None
 
 

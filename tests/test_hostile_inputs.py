@@ -159,3 +159,32 @@ def test_a_dockerignore_that_is_not_utf8_is_one_line(
     code = main(["run", "--no-validate", str(project)])
     line = _one_line(code, capsys.readouterr().err)
     assert code == ExitCode.DOCKER and ".dockerignore is not UTF-8 text" in line
+
+
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        (laughs(9), "billion laughs"),
+        ("a: " + "[" * 2000 + "]" * 2000, "nests deeper than"),
+        ("name: {{placeholder}}\na: " + "[" * 2000 + "]" * 2000, "nests deeper than"),
+        ("instance_count: " + "9" * 5000, "number longer than"),
+    ],
+    ids=["billion-laughs", "deep", "deep-with-placeholder", "huge-number"],
+)
+def test_layout_discovery_reads_yaml_within_bounds(
+    tmp_path: Path, content: str, error: str
+) -> None:
+    """scaffold.layout classifies every YAML file of a repository: each read is bounded."""
+    from scaffold import layout
+
+    path = tmp_path / "deployment.yml"
+    path.write_text(content)
+    found = layout.read_yaml(path)
+    assert found.data is None and error in found.error
+
+
+def test_layout_discovery_does_not_hang_on_a_pipe(tmp_path: Path) -> None:
+    from scaffold import layout
+
+    os.mkfifo(tmp_path / "endpoint.yml")
+    assert layout.read_yaml(tmp_path / "endpoint.yml").data is None
