@@ -32,6 +32,10 @@ LIMIT_ENV = "SCAFFOLD_MODEL_INSPECT_LIMIT"
 DEFAULT_LIMIT = 1 << 30  # 1 GiB
 REFERENCE = re.compile(r"azureml:[A-Za-z0-9][A-Za-z0-9_.-]{0,254}(?::[1-9][0-9]{0,8}|@latest)")
 
+#: Bytes of small files searched for secrets per model (keys and tokens are small files;
+#: a model of many small files is searched up to this much, names are checked throughout).
+CONTENT_BUDGET = 64 << 20
+
 #: finish(project, answers) -> notes for the user.
 Finish = Callable[[Path, Mapping[str, Any]], list[str]]
 
@@ -132,6 +136,7 @@ def scan_model(source: Path) -> ModelScan:
             f"--model {source}: cannot read {error.filename}: {error.strerror}; fix its permissions"
         )
 
+    content_budget = CONTENT_BUDGET
     for folder, dirs, files in os.walk(root, onerror=unreadable):
         here = Path(folder)
         for name in sorted(dirs + files):
@@ -148,7 +153,9 @@ def scan_model(source: Path) -> ModelScan:
                 entries.append((rel, "dir"))
                 continue
             else:
-                size += _checked_file(path, rel, source)
+                found = _checked_file(path, rel, source, search=content_budget > 0)
+                content_budget -= found if found <= sensitive.CONTENT_LIMIT else 0
+                size += found
                 entries.append((rel, "file"))
             if name in dirs:
                 dirs.remove(name)  # never descend into what is left out or a link
@@ -164,8 +171,9 @@ def scan_model(source: Path) -> ModelScan:
     return ModelScan(root, size, tuple(entries), tuple(left_out))
 
 
-def _checked_file(path: Path, rel: str, source: Path) -> int:
-    """The size of a regular file that may be copied; UsageError otherwise."""
+def _checked_file(path: Path, rel: str, source: Path, *, search: bool = True) -> int:
+    """The size of a regular file that may be copied; UsageError otherwise (and, when
+    `search`, for a file that holds a secret)."""
     import stat
 
     try:
@@ -180,7 +188,7 @@ def _checked_file(path: Path, rel: str, source: Path) -> int:
     except OSError as error:
         fix = "; fix its permissions" if error.errno in (errno.EACCES, errno.EPERM) else ""
         raise UsageError(f"--model {source}: cannot read {rel}: {error.strerror}{fix}") from None
-    secret = sensitive.secret_content(path)
+    secret = sensitive.secret_content(path) if search else None
     if secret is not None:
         raise UsageError(
             f"--model {source}: {rel} holds {secret}; remove the secret from the model "
