@@ -88,6 +88,24 @@ def test_a_live_new_keeps_its_staging_folder(tmp_path: Path) -> None:
     assert (paused / "deployment.yml").is_file() and not staging.exists()
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupted_new_says_the_project_was_not_created(tmp_path: Path, signum: int) -> None:
+    """Ctrl-C or SIGTERM while the template renders: 130/143, one line that says what
+    happened to the project (not the containers `run` talks about), nothing left."""
+    dest = tmp_path / "stopped-ep"
+    proc = _start_new(dest)
+    _wait_for_lock(dest, proc)
+    proc.send_signal(signum)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signum, err
+    assert (
+        err.strip()
+        .splitlines()[-1]
+        .endswith("the project was not created (its staging folder was removed)")
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_only_scaffolds_own_abandoned_folders_are_removed(tmp_path: Path) -> None:
     """Removed: a locked-then-abandoned staging folder, and one without a lock (an older
     scaffold's) untouched for over an hour. Kept: a recent one without a lock, names that

@@ -49,6 +49,13 @@ examples:
 """
 
 
+def _cleaned_up(arguments: Sequence[str]) -> str:
+    """What an interrupted command left as it was, for the one line."""
+    if "new" in arguments[:1]:
+        return "the project was not created (its staging folder was removed)"
+    return "every container scaffold started was removed"
+
+
 def _unexpected(error: BaseException) -> ScaffoldError | None:
     """The one-line error for a low-level failure that escaped a command, or None."""
     from scaffold.errors import from_os_error, from_unicode_error
@@ -124,7 +131,5 @@ def main(argv: Sequence[str] | None = None, *, azure: dict[str, Any] | None = No
         code = stopped.exit_code if isinstance(stopped, Interrupted) else ExitCode.INTERRUPTED
         why = "terminated (SIGTERM)" if code == ExitCode.TERMINATED else "interrupted"
         note = stopped.note if isinstance(stopped, Interrupted) and stopped.note else ""
-        console.error(
-            UsageError(f"{why}; {note or 'every container scaffold started was removed'}")
-        )
+        console.error(UsageError(f"{why}; {note or _cleaned_up(arguments)}"))
         return code
