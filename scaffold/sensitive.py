@@ -20,6 +20,7 @@ checks that they cover every name listed here).
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
@@ -98,28 +99,34 @@ SECRET_FOLDERS: tuple[tuple[str, str], ...] = (
     (".gcloud", "Google Cloud credentials"),
 )
 
-#: (pattern, what it is): token formats with a distinctive shape; a match is a secret.
-SECRET_PATTERNS: tuple[tuple[re.Pattern[bytes], str], ...] = tuple(
-    (re.compile(pattern), what)
-    for pattern, what in (
-        (rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----", "a private key"),
-        (rb"\bgh[pousr]_[A-Za-z0-9]{36,}\b", "a GitHub token"),
-        (rb"\bgithub_pat_[A-Za-z0-9_]{60,}\b", "a GitHub token"),
-        (rb"\bglpat-[A-Za-z0-9_-]{20,}\b", "a GitLab token"),
-        (rb"\bhf_[A-Za-z]{34,}\b", "a Hugging Face token"),
-        (rb"\b(?:AKIA|ASIA|AGPA|AROA)[0-9A-Z]{16}\b", "an AWS access key"),
-        (rb"(?i)aws_secret_access_key\s*[=:]\s*\S{20,}", "an AWS secret key"),
-        (rb"AccountKey=[A-Za-z0-9+/]{40,}={0,2}", "an Azure Storage key"),
-        (rb"(?i)\bsig=[A-Za-z0-9%+/]{40,}", "an Azure SAS token"),
-        (rb"\bxox[abposr]-[0-9A-Za-z-]{10,}", "a Slack token"),
-        (rb"\bAIza[0-9A-Za-z_-]{35}\b", "a Google API key"),
-        (rb"\bsk-(?:proj|svcacct|admin|ant)-[A-Za-z0-9_-]{20,}", "an API secret key"),
-        (rb"\bsk-[A-Za-z0-9]{48}\b", "an API secret key"),
-        (rb"\bnpm_[A-Za-z0-9]{36}\b", "an npm token"),
-        (rb"\bpypi-AgE[A-Za-z0-9_-]{50,}", "a PyPI token"),
+#: (literal parts, pattern, what it is): token formats with a distinctive shape; a match is
+#: a secret. The pattern is searched only where one of its literal parts occurs (a plain
+#: substring test, much faster than a regular expression that starts with `\b`); literal
+#: parts in lower case are looked for in the lower-cased data.
+SECRET_PATTERNS: tuple[tuple[tuple[bytes, ...], re.Pattern[bytes], str], ...] = tuple(
+    (needles, re.compile(pattern), what)
+    for needles, pattern, what in (
+        ((b"PRIVATE KEY",), rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----",
+         "a private key"),
+        ((b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_"), rb"\bgh[pousr]_[A-Za-z0-9]{36,}\b",
+         "a GitHub token"),
+        ((b"github_pat_",), rb"\bgithub_pat_[A-Za-z0-9_]{60,}\b", "a GitHub token"),
+        ((b"glpat-",), rb"\bglpat-[A-Za-z0-9_-]{20,}\b", "a GitLab token"),
+        ((b"hf_",), rb"\bhf_[A-Za-z]{34,}\b", "a Hugging Face token"),
+        ((b"AKIA", b"ASIA", b"AGPA", b"AROA"), rb"\b(?:AKIA|ASIA|AGPA|AROA)[0-9A-Z]{16}\b",
+         "an AWS access key"),
+        ((b"aws_secret_access_key",), rb"(?i)aws_secret_access_key\s*[=:]\s*\S{20,}",
+         "an AWS secret key"),
+        ((b"AccountKey=",), rb"AccountKey=[A-Za-z0-9+/]{40,}={0,2}", "an Azure Storage key"),
+        ((b"sig=",), rb"(?i)\bsig=[A-Za-z0-9%+/]{40,}", "an Azure SAS token"),
+        ((b"xox",), rb"\bxox[abposr]-[0-9A-Za-z-]{10,}", "a Slack token"),
+        ((b"AIza",), rb"\bAIza[0-9A-Za-z_-]{35}\b", "a Google API key"),
+        ((b"sk-",), rb"\bsk-(?:proj|svcacct|admin|ant)-[A-Za-z0-9_-]{20,}", "an API secret key"),
+        ((b"sk-",), rb"\bsk-[A-Za-z0-9]{48}\b", "an API secret key"),
+        ((b"npm_",), rb"\bnpm_[A-Za-z0-9]{36}\b", "an npm token"),
+        ((b"pypi-AgE",), rb"\bpypi-AgE[A-Za-z0-9_-]{50,}", "a PyPI token"),
     )
-)
-
+)  # fmt: skip
 
 #: Names that are secrets only sometimes: a `.pem` is often a public certificate (a CA
 #: bundle), `.git/` is history (secrets only if one was ever committed).
@@ -145,8 +152,8 @@ def secret_name(relative: PurePosixPath | str) -> str | None:
             if folder.lower() == name:
                 return f"inside {name}/ ({what})"
     name = parts[-1].lower() if parts else ""
-    if any(fnmatch.fnmatchcase(name, example) for example in EXAMPLES):
-        return None
+    if _EXAMPLES.match(name) or not _ANY_NAME.match(name):
+        return None  # the common case, decided by one regular expression
     for folder, what in SECRET_FOLDERS:
         if name == folder:
             return what
@@ -156,13 +163,22 @@ def secret_name(relative: PurePosixPath | str) -> str | None:
     return None
 
 
+_EXAMPLES = re.compile("|".join(fnmatch.translate(example) for example in EXAMPLES))
+_ANY_NAME = re.compile(
+    "|".join(
+        [fnmatch.translate(name) for name, _ in SECRET_NAMES]
+        + [re.escape(name) + r"\Z" for name, _ in SECRET_FOLDERS]
+    )
+)
+
+
 def secret_content(path: Path, *, limit: int = CONTENT_LIMIT) -> str | None:
     """What secret `path` holds ("a private key (line 3)"), or None; files above `limit`
     bytes and unreadable files are not searched."""
     try:
-        if path.stat().st_size > limit:
-            return None
         with path.open("rb") as handle:
+            if os.fstat(handle.fileno()).st_size > limit:
+                return None
             data = handle.read(limit)
     except OSError:
         return None
@@ -171,7 +187,11 @@ def secret_content(path: Path, *, limit: int = CONTENT_LIMIT) -> str | None:
 
 def secret_in(data: bytes) -> str | None:
     """The first secret found in `data`, with its line ("a GitHub token (line 2)")."""
-    for pattern, what in SECRET_PATTERNS:
+    lowered = data.lower()
+    for needles, pattern, what in SECRET_PATTERNS:
+        haystack = lowered if needles[0].islower() and pattern.flags & re.IGNORECASE else data
+        if not any(needle in haystack for needle in needles):
+            continue
         match = pattern.search(data)
         if match is not None:
             line = data.count(b"\n", 0, match.start()) + 1

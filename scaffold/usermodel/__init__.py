@@ -183,12 +183,13 @@ def _checked_file(path: Path, rel: str, source: Path, *, search: bool = True) ->
                 f"--model {source}: {rel} is not a regular file (a pipe, socket or device); "
                 "a model holds files and folders only"
             )
-        with path.open("rb"):
-            pass
+        small = search and info.st_size <= sensitive.CONTENT_LIMIT
+        with path.open("rb") as handle:  # one open: readable, and small files searched
+            data = handle.read(sensitive.CONTENT_LIMIT) if small else b""
     except OSError as error:
         fix = "; fix its permissions" if error.errno in (errno.EACCES, errno.EPERM) else ""
         raise UsageError(f"--model {source}: cannot read {rel}: {error.strerror}{fix}") from None
-    secret = sensitive.secret_content(path) if search else None
+    secret = sensitive.secret_in(data) if data else None
     if secret is not None:
         raise UsageError(
             f"--model {source}: {rel} holds {secret}; remove the secret from the model "
@@ -251,24 +252,21 @@ def copy_model(source: Path, target: Path) -> list[str]:
 
 
 def _copy_file(src: Path, dst: Path, source: Path) -> None:
-    """Stream one file; a read failure is the user's model (UsageError), a write failure
-    the destination's (OSError)."""
+    """Copy one file with the kernel's zero-copy path where there is one (os.sendfile, as
+    shutil does); a failure to open or read the source is the user's model (UsageError),
+    anything else the destination's (the OSError itself: disk full, read-only)."""
     try:
-        reader = src.open("rb")
+        shutil.copyfile(src, dst, follow_symlinks=False)
     except OSError as error:
-        raise UsageError(f"--model {source}: cannot read {src.name}: {error.strerror}") from None
-    with reader, dst.open("wb") as writer:
-        while True:
-            try:
-                chunk = reader.read(1 << 20)
-            except OSError as error:
-                raise UsageError(
-                    f"--model {source}: cannot read {src.name}: {error.strerror}"
-                ) from None
-            if not chunk:
-                break
-            writer.write(chunk)
-    shutil.copymode(src, dst)
+        # shutil names both files on a sendfile error, so a full or read-only disk is told
+        # by its errno; only what fails on the source alone is the model's.
+        full = error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
+        if not full and (error.filename == str(src) or error.errno == errno.EIO):
+            raise UsageError(
+                f"--model {source}: cannot read {src.name}: {error.strerror}"
+            ) from None
+        raise
+    shutil.copymode(src, dst, follow_symlinks=False)
 
 
 def remove(project: Path, *relative: str) -> None:
