@@ -342,15 +342,27 @@ def remove(container: Container) -> None:
 
 
 def labelled_containers(client: DockerClient, label: str) -> list[Container]:
-    """Every container (running or not) carrying `label` (`key` or `key=value`)."""
-    found: list[Container] = client.containers.list(all=True, filters={"label": label})
+    """Every container (running or not) carrying `label` (`key` or `key=value`); one
+    removed meanwhile (by another process sharing the engine) is skipped, not an error."""
+    from docker.errors import NotFound
+
+    found: list[Container] = []
+    for listed in client.api.containers(all=True, filters={"label": label}):
+        try:
+            found.append(client.containers.get(listed["Id"]))
+        except NotFound:
+            continue
     return found
 
 
 def labelled_images(client: DockerClient, label: str) -> list[str]:
-    """Tags (or ids) of the images carrying `label`."""
-    images = client.images.list(filters={"label": label})
-    return [image.tags[0] if image.tags else str(image.id) for image in images]
+    """Tags (or ids) of the images carrying `label` (from the listing alone: an image
+    removed meanwhile by another process is never looked up)."""
+    found = []
+    for image in client.api.images(filters={"label": label}):
+        tags = [tag for tag in image.get("RepoTags") or [] if tag != "<none>:<none>"]
+        found.append(tags[0] if tags else str(image["Id"]))
+    return found
 
 
 def image_id(client: DockerClient, reference: str) -> str | None:
@@ -366,25 +378,16 @@ def image_id(client: DockerClient, reference: str) -> str | None:
 def dangling_images(client: DockerClient, label: str, *, older_than: float = 0.0) -> list[str]:
     """Ids of the untagged images carrying `label` created more than `older_than` seconds
     ago (images that only serve as another image's layers are not listed)."""
-    import datetime
+    import time
 
     from docker.errors import APIError
 
     try:
-        found = client.images.list(filters={"dangling": True, "label": label})
+        listed = client.api.images(filters={"dangling": True, "label": label})
     except APIError:
         return []
-    now = datetime.datetime.now(datetime.UTC)
-    ids = []
-    for image in found:
-        created = str(image.attrs.get("Created", ""))[:19]
-        try:
-            when = datetime.datetime.fromisoformat(created).replace(tzinfo=datetime.UTC)
-        except ValueError:
-            continue
-        if (now - when).total_seconds() >= older_than:
-            ids.append(str(image.id))
-    return ids
+    now = time.time()
+    return [str(i["Id"]) for i in listed if now - float(i.get("Created") or now) >= older_than]
 
 
 def remove_superseded(client: DockerClient, image: str, label: str) -> bool:

@@ -89,7 +89,7 @@ def _assert_no_docker_leftovers(session: pytest.Session, reporter: Any) -> None:
         return
     if not containers and not images:
         return
-    names = [str(c.name) for c in containers] + [str(i.tags or i.id) for i in images]
+    names = [_shown(listed) for listed in [*containers, *images]]
     remove_session_leftovers(factory.getbasetemp())
     if reporter:
         reporter.write_line(
@@ -132,24 +132,30 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 PROJECT_LABEL = "scaffold.project"
 
 
-def session_leftovers(basetemp: Path) -> tuple[list[Any], list[Any]]:
-    """(containers, images) on the engine labelled with a project folder below `basetemp`."""
+def session_leftovers(basetemp: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(containers, images) on the engine labelled with a project folder below `basetemp`,
+    as the engine lists them (never looked up one by one: other suites on the same engine
+    remove their own at any moment)."""
     import docker
 
     root = str(basetemp.resolve())
-    client = docker.from_env()
+    api = docker.from_env().api
 
     def ours(labels: dict[str, str] | None) -> bool:
         value = (labels or {}).get(PROJECT_LABEL, "")
         return value == root or value.startswith(root + "/")
 
     containers = [
-        c
-        for c in client.containers.list(all=True, filters={"label": PROJECT_LABEL})
-        if ours(c.labels)
+        c for c in api.containers(all=True, filters={"label": PROJECT_LABEL}) if ours(c["Labels"])
     ]
-    images = [i for i in client.images.list(filters={"label": PROJECT_LABEL}) if ours(i.labels)]
+    images = [i for i in api.images(filters={"label": PROJECT_LABEL}) if ours(i["Labels"])]
     return containers, images
+
+
+def _shown(listed: dict[str, Any]) -> str:
+    names = [n.lstrip("/") for n in listed.get("Names") or []]
+    tags = [t for t in listed.get("RepoTags") or [] if t != "<none>:<none>"]
+    return (names or tags or [str(listed["Id"])[:19]])[0]
 
 
 def remove_session_leftovers(basetemp: Path) -> list[str]:
@@ -158,18 +164,18 @@ def remove_session_leftovers(basetemp: Path) -> list[str]:
     import docker.errors
 
     containers, images = session_leftovers(basetemp)
-    for found in containers:
-        with contextlib.suppress(docker.errors.APIError):
-            found.remove(force=True, v=True)
+    api = docker.from_env().api
+    for listed in containers:
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            api.remove_container(listed["Id"], force=True, v=True)
     kept = []
-    client = docker.from_env()
-    for image in images:
+    for listed in images:
         try:
-            client.images.remove(str(image.id), force=True, noprune=False)
+            api.remove_image(listed["Id"], force=True, noprune=False)
         except docker.errors.NotFound:
             continue
         except docker.errors.APIError as error:
-            kept.append(f"{image.tags or image.id}: {error}")
+            kept.append(f"{_shown(listed)}: {error}")
     return kept
 
 

@@ -17,6 +17,8 @@ PACKAGE = REPO / "scaffold" / "validate"
 LAYERS = {
     "scaffold.validate.dockerfile": 0,
     "scaffold.validate.model": 1,
+    # What a COPY/ADD of the build context would put into the image (used by checks).
+    "scaffold.validate.buildcontext": 1.5,
     "scaffold.validate.checks": 2,
     "scaffold.validate.contracts": 2,
     "scaffold.validate.contracts._common": 2,
