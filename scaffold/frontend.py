@@ -71,6 +71,7 @@ _HOP = frozenset(
         b"content-length",
         b"authorization",
         b"x-request-id",
+        b"x-ms-client-request-id",
         b"azureml-model-deployment",
     }
 )
@@ -377,10 +378,9 @@ class FrontEnd:
         deployment: Deployment | None, fields: dict[bytes, bytes], request_id: bytes
     ) -> list[tuple[bytes, bytes]]:
         headers = [(b"x-request-id", request_id)]
-        client_id = fields.get(b"x-ms-client-request-id")
+        client_id = _client_request_id(fields)
         if client_id is not None:
-            cleaned = _CLIENT_ID.sub("", client_id.decode("latin-1"))[:40]
-            headers.append((b"x-ms-client-request-id", cleaned.encode()))
+            headers.append((b"x-ms-client-request-id", client_id))
         if deployment is not None:
             headers.append((b"azureml-model-deployment", deployment.name.encode()))
         return headers
@@ -419,6 +419,9 @@ class FrontEnd:
             b"content-length: " + str(len(body)).encode(),
             b"x-request-id: " + request_id,
         ]
+        client_id = _client_request_id(fields)
+        if client_id is not None:
+            forwarded.append(b"x-ms-client-request-id: " + client_id)
         forwarded += [n + b": " + v for n, v in headers if n not in _HOP]
         wire = b"\r\n".join(forwarded) + b"\r\n\r\n" + body
         upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
@@ -507,6 +510,15 @@ async def _connect(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.
         sock.close()
         raise
     return await asyncio.open_connection(sock=sock, limit=MAX_HEAD * 2)
+
+
+def _client_request_id(fields: dict[bytes, bytes]) -> bytes | None:
+    """The client's x-ms-client-request-id as Azure keeps it: letters, digits, `-` and `_`,
+    at most 40 characters (None when the client sent none)."""
+    value = fields.get(b"x-ms-client-request-id")
+    if value is None:
+        return None
+    return _CLIENT_ID.sub("", value.decode("latin-1"))[:40].encode()
 
 
 async def _read_body(reader: asyncio.StreamReader, fields: dict[bytes, bytes]) -> bytes:

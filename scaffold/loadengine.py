@@ -303,7 +303,8 @@ def _last_lines(data: bytes, count: int = 3) -> str:
 def _lua_string(value: str | bytes) -> str:
     """A Lua string literal for any bytes (every non-alphanumeric byte as a decimal escape)."""
     data = value.encode("utf-8") if isinstance(value, str) else value
-    return '"' + "".join(chr(b) if chr(b).isalnum() else f"\\{b:03d}" for b in data) + '"'
+    safe = (chr(b) if chr(b).isascii() and chr(b).isalnum() else f"\\{b:03d}" for b in data)
+    return '"' + "".join(safe) + '"'
 
 
 _WRK_RESULT = "SCAFFOLD-WRK "
@@ -480,11 +481,15 @@ def _run_hey(request: Request, load: Load, cpus: list[int] | None, tick: Tick | 
     ok = sum(n for code, n in statuses.items() if code.startswith("2"))
     errors = {code: n for code, n in statuses.items() if not code.startswith("2")}
     errors.update(failures)
+    # hey leaves out percentiles it has no sample for (few answers): the next one up stands in.
+    slowest = fields.get("slowest", 0.0)
+    p99 = fields.get("p99", slowest)
+    p95 = fields.get("p95", p99)
     latency = Latency(
-        fields.get("p50", 0.0) * 1000,
-        fields.get("p95", 0.0) * 1000,
-        fields.get("p99", 0.0) * 1000,
-        fields.get("slowest", 0.0) * 1000,
+        fields.get("p50", p95) * 1000,
+        p95 * 1000,
+        p99 * 1000,
+        slowest * 1000,
         fields.get("average", 0.0) * 1000,
     )
     return Sample(
