@@ -246,10 +246,14 @@ def _run_child(
     tick: Tick | None,
     stdin: bytes | None = None,
     interrupt_after: float | None = None,
+    interrupt_when: Callable[[bytes], bool] | None = None,
 ) -> _Child:
-    """Run `argv` pinned to `cpus`, ticking; SIGINT it after `interrupt_after` seconds, kill
-    it after `budget`. The child is in its own session (a terminal's Ctrl-C reaches scaffold,
-    which kills it), and is always gone when this returns or raises."""
+    """Run `argv` pinned to `cpus`, ticking; SIGINT it after `interrupt_after` seconds or once
+    `interrupt_when(stdout so far)` says so, kill it after `budget`. The child is in its own
+    session (a terminal's Ctrl-C reaches scaffold, which kills it), and is always gone when
+    this returns or raises."""
+    import selectors
+
     if cpus and hasattr(os, "sched_setaffinity"):
         argv = [sys.executable, "-c", _PIN, ",".join(map(str, cpus)), *argv]
     before = _children_cpu()
@@ -261,35 +265,60 @@ def _run_child(
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
-    pending: bytes | None = stdin
+    out, err = bytearray(), bytearray()
     interrupted = False
+    selector = selectors.DefaultSelector()
     try:
-        while True:
-            try:
-                out, err = proc.communicate(input=pending, timeout=TICK)
-                break
-            except subprocess.TimeoutExpired:
-                pending = None
-                elapsed = time.monotonic() - started
-                if tick is not None:
-                    tick(elapsed)
-                if interrupt_after is not None and not interrupted and elapsed >= interrupt_after:
-                    interrupted = True
-                    proc.send_signal(signal.SIGINT)
-                if elapsed > budget:
-                    raise EngineError(
-                        f"{Path(argv[-1] if argv else '?').name}: no result within {budget:.0f}s"
-                    ) from None
+        _feed(proc, stdin)
+        assert proc.stdout is not None and proc.stderr is not None
+        selector.register(proc.stdout, selectors.EVENT_READ, out)
+        selector.register(proc.stderr, selectors.EVENT_READ, err)
+        last_tick = started
+        while selector.get_map():
+            for key, _ in selector.select(TICK):
+                data = os.read(key.fd, 65536)
+                if data:
+                    key.data.extend(data)
+                else:
+                    selector.unregister(key.fileobj)
+            now = time.monotonic()
+            elapsed = now - started
+            if tick is not None and now - last_tick >= TICK:
+                last_tick = now
+                tick(elapsed)
+            if not interrupted and (
+                (interrupt_after is not None and elapsed >= interrupt_after)
+                or (interrupt_when is not None and interrupt_when(bytes(out)))
+            ):
+                interrupted = True
+                proc.send_signal(signal.SIGINT)
+            if elapsed > budget:
+                raise EngineError(f"{Path(argv[-1]).name}: no result within {budget:.0f}s")
+        proc.wait(timeout=max(1.0, budget - (time.monotonic() - started)))
+    except subprocess.TimeoutExpired:
+        raise EngineError(f"{Path(argv[-1]).name}: no result within {budget:.0f}s") from None
     finally:
+        selector.close()
         if proc.returncode is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-            for stream in (proc.stdout, proc.stderr, proc.stdin):
-                if stream is not None:
+        for stream in (proc.stdout, proc.stderr, proc.stdin):
+            if stream is not None:
+                with contextlib.suppress(OSError):
                     stream.close()
     seconds = time.monotonic() - started
-    return _Child(proc.returncode, out, err, max(0.0, _children_cpu() - before), seconds)
+    return _Child(proc.returncode, bytes(out), bytes(err), _children_cpu() - before, seconds)
+
+
+def _feed(proc: subprocess.Popen[bytes], stdin: bytes | None) -> None:
+    """Write `stdin` to the child and close it (a child that exited early is no error here)."""
+    if stdin is None or proc.stdin is None:
+        return
+    with contextlib.suppress(BrokenPipeError):
+        proc.stdin.write(stdin)
+    with contextlib.suppress(BrokenPipeError):
+        proc.stdin.close()
 
 
 def _last_lines(data: bytes, count: int = 3) -> str:
@@ -308,6 +337,7 @@ def _lua_string(value: str | bytes) -> str:
 
 
 _WRK_RESULT = "SCAFFOLD-WRK "
+_WRK_LIMIT = "SCAFFOLD-WRK-LIMIT"
 
 
 def wrk_script(request: Request, body_file: Path, per_thread_limit: int) -> str:
@@ -332,13 +362,19 @@ end
 function init(args)
   statuses = {{}}
   answered = 0
+  stopped = false
 end
 
 function response(status, headers, body)
   local key = tostring(status)
   statuses[key] = (statuses[key] or 0) + 1
   answered = answered + 1
-  if answered >= limit then
+  if answered >= limit and not stopped then
+    stopped = true
+    -- wrk's main thread would sleep out the whole -d (and report that as the duration):
+    -- scaffold sends SIGINT, wrk's own early stop, once every thread has said this.
+    io.write("{_WRK_LIMIT}\\n")
+    io.flush()
     wrk.thread:stop()
   end
 end
@@ -388,7 +424,14 @@ def _run_wrk(request: Request, load: Load, cpus: list[int] | None, tick: Tick | 
             str(script),
             request.url,
         ]
-        child = _run_child(argv, cpus=cpus, budget=seconds + timeout + SLACK, tick=tick)
+        marker = _WRK_LIMIT.encode()
+        child = _run_child(
+            argv,
+            cpus=cpus,
+            budget=seconds + timeout + SLACK,
+            tick=tick,
+            interrupt_when=lambda out: out.count(marker) >= threads,
+        )
     text = child.stdout.decode("utf-8", "replace")
     found = [line for line in text.splitlines() if line.startswith(_WRK_RESULT)]
     if child.returncode != 0 or not found:

@@ -52,8 +52,10 @@ CLIENT_LIMIT = 0.85
 CONTENTION_LIMIT = 0.5
 #: The server is CPU-bound when it used this share of its CPUs.
 SERVER_BOUND = 0.85
+#: Seconds at most between two levels (requests the last one left in flight finish).
+SETTLE_MAX = 1.0
 #: Extra levels at most when bisecting towards the knee.
-REFINE_LEVELS = 4
+REFINE_LEVELS = 6
 #: Warm-up requests tried before the first level (the first answer may be slow).
 WARMUP_TRIES = 5
 #: The default request rate and connection limits of an endpoint (how-to-manage-quotas).
@@ -444,6 +446,7 @@ def _sweep(
     results: list[LevelResult] = []
     stopped = ""
     for index, concurrency in enumerate(levels, start=1):
+        _settle(results)
         level = one(concurrency, index)
         results.append(level)
         why = _saturated(level, request_timeout_ms)
@@ -456,10 +459,18 @@ def _sweep(
         if mid is None:
             break
         index += 1
+        _settle(results)
         level = one(mid, index)
         level.refined = True
         results.append(level)
     return sorted(results, key=_concurrency), stopped
+
+
+def _settle(done: list[LevelResult]) -> None:
+    """Let the requests the last level left in flight (a time bound abandons them) finish
+    before the next level starts: twice its p99, at most SETTLE_MAX seconds."""
+    if done:
+        time.sleep(min(SETTLE_MAX, 2 * done[-1].latency.p99 / 1000.0))
 
 
 def _bisect(levels: list[LevelResult], request_timeout_ms: int) -> int | None:

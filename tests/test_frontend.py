@@ -30,7 +30,7 @@ KEY = "local-test-key-0123456789"
 SECOND_KEY = "second-key-9876543210"
 
 #: A scoring script that does what the request asks: sleep, answer a status, echo headers.
-ECHO_SCORE = '''import json
+ECHO_SCORE = """import json
 import time
 
 from azureml_inference_server_http.api.aml_request import rawhttp
@@ -50,7 +50,7 @@ def run(request):
         "path": request.path,
     }
     return AMLResponse(payload, int(body.get("status", 200)), json_str=True)
-'''
+"""
 
 
 @pytest.fixture(scope="module")

@@ -334,7 +334,7 @@ def _check_remote(args: argparse.Namespace) -> None:
         raise UsageError(
             f"{what} needs an explicit rate and duration: add --rps REQ_PER_S --duration SECONDS"
         )
-    if remote and args.rps > MAX_RATE:
+    if args.deployed and args.rps > MAX_RATE:
         raise UsageError(
             f"--rps {args.rps:g} is above {MAX_RATE}; one machine cannot send more: "
             "use --export and run the test from several machines"
