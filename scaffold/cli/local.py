@@ -17,7 +17,7 @@ MAX_RATE = 1000.0
 
 
 def add_parsers(sub: Any) -> None:
-    """`run`, `serve`, `loadtest`, `clean`."""
+    """`run`, `serve`, `loadtest`, `probe-tune`, `clean`."""
     run = sub.add_parser(
         "run",
         help="build and run a project like Azure ML, then smoke-test it",
@@ -140,6 +140,35 @@ def add_parsers(sub: Any) -> None:
     from scaffold.cli.azure import add_workspace_options
 
     add_workspace_options(loadtest)
+
+    tune = sub.add_parser(
+        "probe-tune",
+        help="measure the container's start and recommend probe settings (--apply writes them)",
+        description="Build the project, start its container --runs times (each from scratch, "
+        "with the CPU and memory of its instance type), measure the seconds to the first 200 "
+        "of the liveness and the readiness route and how long the probe routes take to "
+        "answer, idle and while the scoring route is busy at the deployment's own limit, and "
+        "recommend initial_delay, period, timeout and failure_threshold whose budget covers "
+        "--margin times the slowest start. --apply writes them into deployment.yml, changing "
+        "nothing else (comments and layout kept).",
+    )
+    _run_arguments(tune)
+    tune.add_argument("--runs", type=int, default=3, help="container starts (default 3, 1-20)")
+    tune.add_argument(
+        "--margin",
+        type=float,
+        default=2.0,
+        help="budgets and timeouts cover this many times what was measured (default 2, 1-10)",
+    )
+    tune.add_argument(
+        "--load-seconds",
+        type=float,
+        default=3.0,
+        help="seconds of scoring load while the probe answers are timed (default 3; 0: idle only)",
+    )
+    tune.add_argument("--apply", action="store_true", help="write the settings to deployment.yml")
+    tune.add_argument("--json", action="store_true", help="print the report as JSON")
+    tune.set_defaults(handler=_cmd_probe_tune)
 
     clean = sub.add_parser(
         "clean",
@@ -454,6 +483,37 @@ def _deployed(args: argparse.Namespace, console: Console) -> int:
         console.result(json.dumps(report.to_json(), indent=2))
     else:
         console.result(format_deployed(report))
+    return ExitCode.OK
+
+
+def _cmd_probe_tune(args: argparse.Namespace, console: Console) -> int:
+    import json
+
+    from scaffold.probetune import apply_probes, format_report, probe_tune
+
+    if not 1 <= args.runs <= 20:
+        raise UsageError(f"--runs {args.runs} must be between 1 and 20")
+    if not 1.0 <= args.margin <= 10.0:
+        raise UsageError(f"--margin {args.margin:g} must be between 1 and 10")
+    if not 0 <= args.load_seconds <= 60:
+        raise UsageError(f"--load-seconds {args.load_seconds:g} must be between 0 and 60")
+    joined = validate_before_run(args, console)
+    if joined is not None:
+        joined()
+    report = probe_tune(
+        args.project,
+        console,
+        runs=args.runs,
+        margin=args.margin,
+        load_seconds=args.load_seconds,
+        platform=args.platform,
+    )
+    if args.apply:
+        apply_probes(report.project / "deployment.yml", report)
+    if args.json:
+        console.result(json.dumps(report.to_json(), indent=2))
+    else:
+        console.result(format_report(report))
     return ExitCode.OK
 
 
