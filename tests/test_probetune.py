@@ -105,7 +105,7 @@ def test_apply_refuses_layouts_it_cannot_edit_and_writes_nothing(tmp_path: Path)
     path = tmp_path / "deployment.yml"
     text = "name: blue\nliveness_probe: &probe\n  period: 10\nreadiness_probe: *probe\n"
     path.write_text(text)
-    with pytest.raises(ProjectError, match="can edit|by hand"):
+    with pytest.raises(ProjectError, match=r"can edit|by hand"):
         apply_probes(path, _report(tmp_path))
     assert path.read_text() == text
     assert [p.name for p in tmp_path.iterdir()] == ["deployment.yml"]  # no temporary left
