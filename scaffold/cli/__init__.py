@@ -1,7 +1,7 @@
 """Command line: parse, call one core function, render its result, map errors to exit codes.
 
 One module per group of commands, each adding its parsers and setting a `handler(args,
-console) -> int` on them: `generate` (new, servers), `local` (run, serve, loadtest, clean),
+console) -> int` on them: `generate` (new, servers), `local` (run, serve, loadtest, probe-tune, clean),
 `validate`, `template` (update, status, template init) and `azure` (deploy, smoke, logs,
 delete); `common` holds what they share. This module builds the parser and maps errors to
 exit codes.
@@ -40,6 +40,7 @@ examples:
   scaffold run my-endpoint                               # build, run like Azure, smoke-test
   scaffold serve --reload my-endpoint                    # keep it up, restart on edits
   scaffold loadtest --rps 50 my-endpoint                 # size concurrency and instances
+  scaffold probe-tune --apply my-endpoint                # probe settings from real starts
   scaffold deploy --dry-run my-endpoint                  # the azure-ai-ml entities, as YAML
   scaffold deploy my-endpoint                            # deploy to Azure ML, then smoke
   scaffold update my-endpoint                            # newer template, edits kept
