@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from scaffold import container as docker_adapter
-from scaffold.errors import NotReadyError, ProjectError, SmokeTestError
+from scaffold.errors import NotReadyError, ProjectError, SmokeTestError, UsageError
 from scaffold.probes import wait_ready
 from scaffold.project import Route, RunPlan, load_plan
 
@@ -154,9 +154,17 @@ class LocalDeployment:
         self.front_key = key if config.keys else ""
         for note in notes:
             self.reporter.detail(note, important=True)
-        self.front = FrontEnd(config, port=port)
-        self.front.start()
-        return self.front
+        front = FrontEnd(config, port=port)
+        try:
+            front.start()
+        except OSError as error:
+            where = f"127.0.0.1:{port}" if port else "127.0.0.1"
+            raise UsageError(
+                f"the front-end emulation cannot listen on {where} ({error.strerror or error}); "
+                "choose another --port, or omit it"
+            ) from None
+        self.front = front
+        return front
 
     def stop_frontend(self) -> None:
         """Stop the front end, if any; never raises."""
