@@ -158,6 +158,8 @@ class FrontEnd:
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: The last unexpected error on a client connection ("" when none), for debugging.
+        self.last_error = ""
         #: Idle keep-alive connections to each deployment's container.
         self._pool: dict[str, list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]] = {}
         self.port = 0
@@ -220,6 +222,9 @@ class FrontEnd:
             with contextlib.suppress(OSError):
                 os.sched_setaffinity(0, self._cpus)
         loop = asyncio.new_event_loop()
+        # Nothing from the proxy's loop reaches the terminal (a client that vanishes mid-answer
+        # is no error worth a traceback); the last message is kept for debugging.
+        loop.set_exception_handler(self._quiet)
         self._loop = loop
         try:
             self._server = loop.run_until_complete(
@@ -238,6 +243,9 @@ class FrontEnd:
         finally:
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
+
+    def _quiet(self, _loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        self.last_error = str(context.get("message", ""))
 
     def _shutdown(self) -> None:
         if self._server is not None:
@@ -270,6 +278,9 @@ class FrontEnd:
             pass
         except asyncio.CancelledError:
             pass
+        except Exception as error:  # a malformed request closes its connection
+            self.counters.answers["dropped"] += 1
+            self.last_error = f"{type(error).__name__}: {error}"
         finally:
             writer.close()
             with contextlib.suppress(Exception):

@@ -636,11 +636,14 @@ def _warm_up(url: str, body: bytes, timeout_s: float, headers: dict[str, str]) -
     import urllib.error
     import urllib.request
 
+    # 127.0.0.1 only, never through an HTTP(S)_PROXY of the environment.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
     last = ""
     for _ in range(WARMUP_TRIES):
         request = urllib.request.Request(url, data=body, method="POST", headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=max(timeout_s, 10.0)) as answer:
+            with opener.open(request, timeout=max(timeout_s, 10.0)) as answer:
                 answer.read()
                 return
         except urllib.error.HTTPError as error:

@@ -46,6 +46,8 @@ from scaffold.errors import NotReadyError, ProjectError, WriteError
 from scaffold.localrun import LocalDeployment, Reporter
 from scaffold.project import PROBE_DEFAULTS, Probe
 
+#: Requests to the container's 127.0.0.1 ports, never through an HTTP(S)_PROXY.
+_LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 #: Seconds between two polls of the probe routes while a container starts.
 POLL = 0.05
 #: Probe answers sampled once ready, idle.
@@ -136,7 +138,7 @@ def _get(url: str, timeout: float) -> tuple[bool, float]:
     """(answered 200, seconds it took)."""
     began = time.perf_counter()
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as answer:
+        with _LOCAL.open(url, timeout=timeout) as answer:
             answer.read()
             ok = answer.status == 200
     except (urllib.error.URLError, OSError, ValueError):
