@@ -289,3 +289,47 @@ def test_run_and_serve_go_through_the_front_end(
         assert json.loads(body) == json.loads((project / "sample_response.json").read_text())
     finally:
         clean(project)
+
+
+class _Ok(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_malformed_requests_close_their_connection_and_nothing_else(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import socket
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
+    httpd.daemon_threads = True
+    with serving(httpd), FrontEnd(_config(httpd.server_address[1])) as front:
+        auth = f"Authorization: Bearer {KEY}\r\n".encode()
+        bad = [
+            b"NONSENSE\r\n\r\n",
+            b"POST /score HTTP/1.1\r\n" + auth + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n",
+            b"POST /score HTTP/1.1\r\n" + auth + b"Content-Length: -5\r\n\r\n",
+            b"POST /score HTTP/1.1\r\nX-Big: " + b"a" * 200_000 + b"\r\n\r\n",
+        ]
+        answers = []
+        for wire in bad:
+            with socket.create_connection(("127.0.0.1", front.port), timeout=10) as sock:
+                sock.sendall(wire)
+                sock.shutdown(socket.SHUT_WR)
+                answers.append(sock.recv(65536).split(b"\r\n", 1)[0])
+        assert answers[0] == b"HTTP/1.1 400 Bad Request"
+        assert answers[1] in (b"", b"HTTP/1.1 400 Bad Request")  # closed: no body to forward
+        assert answers[2] == b"HTTP/1.1 413 Payload Too Large"
+        assert answers[3] == b"HTTP/1.1 431 Request Header Fields Too Large"
+        assert _post(front.url + "/score", headers=AUTH)[0] == 200  # still serving
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.out + captured.err
