@@ -25,6 +25,7 @@ scaffold's rule (smallest concurrency within 90% of the best): they should agree
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import subprocess
@@ -133,6 +134,7 @@ def main() -> int:
         clean(project)
 
     path = "raw container" if args.no_frontend else "through the front-end emulation"
+    print(f"machine load average (1/5/15 min) at the end: {os.getloadavg()}")
     print(
         f"minimal project, one azmlinfsrv worker, {path}; server on CPU {resources.cpuset}, "
         f"client on CPU {cpus}; medians of {args.runs} interleaved {args.seconds}s runs"

@@ -742,9 +742,12 @@ def loadtest_project(
             deployment,
             enabled=frontend,
             lift_limit=not keep_limit,
-            client_cpus=resources.client_cpus,
+            client_cpus=deployment.resources.client_cpus,
         ) as (base, headers, front),
     ):
+        resources = deployment.resources  # as started (pinning may have been refused)
+        report.server_cpus = resources.cpuset
+        report.client_cpus = ",".join(map(str, resources.client_cpus))
         report.worker_count = _worker_count(deployment, worker_env)
         url = base + plan.scoring.path
         all_headers = {"Content-Type": profile.content_type, **headers}

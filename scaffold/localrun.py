@@ -22,12 +22,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from scaffold import container as docker_adapter
-from scaffold.errors import NotReadyError, ProjectError, SmokeTestError, UsageError
+from scaffold.errors import DockerError, NotReadyError, ProjectError, SmokeTestError, UsageError
 from scaffold.probes import wait_ready
 from scaffold.project import Route, RunPlan, load_plan
 
@@ -225,23 +225,40 @@ class LocalDeployment:
 
         limit = resources.cpus if resources.cpus < len(machine_cpus()) else 0.0
         started = time.monotonic()
-        self.container = docker_adapter.start(
-            self.client,
-            self.tag,
-            name=name,
-            environment=plan.environment,
-            mounts=plan.mounts,
-            ports=ports,
-            labels={
+        options: dict[str, Any] = {
+            "name": name,
+            "environment": plan.environment,
+            "mounts": plan.mounts,
+            "ports": ports,
+            "labels": {
                 PROJECT_LABEL: str(plan.project),
                 PID_LABEL: str(os.getpid()),
                 HOST_LABEL: socket.gethostname(),
             },
-            platform=self.platform,
-            cpuset=resources.cpuset,
-            cpus=0.0 if resources.cpuset else limit,
-            memory_bytes=resources.memory_bytes,
-        )
+            "platform": self.platform,
+            "memory_bytes": resources.memory_bytes,
+        }
+        try:
+            self.container = docker_adapter.start(
+                self.client,
+                self.tag,
+                cpuset=resources.cpuset,
+                cpus=0.0 if resources.cpuset else limit,
+                **options,
+            )
+        except DockerError as error:
+            if not resources.cpuset or "cpu" not in error.message.lower():
+                raise
+            # An engine whose CPUs are not this machine's (Docker Desktop's VM) or that may
+            # not pin (rootless): run unpinned, and say the client shares the server's CPUs.
+            self.reporter.step(f"The engine refused CPU pinning ({error.message}); unpinned")
+            self.resources = resources = replace(
+                resources,
+                cpuset="",
+                client_cpus=(),
+                notes=(*resources.notes, "CPU pinning refused by Docker: client and server share"),
+            )
+            self.container = docker_adapter.start(self.client, self.tag, cpus=limit, **options)
         self.ports = docker_adapter.published_ports(self.container, plan.ports)
         self.timings.start = time.monotonic() - started
         return self.container

@@ -514,3 +514,23 @@ def test_ctrl_c_and_sigterm_during_the_load_exit_cleanly(
     assert left == []
     engines = subprocess.run(["pgrep", "-f", "wrk -t"], capture_output=True, text=True).stdout
     assert str(project) not in engines
+
+
+@pytest.mark.docker
+def test_cpu_pinning_the_engine_refuses_falls_back_to_unpinned(
+    render: Render, standin: Callable[[str], str], cleanup: list[Path]
+) -> None:
+    """Docker Desktop's VM has other CPUs than the host: a cpuset it refuses must not stop
+    the load test (here: a CPU no machine has)."""
+    from dataclasses import replace
+
+    from scaffold.localrun import LocalDeployment
+
+    project = render("minimal", name="pin-refused", base_image=standin("minimal"))
+    cleanup.append(project)
+    deployment = LocalDeployment(project, separate_client=True)
+    deployment.resources = replace(deployment.resources, cpuset="987", client_cpus=(0,))
+    with deployment.ready():
+        assert deployment.resources.cpuset == "" and deployment.resources.client_cpus == ()
+        assert deployment.state()[0] == "running"
+        assert "CPU pinning refused" in deployment.resources.notes[-1]
