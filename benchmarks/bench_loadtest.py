@@ -17,9 +17,11 @@ and 16, interleaved run by run so that the machine's other load hits every side 
   (wrk when installed), including its Lua script, CPU accounting and server metering;
 - scaffold (lean): the same with the lean engine, scaffold's fallback without wrk or hey.
 
-Printed: median req/s and p50 per side and concurrency, their ratios to wrk (targets:
-throughput >= 0.9x, p50 <= 1.2x), and the recommendation each side's 1/4/16 curve gives by
-scaffold's rule (smallest concurrency within 90% of the best): they should agree.
+Printed: median req/s and p50 per side and concurrency, the median over runs of each run's
+ratio to the wrk run beside it (targets: throughput >= 0.9x, p50 <= 1.2x), and the
+recommendation each side's 1/4/16 curve gives by scaffold's rule (smallest concurrency
+within 90% of the best): they should agree. A shared machine's load moves every figure; the
+load average is printed with them.
 """
 
 from __future__ import annotations
@@ -116,20 +118,26 @@ def main() -> int:
                 server_cpus=tuple(int(c) for c in resources.cpuset.split(",") if c),
             )
             plain_wrk(url, body_file, all_headers, 4, 1, cpus)  # warm-up
-            for _ in range(args.runs):
-                for concurrency in LEVELS:
+
+            def one(side: str, concurrency: int) -> None:
+                if side == "wrk":
                     got = plain_wrk(url, body_file, all_headers, concurrency, args.seconds, cpus)
-                    rps.setdefault(("wrk", concurrency), []).append(got[0])
-                    p50.setdefault(("wrk", concurrency), []).append(got[1])
-                    for engine in engines:
-                        chosen, _ = loadengine.choose(engine, request, loadengine.Load(1, 1, 5))
-                        load = loadengine.Load(args.seconds, 10_000_000, 5.0, concurrency)
-                        level = measure(chosen, request, load, meters, profile=PROFILES["json"])
-                        if level.failed:
-                            raise RuntimeError(f"{engine}: {level.failed} failed: {level.errors}")
-                        side = f"scaffold ({engine})"
-                        rps.setdefault((side, concurrency), []).append(level.rps)
-                        p50.setdefault((side, concurrency), []).append(level.latency.p50)
+                else:
+                    engine = side[len("scaffold (") : -1]
+                    chosen, _ = loadengine.choose(engine, request, loadengine.Load(1, 1, 5))
+                    load = loadengine.Load(args.seconds, 10_000_000, 5.0, concurrency)
+                    level = measure(chosen, request, load, meters, profile=PROFILES["json"])
+                    if level.failed:
+                        raise RuntimeError(f"{side}: {level.failed} failed: {level.errors}")
+                    got = (level.rps, level.latency.p50)
+                rps.setdefault((side, concurrency), []).append(got[0])
+                p50.setdefault((side, concurrency), []).append(got[1])
+
+            for run in range(args.runs):
+                for concurrency in LEVELS:
+                    # every side beside the others, the order turned every other run
+                    for side in sides if run % 2 == 0 else sides[::-1]:
+                        one(side, concurrency)
     finally:
         clean(project)
 
@@ -146,13 +154,15 @@ def main() -> int:
         for concurrency in LEVELS:
             r = statistics.median(rps[(side, concurrency)])
             p = statistics.median(p50[(side, concurrency)])
-            wr = statistics.median(rps[("wrk", concurrency)])
-            wp = statistics.median(p50[("wrk", concurrency)])
-            print(
-                f"{side:<17} {concurrency:>3} {r:>9.1f} {p:>8.2f} {r / wr:>11.2f}x {p / wp:>9.2f}x"
-            )
-            worst_rps[side] = min(worst_rps.get(side, 9.9), r / wr)
-            worst_p50[side] = max(worst_p50.get(side, 0.0), p / wp)
+            # the median of each run's ratio to the wrk run beside it: the machine's load
+            # drifts between runs much more than within one
+            pairs = zip(rps[(side, concurrency)], rps[("wrk", concurrency)], strict=True)
+            rr = statistics.median(a / b for a, b in pairs)
+            pairs = zip(p50[(side, concurrency)], p50[("wrk", concurrency)], strict=True)
+            pr = statistics.median(a / b for a, b in pairs)
+            print(f"{side:<17} {concurrency:>3} {r:>9.1f} {p:>8.2f} {rr:>11.2f}x {pr:>9.2f}x")
+            worst_rps[side] = min(worst_rps.get(side, 9.9), rr)
+            worst_p50[side] = max(worst_p50.get(side, 0.0), pr)
 
     from scaffold.loadengine import Latency
     from scaffold.loadtest import LevelResult
