@@ -30,7 +30,8 @@ def parse_data(items: list[str]) -> dict[str, str]:
 
 
 def print_report(report: Any, console: Console) -> None:
-    """A validation report, grouped by file, each problem with its fix."""
+    """A validation report, grouped by file, each problem with its fix; then, when several
+    deployments were validated, one verdict line each."""
     current = None
     for problem in report.problems:
         if problem.file != current:
@@ -39,8 +40,23 @@ def print_report(report: Any, console: Console) -> None:
         where = f"{problem.key}: " if problem.key else ""
         console.result(f"  {problem.severity}: {where}{problem.message} [{problem.code}]")
         console.result(f"    fix: {problem.fix}")
+    deployments = getattr(report, "deployments", [])
+    if len(deployments) > 1:
+        console.result(f"{len(deployments)} deployments:")
+        for verdict in deployments:
+            console.result(f"  {_verdict(verdict)}")
     if not report.schema_checked and report.schema_note:
         console.result(f"note: {report.schema_note}")
+
+
+def _verdict(verdict: Any) -> str:
+    errors = sum(p.severity == "error" for p in verdict.problems)
+    warnings = sum(p.severity == "warning" for p in verdict.problems)
+    endpoint = f"with {verdict.endpoint_file}" if verdict.endpoint_file else "no endpoint file"
+    server = f", {verdict.server}" if verdict.server else ""
+    outcome = f"{errors} error(s), {warnings} warning(s)" if errors or warnings else "ok"
+    name = verdict.name or "(no name)"
+    return f"{name} ({verdict.file}, {endpoint}{server}): {outcome}"
 
 
 def validate_before_run(args: argparse.Namespace, console: Console) -> Callable[[], None] | None:

@@ -40,7 +40,9 @@ def schema_step(ctx: Context) -> tuple[bool, str]:
             if data is None:
                 continue
             source = (
-                _sdk_input(ctx, data, Path(scratch)) if kind == "deployment" else (ctx.root / file)
+                _sdk_input(ctx, data, Path(scratch))
+                if kind == "deployment"
+                else _dump(data, Path(scratch) / "endpoint.yml")
             )
             error = _sdk_load(loaders[kind], source)
             for problem in sdk_problems(error, file, sections) if error else []:
@@ -58,8 +60,6 @@ def _sdk_input(ctx: Context, data: Mapping, scratch: Path) -> Path:
     """
     import copy
 
-    import yaml
-
     data = copy.deepcopy(data)
     stub = scratch / "empty"
     stub.mkdir(exist_ok=True)
@@ -72,7 +72,17 @@ def _sdk_input(ctx: Context, data: Mapping, scratch: Path) -> Path:
             parent[key] = str(stub if local.is_dir() else scratch / "empty-file")
         else:
             parent[key] = str(local)
-    target = scratch / "deployment.yml"
+    if "endpoint_name" not in data:  # deploy scripts pass it: --endpoint-name (a warning)
+        named = (ctx.endpoint or {}).get("name")
+        data["endpoint_name"] = named if isinstance(named, str) else "endpoint-name"
+    return _dump(data, scratch / "deployment.yml")
+
+
+def _dump(data: Mapping, target: Path) -> Path:
+    """Write the parsed mapping for the SDK: `{{PLACEHOLDER}}` values that are not YAML as
+    written (Microsoft's example templates) are strings in it."""
+    import yaml
+
     target.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return target
 
