@@ -159,6 +159,7 @@ _FOREIGN_KEYS = frozenset(
 )
 _FOREIGN_TYPES = frozenset({"kubernetes", "batch", "model", "pipeline"})
 _PLACEHOLDER = re.compile(r"\{\{\s*[^{}\s]+\s*\}\}")
+_IMAGE_PLACEHOLDER = re.compile(r"\{\{|<[A-Za-z][\w -]*>|\$\{?[A-Za-z_]")
 # A block-mapping value or list item that starts with an unquoted {{placeholder}}.
 _PLACEHOLDER_VALUE = re.compile(
     r"^(?P<lead>\s*(?:-\s+)?(?:[^\s#'\"{][^#]*?:\s+)?)(?P<value>\{\{.*?)(?P<comment>\s+#.*)?$",
@@ -635,13 +636,13 @@ def _from_build(base: Path, build: dict[str, Any], via: str) -> BuildRef | None:
 
 def is_dockerfile_name(name: str) -> bool:
     """Whether a file name is a Dockerfile's: Dockerfile, dockerfile, Containerfile,
-    Dockerfile.vllm, Dockerfile-gpu, r.dockerfile, x.Dockerfile (any case)."""
+    Dockerfile.vllm, Dockerfile-gpu, Dockerfile2, r.dockerfile, x.Dockerfile (any case)."""
     lowered = name.lower()
     if lowered.startswith(".") or lowered.endswith((".dockerignore", ".md", ".txt", ".sh")):
         return False
     return (
         lowered in ("dockerfile", "containerfile")
-        or re.match(r"(?:docker|container)file[._-]\w", lowered) is not None
+        or re.match(r"(?:docker|container)file(?:[._-]\w|\d+$)", lowered) is not None
         or lowered.endswith((".dockerfile", ".containerfile"))
     )
 
@@ -667,7 +668,7 @@ def _best_dockerfile(base: Path, names: list[str]) -> Path | None:
         return None
     wanted = set().union(*(_tokens(n) for n in names))
 
-    def score(item: tuple[Path, int]) -> tuple[int, int, int]:
+    def score(item: tuple[Path, int]) -> tuple[int, int, int, bool]:
         path, level = item
         parts = path.relative_to(base).parts
         tokens = set().union(*(_tokens(p) for p in parts))
@@ -675,7 +676,8 @@ def _best_dockerfile(base: Path, names: list[str]) -> Path | None:
         conventional = (
             BUILD_FOLDERS.index(folder) if folder in BUILD_FOLDERS else len(BUILD_FOLDERS)
         )
-        return len(wanted & tokens), -level, -conventional
+        canonical = path.name.lower() in ("dockerfile", "containerfile")
+        return len(wanted & tokens), -level, -conventional, canonical
 
     ranked = sorted(candidates, key=score, reverse=True)
     if len(ranked) > 1 and score(ranked[0]) == score(ranked[1]):
@@ -706,10 +708,12 @@ def image_registry(image: str) -> str:
 
 def builds_here(image: str) -> bool:
     """Whether an `environment.image` is plausibly built by the project: one in an Azure
-    Container Registry, a private registry or a `{{ACR_NAME}}` placeholder registry; not a
-    vendor's image on a public registry (Docker Hub, mcr.microsoft.com, nvcr.io, ...)."""
-    registry = image_registry(image)
-    return "{{" in image or registry not in PUBLIC_REGISTRIES
+    Container Registry, a private registry, or a placeholder a script fills in (`{{ACR_NAME}}`,
+    `<IMAGE-TAG>`, `$ACR`); not a vendor's image on a public registry (Docker Hub,
+    mcr.microsoft.com, nvcr.io, ...)."""
+    if _IMAGE_PLACEHOLDER.search(image):
+        return True  # <IMAGE-TAG>, {{ACR_NAME}}.azurecr.io/..., $ACR/...: filled by a script
+    return image_registry(image) not in PUBLIC_REGISTRIES
 
 
 def relative_posix(root: Path, path: Path) -> str:

@@ -248,7 +248,7 @@ def check_placeholders(ctx: Context) -> None:
     for file, data in ((ctx.deployment_file, ctx.deployment), (ctx.endpoint_file, ctx.endpoint)):
         found = [
             (key, value)
-            for key, value in _scalars(data or {}, "")
+            for key, value in scalars(data or {}, "")
             if key.split(".")[0] not in ("description", "tags") and ctx.is_placeholder(value)
         ]
         if not found:
@@ -266,13 +266,14 @@ def check_placeholders(ctx: Context) -> None:
         )
 
 
-def _scalars(node: Any, prefix: str) -> Iterator[tuple[str, Any]]:
+def scalars(node: Any, prefix: str) -> Iterator[tuple[str, Any]]:
+    """(dotted key path, value) of every scalar of a YAML mapping."""
     if isinstance(node, dict):
         for key, value in node.items():
-            yield from _scalars(value, f"{prefix}{key}.")
+            yield from scalars(value, f"{prefix}{key}.")
     elif isinstance(node, list):
         for index, value in enumerate(node):
-            yield from _scalars(value, f"{prefix}{index}.")
+            yield from scalars(value, f"{prefix}{index}.")
     else:
         yield prefix.rstrip("."), node
 
