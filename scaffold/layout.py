@@ -580,7 +580,9 @@ def environment_file_for(deployment: Path, data: dict[str, Any] | None = None) -
     return unnamed[0].path if len(unnamed) == 1 else None
 
 
-def dockerfile_for(deployment: Path, data: dict[str, Any] | None = None) -> BuildRef | None:
+def dockerfile_for(
+    deployment: Path, data: dict[str, Any] | None = None, *, project: Path | None = None
+) -> BuildRef | None:
     """The Dockerfile that builds a deployment's image, if the project has it.
 
     1. `environment.build` (`path` + `dockerfile_path`, default Dockerfile: as Docker, a
@@ -592,7 +594,9 @@ def dockerfile_for(deployment: Path, data: dict[str, Any] | None = None) -> Buil
        a build folder (docker-context/, docker/, env/, environment/, container/, ...; two
        levels down), any name case (`Dockerfile`, `dockerfile`, `Dockerfile.vllm`,
        `r.dockerfile`, `x.Dockerfile`); of several, the one named like the deployment file,
-       the image or the environment, else the shallowest; None when that is a tie.
+       the image or the environment, else the shallowest; None when that is a tie. Its
+       build context is its folder, or the nearest folder above (up to `project`, by default
+       three levels up) in which its COPY/ADD sources exist.
     """
     deployment = deployment.absolute()
     data = data if data is not None else read_yaml(deployment).data or {}
@@ -615,7 +619,43 @@ def dockerfile_for(deployment: Path, data: dict[str, Any] | None = None) -> Buil
     found = _best_dockerfile(base, [deployment.stem, image_name(image), str(env.get("name", ""))])
     if found is None:
         return None
-    return BuildRef(found, found.parent, via or "found beside the deployment file")
+    context = build_context_for(
+        found, stop=project or found.parents[min(3, len(found.parents) - 1)]
+    )
+    return BuildRef(found, context, via or "found beside the deployment file")
+
+
+_COPY = re.compile(r"^\s*(?:COPY|ADD)\s+(.*)$", re.I | re.M)
+
+
+def build_context_for(dockerfile: Path, stop: Path) -> Path:
+    """The build context of a Dockerfile found by name: its own folder, or the nearest folder
+    above it (up to `stop`) in which every local COPY/ADD source exists — a Dockerfile in
+    docker/ is often built from the project root (`docker build -f docker/Dockerfile .`)."""
+    sources = _copy_sources(dockerfile)
+    folder = dockerfile.parent
+    stop = stop.absolute()
+    candidates = [folder, *[p for p in folder.parents if p == stop or stop in p.parents]]
+    for candidate in candidates:
+        if all((candidate / source).exists() for source in sources):
+            return candidate
+    return folder
+
+
+def _copy_sources(dockerfile: Path) -> list[str]:
+    """Local COPY/ADD sources of a Dockerfile (no --from, URLs, globs or variables)."""
+    try:
+        text = dockerfile.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    sources: list[str] = []
+    for match in _COPY.finditer(text.replace("\\\n", " ")):
+        words = match.group(1).split()
+        if any(w.startswith("--from") for w in words) or match.group(1).lstrip().startswith("["):
+            continue
+        words = [w for w in words if not w.startswith("--")]
+        sources += [w for w in words[:-1] if "://" not in w and not any(c in w for c in "*?[$")]
+    return sources
 
 
 def _from_build(base: Path, build: dict[str, Any], via: str) -> BuildRef | None:

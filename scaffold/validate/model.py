@@ -611,7 +611,7 @@ class Context:
     def build(self) -> layout.BuildRef | None:
         """The Dockerfile that builds the image and its context (scaffold.layout): through
         environment.build, the environment file, or found beside the deployment file."""
-        return layout.dockerfile_for(self.deployment_path, self.deployment or {})
+        return layout.dockerfile_for(self.deployment_path, self.deployment or {}, project=self.root)
 
     @cached_property
     def dockerfile(self) -> Dockerfile | None:
