@@ -88,6 +88,9 @@ class ServerSpec(NamedTuple):
     azureml_inference: bool = False
     #: The base image's ENTRYPOINT evaluates its arguments, so $VARS in an exec-form CMD expand.
     base_entrypoint_evals: bool = False
+    #: The official base image's own ENTRYPOINT, which runs when a Dockerfile FROM it sets
+    #: none (rstudio/plumber: plumb the file given as CMD, on 0.0.0.0:8000); () if unknown.
+    base_entrypoint: tuple[str, ...] = ()
     #: The server's cross-file contract module, scaffold.validate.contracts.<contract>, run
     #: by `scaffold validate` (a name, so importing the registry stays cheap).
     contract: str = ""
@@ -127,7 +130,7 @@ def _spec(name: str, facts: dict[str, Any]) -> ServerSpec:
         if isinstance(value, str) and MODEL_PLACEHOLDER in value:
             fields[key] = value.replace(MODEL_PLACEHOLDER, served)
     fields["model_dir_pattern"] = str(facts.get("model_dir", ""))
-    for key in ("image_hints", "command_hints", "file_hints", "model_types"):
+    for key in ("image_hints", "command_hints", "file_hints", "model_types", "base_entrypoint"):
         fields[key] = tuple(fields.get(key, ()))
     fields["base_image_lifecycle"] = ImageLifecycle(**fields.get("base_image_lifecycle", {}))
     return ServerSpec(name=name, **fields)

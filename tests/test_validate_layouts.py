@@ -618,3 +618,24 @@ def test_missing_endpoint_name_is_a_warning_also_for_the_schema(tmp_path: Path) 
         ("warning", "name.endpoint.missing")
     ], show(report)
     assert "--endpoint-name my-endpoint" in report.problems[0].fix
+
+
+@pytest.mark.parametrize(("port", "ok"), [(8000, True), (8080, False)])
+def test_plumber_base_image_entrypoint(tmp_path: Path, port: int, ok: bool) -> None:
+    """FROM rstudio/plumber with no ENTRYPOINT of its own: the image's entrypoint plumbs the
+    file given as CMD on 0.0.0.0:8000 (the facts' base_entrypoint), so routes must use 8000."""
+    env = "environment:\n  build:\n    path: api\n" + routes(port, "/live", "/ready")
+    tree(
+        tmp_path,
+        {
+            "deployment.yml": deployment(env=env),
+            "api/Dockerfile": "FROM rstudio/plumber:v1.3.0\nCOPY plumber.R /app/plumber.R\n"
+            'CMD ["/app/plumber.R"]\n',
+            "api/plumber.R": "#* @get /live\nfunction() 'ok'\n",
+        },
+    )
+    report = validate_project(tmp_path, schema=False)
+    assert report.server == "plumber"
+    assert (not report.errors) == ok, show(report)
+    if not ok:
+        assert errors(report) == {"route.port.mismatch"}

@@ -626,13 +626,29 @@ class Context:
         )
 
     @cached_property
+    def command(self) -> tuple[str, ...]:
+        """The container's command: ENTRYPOINT + CMD of the Dockerfile, with the official
+        base image's own ENTRYPOINT (the facts' base_entrypoint) when the Dockerfile sets
+        none."""
+        docker = self.dockerfile
+        if docker is None:
+            return ()
+        if docker.entrypoint is None and docker.final_base is not None:
+            for spec in SERVERS.values():
+                image = docker.final_base[0]
+                if spec.base_entrypoint and any(hint in image for hint in spec.image_hints):
+                    return spec.base_entrypoint + docker.command
+        return docker.command
+
+    @cached_property
     def command_texts(self) -> list[tuple[str, str]]:
         """(file, text) of the container's command and of local scripts it runs."""
         docker = self.dockerfile
-        if docker is None or not docker.command:
+        command = self.command
+        if docker is None or not command:
             return []
-        texts = [(docker.rel, " ".join(docker.command))]
-        for word in docker.command:
+        texts = [(docker.rel, " ".join(command))]
+        for word in command:
             script = self._script(docker, word)
             text = self.read(script) if script else None
             if script and text is not None:

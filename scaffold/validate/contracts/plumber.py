@@ -50,7 +50,7 @@ def _plumber_start(ctx: Context) -> tuple[str, str] | None:
         if rel.endswith((".R", ".r")) and "plumb" in text:
             return rel, strip_r_comments(text)
     docker = ctx.dockerfile
-    inline = " ".join(docker.command) if docker is not None else ""
+    inline = " ".join(ctx.command)
     if docker is not None and ("plumb(" in inline or "pr_run(" in inline):
         return docker.rel, inline
     folder = docker.context if docker is not None else ctx.root
