@@ -639,3 +639,28 @@ def test_plumber_base_image_entrypoint(tmp_path: Path, port: int, ok: bool) -> N
     assert (not report.errors) == ok, show(report)
     if not ok:
         assert errors(report) == {"route.port.mismatch"}
+
+
+def test_run_validates_the_deployment_it_runs(tmp_path: Path) -> None:
+    """`scaffold run` runs deployment.yml (or `--deployment NAME`): a broken second
+    deployment beside it does not stop it; with no clear choice, all are validated."""
+    import argparse
+
+    from scaffold.cli.common import _run_deployment
+
+    image = "environment:\n  image: myacr.azurecr.io/app:1\n" + routes(8000, "/live", "/ready")
+    tree(
+        tmp_path,
+        {
+            "deployment.yml": deployment("blue", image),
+            "green-deployment.yml": deployment("green", image.replace("8000", "70000")),
+        },
+    )
+    args = argparse.Namespace(project=tmp_path)
+    assert _run_deployment(args) == [tmp_path / "deployment.yml"]
+    report = validate_project(tmp_path, schema=False, files=_run_deployment(args))
+    assert report.ok and [d.file for d in report.deployments] == ["deployment.yml"]
+    args.deployment = "green"
+    assert _run_deployment(args) == [tmp_path / "green-deployment.yml"]
+    (tmp_path / "deployment.yml").rename(tmp_path / "blue-deployment.yml")
+    assert _run_deployment(argparse.Namespace(project=tmp_path)) is None

@@ -72,7 +72,8 @@ def validate_before_run(args: argparse.Namespace, console: Console) -> Callable[
     from scaffold import schemacache
 
     console.step("Validating the project (scaffold validate)")
-    quick = validate_project(args.project, schema=False)
+    files = _run_deployment(args)
+    quick = validate_project(args.project, schema=False, files=files)
     raise_on_errors(quick, console, warn=schemacache.is_clean(args.project))
     if schemacache.is_clean(args.project):
         return None  # the schema accepted these very YAML files before
@@ -80,7 +81,7 @@ def validate_before_run(args: argparse.Namespace, console: Console) -> Callable[
 
     def full() -> None:
         try:
-            outcome["report"] = report = validate_project(args.project)
+            outcome["report"] = report = validate_project(args.project, files=files)
             if report.schema_checked and not report.errors:
                 schemacache.remember_clean(args.project)
         except BaseException as error:  # re-raised in the main thread by join()
@@ -96,6 +97,19 @@ def validate_before_run(args: argparse.Namespace, console: Console) -> Callable[
         raise_on_errors(outcome["report"], console, warn=True)
 
     return join
+
+
+def _run_deployment(args: argparse.Namespace) -> list[Any] | None:
+    """The deployment file a run uses (`--deployment NAME` if the command has it, else the
+    project's only one or deployment.yml), so another deployment's problems do not stop it;
+    None (validate them all) when that choice is not clear here."""
+    from scaffold import layout
+    from scaffold.errors import ProjectError
+
+    try:
+        return [layout.deployment_file_for(args.project, getattr(args, "deployment", None))]
+    except ProjectError:
+        return None
 
 
 def raise_on_errors(report: Any, console: Console, *, warn: bool = False) -> None:
