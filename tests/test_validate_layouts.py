@@ -664,3 +664,32 @@ def test_run_validates_the_deployment_it_runs(tmp_path: Path) -> None:
     assert _run_deployment(args) == [tmp_path / "green-deployment.yml"]
     (tmp_path / "deployment.yml").rename(tmp_path / "blue-deployment.yml")
     assert _run_deployment(argparse.Namespace(project=tmp_path)) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "placeholder"),
+    [
+        ("{{ENDPOINT_NAME}}", True),
+        ("{{acr_name}}.azurecr.io/x:1", True),
+        ("<ENDPOINT-NAME>", True),
+        ("<acr>.azurecr.io/r_server", True),
+        ("${ENDPOINT_NAME}", True),
+        ("$ENDPOINT_NAME", True),
+        ("__ENDPOINT_NAME__", True),
+        ("#{endpointName}#", True),
+        ("placeholder-name", True),
+        ("acr_registry_placeholder.azurecr.io/image_name_placeholder:latest", True),
+        ("storage_place_holder", True),
+        ("xxxxxxxxx.azurecr.io/azureml/azureml_xxxxxxxxxxx", True),
+        ("my-endpoint", False),
+        ("__init__.py", False),
+        ("Standard_DS3_v2", False),
+        ("/var/azureml-app/azureml-models", False),
+        ("--max-num-seqs 16 --enforce-eager", False),
+        ("exxxxample", False),
+    ],
+)
+def test_what_counts_as_a_placeholder(value: str, placeholder: bool) -> None:
+    from scaffold.validate.model import PLACEHOLDER
+
+    assert bool(PLACEHOLDER.search(value)) is placeholder

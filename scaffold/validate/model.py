@@ -299,11 +299,13 @@ REFERENCE_PATTERN = re.compile(
 )
 
 
-#: A value a deploy script fills in: {{NAME}}, <NAME>, ${NAME}, $NAME, or a word saying so
-#: (`placeholder-name`, `acr_registry_placeholder`, `storage_place_holder`, `xxxxxx.azurecr.io`):
-#: Microsoft's examples and docs and NVIDIA's samples write all of them.
+#: A value a deploy script fills in: {{NAME}}, <NAME>, ${NAME}, $NAME, __NAME__ and #{NAME}#
+#: (Azure Pipelines token replacement), or a word saying so (`placeholder-name`,
+#: `acr_registry_placeholder`, `storage_place_holder`, `xxxxxx.azurecr.io`): Microsoft's
+#: examples and docs and NVIDIA's samples write them.
 PLACEHOLDER = re.compile(
     r"\{\{[^{}]+\}\}|<[A-Za-z][\w .-]*>|\$\{[A-Za-z_]\w*\}|(?<![\w$])\$[A-Za-z_]\w*"
+    r"|(?-i:(?<![A-Za-z0-9])__[A-Z][A-Z0-9_]*__(?![A-Za-z0-9]))|#\{[\w.-]+\}#"
     r"|place_?holder|(?<![a-wyz0-9])x{4,}(?![a-wyz0-9])",
     re.I,
 )
