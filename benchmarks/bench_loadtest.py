@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -140,6 +141,7 @@ def main() -> int:
                         one(side, concurrency)
     finally:
         clean(project)
+        shutil.rmtree(work, ignore_errors=True)
 
     path = "raw container" if args.no_frontend else "through the front-end emulation"
     print(f"machine load average (1/5/15 min) at the end: {os.getloadavg()}")
