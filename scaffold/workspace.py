@@ -14,7 +14,6 @@ managed identity, Azure CLI, ...). azure-ai-ml is imported only inside `connect`
 from __future__ import annotations
 
 import itertools
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -67,8 +66,10 @@ def find_config(start: Path) -> Path | None:
 
 
 def _read_config(path: Path) -> dict[str, str]:
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
+    from scaffold import limits
+
+    try:  # bounded in size and depth (limits.InputRejected is a ValueError)
+        config = limits.load_json(limits.read_bytes(path))
     except (OSError, ValueError) as error:
         raise UsageError(
             f"cannot read workspace config {path}: {error}; fix or remove it"
