@@ -355,8 +355,16 @@ def yaml_files(folder: Path) -> list[YamlFile]:
     return [
         read_yaml(Path(entry.path))
         for entry in entries
-        if is_yaml_name(entry.name) and entry.is_file()
+        if is_yaml_name(entry.name) and _file_or_bad_link(entry)
     ]
+
+
+def _file_or_bad_link(entry: os.DirEntry[str]) -> bool:
+    """A file, or a link that cannot be followed (looping, broken: read_yaml reports it)."""
+    try:
+        return entry.is_file() or (entry.is_symlink() and not Path(entry.path).exists())
+    except OSError:  # a link loop
+        return True
 
 
 # --- Deployments and endpoints -----------------------------------------------------------------
