@@ -132,13 +132,14 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 PROJECT_LABEL = "scaffold.project"
 
 
-def session_leftovers(basetemp: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(containers, images) on the engine labelled with a project folder below `basetemp`,
+def session_leftovers(below: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(containers, images) on the engine labelled with a project folder below `below` (the
+    session's basetemp, or one test's tmp_path),
     as the engine lists them (never looked up one by one: other suites on the same engine
     remove their own at any moment)."""
     import docker
 
-    root = str(basetemp.resolve())
+    root = str(below.resolve())
     api = docker.from_env().api
 
     def ours(labels: dict[str, str] | None) -> bool:
@@ -158,12 +159,12 @@ def _shown(listed: dict[str, Any]) -> str:
     return (names or tags or [str(listed["Id"])[:19]])[0]
 
 
-def remove_session_leftovers(basetemp: Path) -> list[str]:
-    """Remove this session's project containers, then its project images; returns what
-    could not be removed."""
+def remove_session_leftovers(below: Path) -> list[str]:
+    """Remove the project containers, then the project images, of projects below `below`;
+    returns what could not be removed."""
     import docker.errors
 
-    containers, images = session_leftovers(basetemp)
+    containers, images = session_leftovers(below)
     api = docker.from_env().api
     for listed in containers:
         with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
@@ -181,14 +182,16 @@ def remove_session_leftovers(basetemp: Path) -> list[str]:
 
 @pytest.fixture(autouse=True)
 def _docker_leftovers_removed(request: pytest.FixtureRequest) -> Iterator[None]:
-    """After every Docker test: remove the project images and containers it made (its
-    projects live below this session's basetemp). Each test builds its own projects, so no
-    later test needs them; the stand-in base images are not project images and stay."""
+    """After every Docker test: remove the project images and containers it made, i.e.
+    those of projects below its own tmp_path (what module fixtures keep running for several
+    tests lives elsewhere and is theirs to remove; the session's check catches what they
+    leave). The stand-in base images are not project images and stay."""
     yield
     if request.node.get_closest_marker("docker") is None:
         return
-    basetemp = request.config._tmp_path_factory.getbasetemp()
-    remove_session_leftovers(basetemp)
+    own = getattr(request.node, "funcargs", {}).get("tmp_path")
+    if isinstance(own, Path):
+        remove_session_leftovers(own)
 
 
 def files_of(project: Path) -> set[str]:
