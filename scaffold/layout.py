@@ -541,14 +541,18 @@ def _rel(root: Path, path: Path) -> str:
 
 
 # --- Environments and Dockerfiles --------------------------------------------------------------
-def environment_file_for(deployment: Path, data: dict[str, Any] | None = None) -> Path | None:
+def environment_file_for(
+    deployment: Path, data: dict[str, Any] | None = None, *, project: Path | None = None
+) -> Path | None:
     """The environment YAML a deployment's `environment:` refers to, if the project has it.
 
     `environment: azureml:NAME:VERSION` (or `azureml:NAME@label`) is registered from an
     environment file by the deploy script (`az ml environment create -f env.yml`): the
     environment file beside the deployment (or in a build folder such as env/) whose `name` is
     NAME (and `version` VERSION when both are given), else the only one there without a
-    name. A relative path (`environment: ./env.yml` or `file:env.yml`) names the file itself.
+    name, else one named NAME anywhere in `project` (four levels down: MLOps repositories
+    keep environments apart, in `environments/` or `cli/assets/`). A relative path
+    (`environment: ./env.yml` or `file:env.yml`) names the file itself.
     """
     deployment = deployment.absolute()
     data = data if data is not None else read_yaml(deployment).data or {}
@@ -577,7 +581,18 @@ def environment_file_for(deployment: Path, data: dict[str, Any] | None = None) -
     for pool in (versioned, named):
         if pool:
             return pool[0].path
-    return unnamed[0].path if len(unnamed) == 1 else None
+    if len(unnamed) == 1:
+        return unnamed[0].path
+    if project is None:
+        return None
+    elsewhere = [
+        f
+        for f in yaml_files(project.absolute()) + _nested_yaml(project.absolute())
+        if f.kind == ENVIRONMENT and f.name == name and f.path.parent not in folders
+    ]
+    versioned = [f for f in elsewhere if str((f.data or {}).get("version", version)) == version]
+    pool = versioned or elsewhere
+    return pool[0].path if pool else None
 
 
 def dockerfile_for(
@@ -603,7 +618,7 @@ def dockerfile_for(
     env = data.get("environment")
     base, via = deployment.parent, ""
     if isinstance(env, str):
-        env_file = environment_file_for(deployment, data)
+        env_file = environment_file_for(deployment, data, project=project)
         if env_file is None:
             return None
         env, base = read_yaml(env_file).data or {}, env_file.parent
@@ -754,6 +769,131 @@ def builds_here(image: str) -> bool:
     if _IMAGE_PLACEHOLDER.search(image):
         return True  # <IMAGE-TAG>, {{ACR_NAME}}.azurecr.io/..., $ACR/...: filled by a script
     return image_registry(image) not in PUBLIC_REGISTRIES
+
+
+# --- Deploy commands in the project's scripts ----------------------------------------------------
+#: Files that may hold the `az ml` commands a project deploys with: shell and PowerShell
+#: scripts, Makefiles, READMEs and notebooks (their code cells), CI workflows.
+SCRIPT_SUFFIXES = (".sh", ".bash", ".zsh", ".ps1", ".psm1", ".cmd", ".bat", ".md", ".ipynb")
+#: Hidden folders that hold CI workflows (other hidden folders are never searched).
+CI_FOLDERS = (".github/workflows", ".azuredevops", ".pipelines", ".azure-pipelines")
+MAX_SCRIPT_BYTES = 1 << 19
+_AZ_ML = re.compile(r"\baz\s+ml\s+online-(deployment|endpoint)\s+(create|update)\b")
+_FLAG_VALUE = r"""(?:=|\s+)("[^"]*"|'[^']*'|\$\([^)]*\)[^\s"'`;|&)]*|[^\s"'`;|&)]+)"""
+_FILE_FLAG = re.compile(rf"(?<![\w-])(?:-f|--file){_FLAG_VALUE}")
+_NAME_FLAGS = {
+    "deployment": {
+        "name": re.compile(rf"(?<![\w-])(?:-n|--name){_FLAG_VALUE}"),
+        "endpoint_name": re.compile(rf"(?<![\w-])(?:-e|--endpoint-name|--endpoint){_FLAG_VALUE}"),
+    },
+    "endpoint": {"name": re.compile(rf"(?<![\w-])(?:-n|--name){_FLAG_VALUE}")},
+}
+_SET_FLAG = re.compile(r"""(?<![\w-])--set\s+["']?(name|endpoint_name)=""")
+
+
+def command_line_names(project: Path, kind: str, file: Path) -> dict[str, str]:
+    """The names the project's own deploy commands give a deployment or endpoint file on the
+    command line, which override the file's `name`/`endpoint_name`.
+
+    Reads `az ml online-deployment create|update ... -f FILE` (or online-endpoint) in the
+    scripts, READMEs, notebooks and CI workflows of the project and of the file's folder
+    (three levels down, bounded), where FILE's name is this file's (`$BASE/x.yml`,
+    `x.yml_` copies included), and returns {"name": ..., "endpoint_name": ...} for the
+    `-n/--name`, `-e/--endpoint-name` and `--set name=/endpoint_name=` it passes, values as
+    written (`$ENDPOINT_NAME`).
+    """
+    stem = file.name.lower()
+    found: dict[str, str] = {}
+    for script in _scripts(project.absolute(), file.absolute().parent):
+        for command in _az_commands(script):
+            if command[0] != kind:
+                continue
+            named = _FILE_FLAG.search(command[1])
+            given = _expand(named.group(1).strip("\"'"), command[2]) if named else ""
+            if PurePosixPath(given.replace("\\", "/")).name.lower().rstrip("_") != stem:
+                continue
+            for key, flag in _NAME_FLAGS[kind].items():
+                match = flag.search(command[1])
+                if match:
+                    found.setdefault(key, match.group(1).strip("\"'"))
+            for match in _SET_FLAG.finditer(command[1]):
+                found.setdefault(match.group(1), "--set")
+    return found
+
+
+def _scripts(project: Path, folder: Path) -> list[Path]:
+    roots = list(dict.fromkeys([project, folder]))
+    roots += [project / sub for sub in CI_FOLDERS if (project / sub).is_dir()]
+    found: list[Path] = []
+    for root in roots:
+        for sub, _ in _walk(root, 3, 1500):
+            try:
+                entries = sorted(os.scandir(sub), key=lambda e: e.name)
+            except OSError:
+                continue
+            for entry in entries:
+                name = entry.name.lower()
+                ci = any(part in sub.as_posix() for part in CI_FOLDERS)
+                wanted = name.endswith(SCRIPT_SUFFIXES) or name == "makefile"
+                if (wanted or (ci and name.endswith(YAML_SUFFIXES))) and entry.is_file():
+                    found.append(Path(entry.path))
+    return list(dict.fromkeys(found))[:400]
+
+
+_commands_cache: dict[Path, tuple[tuple[int, int], list[tuple[str, str, dict[str, str]]]]] = {}
+
+
+_ASSIGNMENT = re.compile(
+    r"""^[ \t]*(?:export[ \t]+|set[ \t]+|\$)?(\w+)[ \t]*=[ \t]*(.+?)[ \t]*$""", re.M
+)
+_DEFAULT = re.compile(r"\$\{\w+:?-(.*)\}")
+
+
+def _expand(value: str, variables: dict[str, str]) -> str:
+    """$VAR / ${VAR} in a command argument, from the script's own assignments."""
+
+    def substitute(match: re.Match[str]) -> str:
+        return variables.get(match.group(1) or match.group(2), match.group(0))
+
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)", substitute, value)
+
+
+def _assignments(text: str) -> dict[str, str]:
+    """NAME=value (shell), $NAME = "value" (PowerShell) in a script; `${1:-x}` gives x."""
+    found: dict[str, str] = {}
+    for name, value in _ASSIGNMENT.findall(text):
+        default = _DEFAULT.fullmatch(value.strip("\"'"))
+        value = default.group(1) if default else value
+        found.setdefault(name, value.strip().strip("\"'"))
+    return found
+
+
+def _az_commands(script: Path) -> list[tuple[str, str, dict[str, str]]]:
+    r"""(deployment|endpoint, command text, the script's variables) of each
+    `az ml online-* create|update` in a file, continuation lines (`\`, PowerShell's
+    backtick, notebook JSON strings) joined."""
+    try:
+        stat = script.stat()
+        if stat.st_size > MAX_SCRIPT_BYTES:
+            return []
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        cached = _commands_cache.get(script)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        text = script.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    if script.suffix.lower() == ".ipynb":
+        text = text.replace('\\n",', "\n").replace('\\"', '"')
+    joined = re.sub(r"(?:\\|`)[ \t]*\r?\n", " ", text)
+    commands = []
+    variables = _assignments(joined)
+    for match in _AZ_ML.finditer(joined):
+        end = joined.find("\n", match.end())
+        text = joined[match.end() : end if end >= 0 else None]
+        commands.append((match.group(1), text, variables))
+    _commands_cache[script] = (stamp, commands)
+    return commands
 
 
 def relative_posix(root: Path, path: Path) -> str:

@@ -251,6 +251,27 @@ def _no_deployment(root: Path) -> list[Problem]:
         if others
         else ""
     )
+    preview = [
+        f.path.name
+        for f in layout.yaml_files(root)
+        if f.data is not None and isinstance(f.data.get("deployments"), list)
+    ]
+    if preview:
+        seen += (
+            f"; {', '.join(preview)} define{'s' if len(preview) == 1 else ''} deployments inside "
+            "the endpoint file (`deployments:`), the 2021 az ml preview format the GA CLI rejects"
+        )
+        return [
+            Problem(
+                "error",
+                "schema.preview_format",
+                "deployment.yml",
+                "",
+                f"No managed online deployment file in {root}{seen}",
+                "Move each deployment into its own deployment file (name, endpoint_name, "
+                "model.path, environment.image, instance_type, instance_count)",
+            )
+        ]
     return [
         Problem(
             "error",
