@@ -441,18 +441,42 @@ def endpoint_file(project: Path) -> Path | None:
 def endpoint_file_for(project: Path, deployment: Path) -> Path | None:
     """The endpoint file that goes with a deployment file.
 
-    Among the endpoint files in the deployment's folder (else the project's): the one whose
-    `name` is the deployment's `endpoint_name`; else the only one (a name that differs is then
-    a problem to report); else the one named most like the deployment file
-    (`1-sai-create-endpoint.yml` for `2-sai-deployment.yml`), or endpoint.yml. None when
-    there is none.
+    The endpoint files of the nearest folder that has any, from the deployment's own folder
+    up to the project folder (a sample's endpoint file sits beside its deployment files or in
+    the folder above them); among them the one whose `name` is the deployment's
+    `endpoint_name`, else the only one (a name that differs is then a problem to report),
+    else the one named most like the deployment file (`1-sai-create-endpoint.yml` for
+    `2-sai-deployment.yml`), or endpoint.yml. An endpoint file in another branch of the
+    project (another sample's folder) goes with it only when its `name` is the
+    `endpoint_name`. None when there is none.
     """
     deployment = deployment.absolute()
-    local = [f for f in yaml_files(deployment.parent) if f.kind == ENDPOINT]
-    candidates = local or [read_yaml(p) for p in endpoint_files(project)]
-    if not candidates:
-        return None
     wanted = (read_yaml(deployment).data or {}).get("endpoint_name")
+    candidates = [read_yaml(p) for p in nearest_endpoint_files(project, deployment)]
+    if candidates:
+        return _pick_endpoint(deployment, candidates, wanted)
+    named = [
+        read_yaml(p)
+        for p in endpoint_files(project)
+        if isinstance(wanted, str) and read_yaml(p).name == wanted
+    ]
+    return named[0].path if len(named) == 1 else None
+
+
+def nearest_endpoint_files(project: Path, deployment: Path) -> list[Path]:
+    """The endpoint files of the nearest folder that has any, from the deployment file's
+    folder up to the project folder ([] when there is none on the way)."""
+    root = project.expanduser().resolve()
+    folder = deployment.absolute().parent.resolve()
+    chain = [folder] + [p for p in folder.parents if p == root or root in p.parents]
+    for level in chain if root == folder or root in folder.parents else [folder]:
+        found = [f.path for f in yaml_files(level) if f.kind == ENDPOINT]
+        if found:
+            return found
+    return []
+
+
+def _pick_endpoint(deployment: Path, candidates: list[YamlFile], wanted: Any) -> Path | None:
     named = [f for f in candidates if isinstance(wanted, str) and f.name == wanted]
     pool = named or candidates
     if len(pool) == 1:

@@ -441,3 +441,42 @@ def test_deployments_inside_the_endpoint_file(tmp_path: Path) -> None:
     }, show(report)
     assert "r-endpoint.yml" in report.errors[0].message
     assert not {"schema.unknown_field", "endpoint.traffic"} & codes(report), show(report)
+
+
+# --- Pairing deployments with endpoint files in a repository of samples ----------------------
+def test_endpoint_files_of_other_samples_are_not_paired(tmp_path: Path) -> None:
+    """Validating Azure/azureml-examples' cli/endpoints/online as a whole: a deployment pairs
+    with the endpoint file beside it or in a folder above it, never with another sample's
+    (only with one whose name is its endpoint_name)."""
+    tree(
+        tmp_path,
+        {
+            "managed/sample/blue-deployment.yml": DEP
+            + "name: blue\nendpoint_name: my-endpoint\n"
+            + REGISTERED,
+            "managed/sample/endpoint.yml": EP + "name: my-endpoint\nauth_mode: key\n",
+            "collector/collector-deployment.yml": DEP
+            + "name: blue\nendpoint_name: other-ep\n"
+            + REGISTERED,
+            "single/single-endpoint.yml": EP + "name: single-ep\nauth_mode: key\n",
+            "single/pip/pip-deployment.yml": DEP
+            + "name: pip\nendpoint_name: single-ep\n"
+            + REGISTERED,
+            "named/named-deployment.yml": DEP
+            + "name: named\nendpoint_name: my-endpoint\n"
+            + REGISTERED,
+        },
+    )
+
+    def paired(deployment: str) -> str | None:
+        found = layout.endpoint_file_for(tmp_path, tmp_path / deployment)
+        return found.relative_to(tmp_path).as_posix() if found else None
+
+    assert paired("managed/sample/blue-deployment.yml") == "managed/sample/endpoint.yml"
+    assert paired("collector/collector-deployment.yml") is None
+    assert paired("single/pip/pip-deployment.yml") == "single/single-endpoint.yml"
+    assert paired("named/named-deployment.yml") == "managed/sample/endpoint.yml"
+    report = validate_project(tmp_path, schema=False)
+    notes = [p for p in report.problems if p.code == "endpoint.file.none"]
+    assert [p.file for p in notes] == ["collector/collector-deployment.yml"], show(report)
+    assert "No endpoint file:" in notes[0].message  # not a list of every sample's endpoint

@@ -291,7 +291,7 @@ def _note_endpoint(ctx: Context, root: Path) -> None:
         return
     wanted = ctx.deployment.get("endpoint_name")
     named = f"`{wanted}` " if isinstance(wanted, str) and wanted else ""
-    candidates = layout.endpoint_files(root)
+    candidates = layout.nearest_endpoint_files(root, ctx.deployment_path)
     if candidates:
         listed = ", ".join(
             f"{layout.relative_posix(root, p)} ({layout.read_yaml(p).name or 'no name'})"
