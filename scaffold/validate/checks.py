@@ -71,7 +71,7 @@ def _preview_keys(ctx: Context, file: str, data: Mapping) -> set[str]:
             "schema.preview_format",
             file,
             "deployments",
-            f"{file} holds its deployments (`deployments:`): the format of the 2021 az ml "
+            f"{file} holds its deployments (`deployments:`): the format of the az ml v2 "
             "preview, which the GA CLI rejects",
             "Move each deployment into its own deployment file (name, endpoint_name, "
             "model.path, environment.image, instance_type, instance_count) and remove "
@@ -83,7 +83,8 @@ def _preview_keys(ctx: Context, file: str, data: Mapping) -> set[str]:
             "schema.preview_key",
             file,
             key.removesuffix(".local_path") if key.startswith("code_") else key,
-            f"`{key}` is a key of the 2021 az ml preview, which the GA CLI rejects",
+            f"`{key}` is a key of the az ml v2 preview (2021 to early 2022), which the GA "
+            "CLI rejects",
             f"Use {PREVIEW_KEYS[key]} instead",
         )
     return set(found)

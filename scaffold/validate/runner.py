@@ -259,7 +259,8 @@ def _no_deployment(root: Path) -> list[Problem]:
     if preview:
         seen += (
             f"; {', '.join(preview)} define{'s' if len(preview) == 1 else ''} deployments inside "
-            "the endpoint file (`deployments:`), the 2021 az ml preview format the GA CLI rejects"
+            "the endpoint file (`deployments:`), the first az ml v2 preview's format (2021), which "
+            "the GA CLI rejects"
         )
         return [
             Problem(
