@@ -37,6 +37,8 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
 
@@ -249,6 +251,14 @@ def read_yaml(path: Path) -> YamlFile:
     return found
 
 
+def safe_load(text: str) -> Any:
+    """yaml.safe_load with libyaml's safe loader when PyYAML has it (several times faster:
+    a repository of samples has hundreds of YAML files)."""
+    import yaml
+
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def _read(path: Path, size: int) -> YamlFile:
     import yaml
 
@@ -261,7 +271,7 @@ def _read(path: Path, size: int) -> YamlFile:
         return YamlFile(path, by_name, None, f"cannot be read as UTF-8 text: {error}")
     placeholders = tuple(dict.fromkeys(_PLACEHOLDER.findall(text)))
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)
     except yaml.YAMLError as error:
         data = _with_quoted_placeholders(text) if placeholders else None
         if data is None:
@@ -287,7 +297,7 @@ def _with_quoted_placeholders(text: str) -> Any:
         return match["lead"] + json.dumps(match["value"].rstrip()) + (match["comment"] or "")
 
     try:
-        return yaml.safe_load(_PLACEHOLDER_VALUE.sub(quote, text))
+        return safe_load(_PLACEHOLDER_VALUE.sub(quote, text))
     except yaml.YAMLError:
         return None
 
@@ -388,18 +398,53 @@ def _ordered(files: list[YamlFile]) -> list[YamlFile]:
     )
 
 
+#: Folder listings and YAML found while a `scan()` block runs (None outside one): a
+#: project's tree is walked once per validation, not once per deployment.
+_scanned: dict[tuple[Any, ...], Any] | None = None
+
+
+@contextmanager
+def scan() -> Iterator[None]:
+    """Reuse folder walks while the block runs (validate's one pass over a project): the
+    files are taken as they are when first looked at. Nested blocks share the outer one."""
+    global _scanned
+    outer = _scanned
+    if outer is None:
+        _scanned = {}
+    try:
+        yield
+    finally:
+        if outer is None:
+            _scanned = None
+
+
 def _nested_yaml(root: Path, depth: int = 4, limit: int = 4000) -> list[YamlFile]:
     """YAML files in subfolders of root, breadth first, bounded."""
+    key = ("nested", root, depth, limit)
+    if _scanned is not None and key in _scanned:
+        return list(_scanned[key])
     found: list[YamlFile] = []
     for folder, level in _walk(root, depth, limit):
         if level > 0:
             found += yaml_files(folder)
+    if _scanned is not None:
+        _scanned[key] = list(found)
     return found
 
 
 def _walk(root: Path, depth: int, limit: int) -> list[tuple[Path, int]]:
     """root and its subfolders down to `depth` levels (breadth first, at most `limit`
     entries looked at), skipping hidden and dependency folders."""
+    key = ("walk", root, depth, limit)
+    if _scanned is not None and key in _scanned:
+        return list(_scanned[key])
+    folders = _walk_now(root, depth, limit)
+    if _scanned is not None:
+        _scanned[key] = list(folders)
+    return folders
+
+
+def _walk_now(root: Path, depth: int, limit: int) -> list[tuple[Path, int]]:
     folders, queue, seen = [], [(root, 0)], 0
     while queue:
         folder, level = queue.pop(0)
@@ -846,6 +891,16 @@ def command_line_names(project: Path, kind: str, file: Path) -> dict[str, str]:
 
 
 def _scripts(project: Path, folder: Path) -> list[Path]:
+    key = ("scripts", project, folder)
+    if _scanned is not None and key in _scanned:
+        return list(_scanned[key])
+    found = _scripts_now(project, folder)
+    if _scanned is not None:
+        _scanned[key] = list(found)
+    return found
+
+
+def _scripts_now(project: Path, folder: Path) -> list[Path]:
     roots = list(dict.fromkeys([project, folder]))
     roots += [project / sub for sub in CI_FOLDERS if (project / sub).is_dir()]
     found: list[Path] = []

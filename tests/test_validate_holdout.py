@@ -480,3 +480,16 @@ def test_endpoint_files_of_other_samples_are_not_paired(tmp_path: Path) -> None:
     notes = [p for p in report.problems if p.code == "endpoint.file.none"]
     assert [p.file for p in notes] == ["collector/collector-deployment.yml"], show(report)
     assert "No endpoint file:" in notes[0].message  # not a list of every sample's endpoint
+
+
+def test_a_validation_walks_the_project_once(tmp_path: Path) -> None:
+    """Inside layout.scan() (one validation) the tree is walked once, however many
+    deployments ask; outside it every call sees the files as they are."""
+    tree(
+        tmp_path, {"a/blue-deployment.yml": DEP + "name: blue\nendpoint_name: my-ep\n" + REGISTERED}
+    )
+    with layout.scan():
+        assert len(layout.deployment_files(tmp_path)) == 1
+        tree(tmp_path, {"b/green-deployment.yml": DEP + "name: green\nendpoint_name: my-ep\n"})
+        assert len(layout.deployment_files(tmp_path)) == 1  # the walk of this validation
+    assert len(layout.deployment_files(tmp_path)) == 2

@@ -69,6 +69,17 @@ def validate_project(
     Returns:
         The report; `report.errors` is empty when nothing blocks a deployment.
     """
+    with layout.scan():  # the project's tree is walked once, not once per deployment
+        return _validate(project, schema=schema, files=files, endpoint_file=endpoint_file)
+
+
+def _validate(
+    project: Path,
+    *,
+    schema: bool,
+    files: Sequence[Path] | None,
+    endpoint_file: Path | None,
+) -> ValidationReport:
     root = project.expanduser().resolve()
     chosen = [f.expanduser().resolve() for f in files] if files else layout.deployment_files(root)
     verdicts, found, checked, note = [], [], False, "schema check skipped"
