@@ -848,46 +848,71 @@ SCRIPT_SUFFIXES = (".sh", ".bash", ".zsh", ".ps1", ".psm1", ".cmd", ".bat", ".md
 CI_FOLDERS = (".github/workflows", ".azuredevops", ".pipelines", ".azure-pipelines")
 MAX_SCRIPT_BYTES = 1 << 19
 _AZ_ML = re.compile(r"\baz\s+ml\s+online-(deployment|endpoint)\s+(create|update)\b")
-_FLAG_VALUE = r"""(?:=|\s+)("[^"]*"|'[^']*'|\$\([^)]*\)[^\s"'`;|&)]*|[^\s"'`;|&)]+)"""
-_FILE_FLAG = re.compile(rf"(?<![\w-])(?:-f|--file){_FLAG_VALUE}")
+#: A shell word: quoted, `$(...)`, or up to a space or shell operator.
+_WORD = re.compile(r"""("[^"]*"|'[^']*'|\$\([^)]*\)[^\s;|&)]*|[^\s;|&)]+)""")
 _NAME_FLAGS = {
     "deployment": {
-        "name": re.compile(rf"(?<![\w-])(?:-n|--name){_FLAG_VALUE}"),
-        "endpoint_name": re.compile(rf"(?<![\w-])(?:-e|--endpoint-name|--endpoint){_FLAG_VALUE}"),
+        "-n": "name",
+        "--name": "name",
+        "-e": "endpoint_name",
+        "--endpoint-name": "endpoint_name",
+        "--endpoint": "endpoint_name",
     },
-    "endpoint": {"name": re.compile(rf"(?<![\w-])(?:-n|--name){_FLAG_VALUE}")},
+    "endpoint": {"-n": "name", "--name": "name"},
 }
-_SET_FLAG = re.compile(r"""(?<![\w-])--set\s+["']?(name|endpoint_name)=""")
 
 
 def command_line_names(project: Path, kind: str, file: Path) -> dict[str, str]:
-    """The names the project's own deploy commands give a deployment or endpoint file on the
-    command line, which override the file's `name`/`endpoint_name`.
+    """What the project's own deploy commands give a deployment or endpoint file on the
+    command line, overriding the file: the names, and every `--set KEY=VALUE`.
 
     Reads `az ml online-deployment create|update ... -f FILE` (or online-endpoint) in the
     scripts, READMEs, notebooks and CI workflows of the project and of the file's folder
     (three levels down, bounded), where FILE's name is this file's (`$BASE/x.yml`,
-    `x.yml_` copies included), and returns {"name": ..., "endpoint_name": ...} for the
-    `-n/--name`, `-e/--endpoint-name` and `--set name=/endpoint_name=` it passes, values as
-    written (`$ENDPOINT_NAME`).
+    `x.yml_` copies included), and returns {"name": ..., "endpoint_name": ..., "model":
+    ...} for `-n/--name`, `-e/--endpoint-name` and the keys of `--set k=v k2=v2` (Microsoft's
+    model-catalog samples: `--set endpoint_name=$E model=azureml://registries/...`), values
+    as written (`$ENDPOINT_NAME`).
     """
     stem = file.name.lower()
     found: dict[str, str] = {}
     for script in _scripts(project.absolute(), file.absolute().parent):
-        for command in _az_commands(script):
-            if command[0] != kind:
+        for command_kind, text, variables in _az_commands(script):
+            if command_kind != kind:
                 continue
-            named = _FILE_FLAG.search(command[1])
-            given = _expand(named.group(1).strip("\"'"), command[2]) if named else ""
+            given, values = _parse_command(text, kind)
+            given = _expand(given, variables)
             if PurePosixPath(given.replace("\\", "/")).name.lower().rstrip("_") != stem:
                 continue
-            for key, flag in _NAME_FLAGS[kind].items():
-                match = flag.search(command[1])
-                if match:
-                    found.setdefault(key, match.group(1).strip("\"'"))
-            for match in _SET_FLAG.finditer(command[1]):
-                found.setdefault(match.group(1), "--set")
+            for key, value in values.items():
+                found.setdefault(key, value)
     return found
+
+
+def _parse_command(text: str, kind: str) -> tuple[str, dict[str, str]]:
+    """(the -f/--file value, {key: value} of the names and --set keys) of an az ml command."""
+    words = [w.strip("\"'") for w in _WORD.findall(text)]
+    file, values, index = "", {}, 0
+    while index < len(words):
+        word = words[index]
+        flag, equals, inline = word.partition("=")
+        value = inline if equals else (words[index + 1] if index + 1 < len(words) else "")
+        step = 1 if equals else 2
+        if flag in ("-f", "--file"):
+            file = value
+        elif flag in _NAME_FLAGS[kind]:
+            values.setdefault(_NAME_FLAGS[kind][flag], value)
+        elif flag == "--set":
+            index += 1
+            while index < len(words) and "=" in words[index] and not words[index].startswith("-"):
+                key, _, setting = words[index].partition("=")
+                values.setdefault(key, setting)
+                index += 1
+            continue
+        else:
+            step = 1
+        index += step
+    return file, values
 
 
 def _scripts(project: Path, folder: Path) -> list[Path]:

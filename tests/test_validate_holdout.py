@@ -493,3 +493,72 @@ def test_a_validation_walks_the_project_once(tmp_path: Path) -> None:
         tree(tmp_path, {"b/green-deployment.yml": DEP + "name: green\nendpoint_name: my-ep\n"})
         assert len(layout.deployment_files(tmp_path)) == 1  # the walk of this validation
     assert len(layout.deployment_files(tmp_path)) == 2
+
+
+# --- Values set on the command line ---------------------------------------------------------
+def test_values_set_by_the_deploy_command(tmp_path: Path) -> None:
+    """Microsoft's model-catalog samples: deploy.yml has no model, environment or
+    endpoint_name; the script passes them with one --set of several keys. A file's image or
+    size the command replaces is not judged either."""
+    tree(
+        tmp_path,
+        {
+            "deploy.yml": DEP + "name: demo\ninstance_type: Standard_DS3_v2\ninstance_count: 1\n",
+            "gpu-deployment.yml": DEP + "name: gpu\nendpoint_name: my-ep\nmodel: azureml:m:1\n"
+            "environment:\n  image: dummy\n"
+            + routes(8000, "/health", "/health", "/")
+            + "instance_type: Standard_DS3_v2\ninstance_count: 1\n",
+            "Dockerfile": "FROM vllm/vllm-openai:v0.8.5\n",
+            "online.sh": "az ml online-deployment create --file deploy.yml $ws --set \\\n"
+            "  endpoint_name=$endpoint_name model=azureml://registries/$r/models/$m/versions/$v"
+            " \\\n"
+            "  instance_type=$deployment_sku || { echo failed; exit 1; }\n"
+            "az ml online-deployment create -f gpu-deployment.yml --set "
+            "environment.image=$IMAGE instance_type=Standard_NC4as_T4_v3\n",
+        },
+    )
+    assert layout.command_line_names(tmp_path, "deployment", tmp_path / "deploy.yml") == {
+        "endpoint_name": "$endpoint_name",
+        "model": "azureml://registries/$r/models/$m/versions/$v",
+        "instance_type": "$deployment_sku",
+    }
+    report = validate_project(tmp_path, schema=False)
+    assert report.ok, show(report)
+    assert ("info", "environment.none", "deploy.yml") in found(report)
+    assert not {
+        "name.endpoint.missing",
+        "environment.missing",
+        "image.latest",
+        "image.gpu_only",
+    } & (codes(report)), show(report)
+
+
+def test_azure_ml_images_that_run_another_server(tmp_path: Path) -> None:
+    """Azure ML's prompt flow runtime image (mcr.microsoft.com/azureml/promptflow/...) serves
+    on 8080: the registry path alone does not make it the inference server on 5001."""
+    image = "mcr.microsoft.com/azureml/promptflow/promptflow-runtime:20250101.v1"
+    env = f"environment:\n  image: {image}\n"
+    tree(
+        tmp_path,
+        {
+            "deployment.yaml": DEP
+            + "name: chat\nendpoint_name: my-ep\nmodel: azureml:flow:1\n"
+            + env
+            + routes(8080, "/health", "/health", "/score")
+            + "instance_type: Standard_E16s_v3\ninstance_count: 1\n"
+        },
+    )
+    report = validate_project(tmp_path, schema=False)
+    assert report.server is None and report.ok, show(report)
+    assert not {"route.port.mismatch", "route.path.not_served", "minimal.entry.missing"} & codes(
+        report
+    ), show(report)
+    # the inference image itself, with routes on another port, still is the inference server
+    (tmp_path / "deployment.yaml").write_text(
+        (tmp_path / "deployment.yaml")
+        .read_text()
+        .replace("promptflow/promptflow-runtime:20250101.v1", "minimal-py312-inference:latest"),
+        encoding="utf-8",
+    )
+    report = validate_project(tmp_path, schema=False)
+    assert report.server == "minimal" and "route.port.mismatch" in codes(report), show(report)

@@ -415,18 +415,21 @@ def _check_conda_file(ctx: Context, env: Mapping, file: str, prefix: str, base: 
 def _no_environment(ctx: Context) -> None:
     """No environment: right for a no-code deployment (an MLflow or Triton model, whose
     server Azure supplies), and possibly for a registered model (if it is one of them)."""
-    if ctx.no_code:
+    if ctx.no_code or ctx.overridden("environment"):
         return
     file = ctx.deployment_file
-    if isinstance(ctx.deployment and ctx.deployment.get("model"), str):
+    registered = isinstance(ctx.deployment and ctx.deployment.get("model"), str)
+    if registered or ctx.overridden("model"):
+        given = " (given on the command line)" if not registered else ""
         ctx.info(
             "environment.none",
             file,
             "environment",
-            "No environment: Azure deploys a registered MLflow or Triton model without one "
-            "(no-code deployment); any other model needs an environment",
-            "Add environment (image or build, and inference_config) unless the model is an "
-            "MLflow or Triton model",
+            f"No environment: Azure deploys a registered model{given} without one when it is "
+            "an MLflow or Triton model or comes from a registry's model catalog with an "
+            "environment of its own; any other model needs an environment",
+            "Add environment (image or build, and inference_config) unless the model is one "
+            "of those",
         )
         return
     ctx.error(
@@ -458,7 +461,8 @@ def _check_image_or_build(ctx: Context, env: Mapping, file: str, prefix: str) ->
             f"{where} has neither image nor build",
             "Add image: <registry>/<name>:<tag> or build: {path: ./docker-context}",
         )
-    if isinstance(image, str) and not ctx.is_placeholder(image):
+    overridden = file == ctx.deployment_file and ctx.overridden(f"{prefix}image")
+    if isinstance(image, str) and not ctx.is_placeholder(image) and not overridden:
         check_image(ctx, file, f"{prefix}image", image)
     if isinstance(build, dict) and file == ctx.deployment_file:
         _check_build(ctx, build)
@@ -1099,8 +1103,8 @@ def check_gpu_image(ctx: Context) -> None:
     one (the instance facts) never starts: vLLM's CUDA image, NIM, TGI, CUDA/-gpu tags."""
     kind = (ctx.deployment or {}).get("instance_type")
     size = instances.lookup(kind) if isinstance(kind, str) else None
-    if size is None or size.has_gpu:
-        return
+    if size is None or size.has_gpu or ctx.overridden("instance_type"):
+        return  # no known size, a GPU size, or the deploy command picks the size
     candidates = [(image, file, key) for image, file, key in ctx.images]
     env = (ctx.deployment or {}).get("environment")
     if isinstance(env, str):

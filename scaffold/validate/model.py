@@ -473,6 +473,13 @@ class Context:
             )
         return found
 
+    def overridden(self, key: str) -> bool:
+        """Whether the project's deploy command sets this deployment key (or a parent of
+        it) on the command line (`--set model=...`), so the file's value is not deployed."""
+        given = self.command_line["deployment"]
+        parts = key.split(".")
+        return any(".".join(parts[:n]) in given for n in range(1, len(parts) + 1))
+
     # Deployment pieces ----------------------------------------------------------------
     @property
     def spec(self) -> ServerSpec | None:

@@ -336,7 +336,7 @@ def detect_server(ctx: Context) -> str | None:
     answered = ctx.answers.get("server")
     if isinstance(answered, str) and answered in SERVERS:
         return answered
-    by_image = _by_image([image for image, _, _ in ctx.images])
+    by_image = _by_image([image for image, _, _ in ctx.images], ctx)
     if by_image is not None:
         return by_image
     command = " ".join(text for _, text in ctx.command_texts[:1])
@@ -349,20 +349,29 @@ def detect_server(ctx: Context) -> str | None:
     return _server_from_files(ctx)
 
 
-def _by_image(images: list[str]) -> str | None:
-    """The server named by the most specific image hint, the final image's first."""
+def _by_image(images: list[str], ctx: Context | None = None) -> str | None:
+    """The server named by the most specific image hint, the final image's first.
+
+    A hint that is only a registry path (`mcr.microsoft.com/azureml/`, `rocker/`) is weak:
+    that registry also publishes images running other servers (Azure ML's prompt flow
+    runtime serves on 8080), so it names the server only when the routes agree with it.
+    """
     for image in images:
         matched = max(
             (
-                (len(hint), spec.name)
+                (not hint.endswith("/"), len(hint), spec.name)
                 for spec in SERVERS.values()
                 for hint in spec.image_hints
                 if hint in image
             ),
             default=None,
-        )
-        if matched is not None:
-            return matched[1]
+        )  # a specific hint first, then the longest
+        if matched is None:
+            continue
+        strong, _, name = matched
+        if not strong and ctx is not None and not _agrees_with_routes(ctx, SERVERS[name]):
+            return None
+        return name
     return None
 
 

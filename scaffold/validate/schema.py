@@ -59,11 +59,14 @@ def schema_step(ctx: Context) -> tuple[bool, str]:
 
 
 def _reported_below(ctx: Context, problem: Problem) -> bool:
-    """Whether a missing path the SDK reports at a section (`environment`: No such file) is
-    already reported by the SDK-free checks at a key in it (environment.conda_file)."""
+    """Whether a missing path the SDK reports at a section (`environment` or `model`: No such
+    file) is already reported by the SDK-free checks at a key in it (environment.conda_file,
+    model.path)."""
     below = f"{problem.key}."
     return problem.code == "schema.path" and any(
-        p.file == problem.file and p.code.startswith("path.") and p.key.startswith(below)
+        p.file == problem.file
+        and p.code.startswith("path.")
+        and (p.key == problem.key or p.key.startswith(below))
         for p in ctx.problems
     )
 
@@ -317,14 +320,11 @@ def _message_problem(file: str, key: str, message: str) -> Problem:
             f"`{leaf}` has invalid characters",
             "Use a letter first, then letters, digits and dashes",
         )
-    if message.startswith(("Can't find directory or file", "No such file or directory")):
+    if message.startswith("Can't find directory or file") or "No such file or directory" in message:
+        missing = re.search(r"No such file or directory:?\s*'?([^'\s]+)", message)
+        text = f"{missing.group(1)} does not exist" if missing else message.strip().splitlines()[0]
         return Problem(
-            "error",
-            "schema.path",
-            file,
-            key,
-            message.strip().rstrip("."),
-            f"Fix {key} (relative to {file})",
+            "error", "schema.path", file, key, text.rstrip("."), f"Fix {key} (relative to {file})"
         )
     first = message.strip().splitlines()[0] if message.strip() else message
     return Problem("error", "schema.invalid", file, key, first, f"Fix {key or 'the file'}")
