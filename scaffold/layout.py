@@ -892,7 +892,8 @@ def command_line_names(project: Path, kind: str, file: Path) -> dict[str, str]:
 def _parse_command(text: str, kind: str) -> tuple[str, dict[str, str]]:
     """(the -f/--file value, {key: value} of the names and --set keys) of an az ml command."""
     words = [w.strip("\"'") for w in _WORD.findall(text)]
-    file, values, index = "", {}, 0
+    file, index = "", 0
+    values: dict[str, str] = {}
     while index < len(words):
         word = words[index]
         flag, equals, inline = word.partition("=")
