@@ -363,7 +363,8 @@ def deployment_files(project: Path) -> list[Path]:
     """The project's managed online deployment files.
 
     Those directly in the project folder; when there are none, those in its subfolders (at
-    most four levels down, e.g. mlops/azureml/deploy/online/), where only files whose content
+    most six levels down, e.g. mlops/azureml/deploy/online/ or
+    cli/endpoints/online/custom-container/tfserving/half-plus-two/), where only files whose content
     says so count.
     """
     return [f.path for f in _files(project, DEPLOYMENT)]
@@ -418,7 +419,7 @@ def scan() -> Iterator[None]:
             _scanned = None
 
 
-def _nested_yaml(root: Path, depth: int = 4, limit: int = 4000) -> list[YamlFile]:
+def _nested_yaml(root: Path, depth: int = 6, limit: int = 6000) -> list[YamlFile]:
     """YAML files in subfolders of root, breadth first, bounded."""
     key = ("nested", root, depth, limit)
     if _scanned is not None and key in _scanned:
@@ -619,7 +620,7 @@ def environment_file_for(
     environment file by the deploy script (`az ml environment create -f env.yml`): the
     environment file beside the deployment (or in a build folder such as env/) whose `name` is
     NAME (and `version` VERSION when both are given), else the only one there without a
-    name, else one named NAME anywhere in `project` (four levels down: MLOps repositories
+    name, else one named NAME anywhere in `project` (six levels down: MLOps repositories
     keep environments apart, in `environments/` or `cli/assets/`). A relative path
     (`environment: ./env.yml` or `file:env.yml`) names the file itself.
     """

@@ -562,3 +562,20 @@ def test_azure_ml_images_that_run_another_server(tmp_path: Path) -> None:
     )
     report = validate_project(tmp_path, schema=False)
     assert report.server == "minimal" and "route.port.mismatch" in codes(report), show(report)
+
+
+def test_deployments_six_levels_down_are_found(tmp_path: Path) -> None:
+    """Azure/azureml-examples validated from its cli/ folder: custom-container samples sit
+    five levels down (endpoints/online/custom-container/tfserving/half-plus-two/)."""
+    deep = "endpoints/online/custom-container/tfserving/half-plus-two"
+    tree(
+        tmp_path,
+        {
+            f"{deep}/tfserving-deployment.yml": DEP
+            + "name: tfs\nendpoint_name: my-ep\n"
+            + REGISTERED,
+            "a/b/c/d/e/f/g/too-deep-deployment.yml": DEP + "name: deep\nendpoint_name: my-ep\n",
+        },
+    )
+    found_files = [p.relative_to(tmp_path).as_posix() for p in layout.deployment_files(tmp_path)]
+    assert found_files == [f"{deep}/tfserving-deployment.yml"]
