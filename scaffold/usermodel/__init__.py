@@ -80,7 +80,7 @@ def need(module: str, package: str) -> Any:
         return importlib.import_module(module)
     except ImportError:
         raise UsageError(
-            f"reading this model needs {package}: pip install 'scaffold[models]' "
+            f"reading this model needs {package}: pip install 'aml-scaffold[models]' "
             f"(or pip install {package})"
         ) from None
 

@@ -175,7 +175,7 @@ def prepare(model: ModelFile) -> Prepared:
             if request is None
             else "it is above the inspection limit SCAFFOLD_MODEL_INSPECT_LIMIT"
             if not model.inspect
-            else "mlflow is not installed here: pip install 'scaffold[models]'"
+            else "mlflow is not installed here: pip install 'aml-scaffold[models]'"
         )
         notes.append(
             f"sample_request.json and sample_response.json were not written ({why}): "
