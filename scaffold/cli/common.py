@@ -56,7 +56,7 @@ def validate_before_run(args: argparse.Namespace, console: Console) -> Callable[
     from scaffold import schemacache
 
     console.step("Validating the project (scaffold validate)")
-    quick = validate_project(args.project, schema=False)
+    quick = validate_project(args.project, schema=False, index=False)
     raise_on_errors(quick, console, warn=schemacache.is_clean(args.project))
     if schemacache.is_clean(args.project):
         return None  # the schema accepted these very YAML files before

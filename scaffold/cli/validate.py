@@ -29,6 +29,12 @@ def add_parsers(sub: Any) -> None:
     validate.add_argument(
         "--no-schema", action="store_true", help="skip the azure-ai-ml schema step (seconds faster)"
     )
+    validate.add_argument(
+        "--offline",
+        action="store_true",
+        help="do not ask the package index about the image's pip requirements (the offline "
+        "rules still run; SCAFFOLD_OFFLINE=1 does the same)",
+    )
     add_common(validate)
     validate.set_defaults(handler=_cmd_validate)
 
@@ -38,7 +44,7 @@ def _cmd_validate(args: argparse.Namespace, console: Console) -> int:
 
     from scaffold.validate import validate_project
 
-    report = validate_project(args.project, schema=not args.no_schema)
+    report = validate_project(args.project, schema=not args.no_schema, index=not args.offline)
     if args.json:
         console.result(json.dumps(report.to_json(), indent=2))
     else:

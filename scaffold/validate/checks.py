@@ -12,6 +12,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from scaffold.servers import SERVERS
+from scaffold.validate import pins
 from scaffold.validate.dockerfile import VARIABLE, Command, Dockerfile
 from scaffold.validate.model import (
     AUTH_MODES,
@@ -843,4 +844,5 @@ AFTER_CONTRACT = (
     check_expose,
     check_model_file,
     check_samples,
+    pins.check_requirements,
 )

@@ -34,13 +34,17 @@ from scaffold.validate.model import (
 
 
 # --- Entry point -----------------------------------------------------------------------------
-def validate_project(project: Path, *, schema: bool = True) -> ValidationReport:
+def validate_project(
+    project: Path, *, schema: bool = True, index: bool = True
+) -> ValidationReport:
     """Check a project folder and report every problem found, all at once.
 
     Args:
         project: The project folder (with deployment.yml and endpoint.yml, or hand-written
             `*deployment.yml` / `*endpoint.yml`).
         schema: Also run azure-ai-ml's loaders (slow to import: about 3 s).
+        index: Check the image's pip requirements against the package index (PyPI or the
+            file's own), when it answers; the offline rules run either way.
 
     Returns:
         The report; `report.errors` is empty when nothing blocks a deployment.
@@ -49,6 +53,7 @@ def validate_project(project: Path, *, schema: bool = True) -> ValidationReport:
     problems: list[Problem] = []
     files = {kind: _load_file(root, kind, problems) for kind in ("deployment", "endpoint")}
     ctx = Context(root, files)
+    ctx.index = index
     ctx.problems.extend(problems)
     ctx.server = detect_server(ctx)
     if ctx.deployment is not None or ctx.endpoint is not None:
