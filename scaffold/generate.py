@@ -12,7 +12,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +24,7 @@ from scaffold.gitutil import init_and_commit
 
 if TYPE_CHECKING:  # pragma: no cover
     from scaffold import usermodel
+    from scaffold.usermodel.modelenv import ModelEnv
 
 ANSWERS_FILE = ".copier-answers.yml"
 
@@ -172,6 +173,9 @@ def new_project(
     overwrite: bool = False,
     git_init: bool = True,
     model: str | None = None,
+    model_python: str | None = None,
+    model_inspect: str = "auto",
+    progress: Callable[[str], None] | None = None,
 ) -> NewResult:
     """Render a project into `dest` and return what was made.
 
@@ -189,15 +193,30 @@ def new_project(
             is left to the user).
         model: the user's model (a file or folder, or an `azureml:` reference) to serve
             instead of the sample; the project is configured from it (scaffold.usermodel).
+        model_python: the interpreter of the model's own environment, to run the model in
+            when recording its samples (`--model-python`).
+        model_inspect: where the model may run to record its samples: "auto" (the model's
+            own environment: model_python, scaffold's own when it has the model's library
+            versions, else the project's image with Docker), "here", "image" or "none"
+            (scaffold.usermodel.modelenv).
+        progress: receives progress lines of long steps (building the project's image).
     """
     dest = dest.expanduser().resolve()
     _check_destination(dest, overwrite)
     prepared = None
+    env = None
     if model is not None:
         from scaffold import usermodel
+        from scaffold.usermodel import modelenv
 
+        if model_inspect not in modelenv.MODES:
+            raise UsageError(
+                f"--model-inspect {model_inspect}: choose one of {', '.join(modelenv.MODES)}"
+            )
+        python = modelenv.check_python(model_python) if model_python else None
         prepared = usermodel.prepare(model, data)
         data = {**prepared.defaults, **prepared.answers, **data}
+        env = modelenv.ModelEnv(mode=model_inspect, python=python, dest=dest, progress=progress)
     ref = template_source.resolve(template, vcs_ref)
     if ref.bundled:
         questions = template_source.load_questions()
@@ -208,7 +227,7 @@ def new_project(
 
     try:
         return _render_and_place(
-            dest, data, ref, interactive=interactive, git_init=git_init, prepared=prepared
+            dest, data, ref, interactive=interactive, git_init=git_init, prepared=prepared, env=env
         )
     except OSError as error:
         raise write_error(dest, error) from error
@@ -222,6 +241,7 @@ def _render_and_place(
     interactive: bool,
     git_init: bool,
     prepared: usermodel.Prepared | None = None,
+    env: ModelEnv | None = None,
 ) -> NewResult:
     from copier import run_copy
 
@@ -245,7 +265,9 @@ def _render_and_place(
         answers = read_answers(rendered)
         notes = list(prepared.notes) if prepared else []
         if prepared and prepared.finish:
-            notes += prepared.finish(rendered, answers)
+            from scaffold.usermodel.modelenv import ModelEnv
+
+            notes += prepared.finish(rendered, answers, env or ModelEnv(dest=dest))
         made_repo = False
         if git_init and not _inside_git(dest if dest.exists() else dest.parent):
             try:

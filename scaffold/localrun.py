@@ -113,10 +113,18 @@ class LocalDeployment:
     """One project's image and container on the local engine, driven step by step."""
 
     def __init__(
-        self, project: Path, reporter: Reporter | None = None, *, platform: str | None = None
+        self,
+        project: Path,
+        reporter: Reporter | None = None,
+        *,
+        platform: str | None = None,
+        label: Path | None = None,
     ) -> None:
         self.reporter = reporter or SilentReporter()
         self.plan = load_plan(project)
+        #: The project the image and containers are labelled with (`scaffold clean` finds
+        #: them by it): the project itself, or where `scaffold new` will move it.
+        self.label = str(label or self.plan.project)
         self.platform = resolve_platform(platform)
         self.client: DockerClient = docker_adapter.connect()
         self.tag = image_tag(self.plan)
@@ -129,7 +137,7 @@ class LocalDeployment:
         """Remove this project's containers whose scaffold process is gone (kill -9,
         a crash); containers of a live `run --serve` elsewhere are left alone."""
         removed = []
-        label = f"{PROJECT_LABEL}={self.plan.project}"
+        label = f"{PROJECT_LABEL}={self.label}"
         for found in docker_adapter.labelled_containers(self.client, label):
             if _is_stale(found):
                 docker_adapter.remove(found)
@@ -152,7 +160,7 @@ class LocalDeployment:
             self.tag,
             lambda line, is_step: self.reporter.detail(line, important=is_step),
             platform=self.platform,
-            labels={PROJECT_LABEL: str(plan.project)},
+            labels={PROJECT_LABEL: self.label},
         )
         self.timings.build = time.monotonic() - started
         if result.fully_cached:
@@ -179,7 +187,7 @@ class LocalDeployment:
             mounts=plan.mounts,
             ports=ports,
             labels={
-                PROJECT_LABEL: str(plan.project),
+                PROJECT_LABEL: self.label,
                 PID_LABEL: str(os.getpid()),
                 HOST_LABEL: socket.gethostname(),
             },

@@ -50,6 +50,21 @@ def add_parsers(sub: Any, argv: Sequence[str]) -> list[str]:
         "registered model: azureml:NAME:VERSION or azureml:NAME@latest (not copied)",
     )
     new.add_argument(
+        "--model-python",
+        metavar="PATH",
+        help="the Python of your model's own environment (e.g. the venv it was trained in): "
+        "the model is run there to record the sample response, and its libraries are pinned "
+        "to the versions found there",
+    )
+    new.add_argument(
+        "--model-inspect",
+        choices=("auto", "here", "image", "none"),
+        default="auto",
+        help="where the model may run to record its sample response: auto (default: "
+        "--model-python, else scaffold's own environment when it has the versions the model "
+        "records, else the project's own image with Docker), here, image, or none",
+    )
+    new.add_argument(
         "--template",
         help="template path or git URL (default: bundled template; or set SCAFFOLD_TEMPLATE)",
     )
@@ -139,6 +154,8 @@ def _cmd_new(args: argparse.Namespace, console: Console) -> int:
     from scaffold.generate import new_project
 
     interactive = not args.defaults and sys.stdin.isatty() and sys.stdout.isatty()
+    if args.model is None and (args.model_python or args.model_inspect != "auto"):
+        raise UsageError("--model-python and --model-inspect need --model PATH")
     result = new_project(
         args.dest,
         _answers(args, args.question_names),
@@ -148,6 +165,9 @@ def _cmd_new(args: argparse.Namespace, console: Console) -> int:
         overwrite=args.overwrite,
         git_init=not args.no_git,
         model=args.model,
+        model_python=args.model_python,
+        model_inspect=args.model_inspect,
+        progress=console.step,
     )
     server = result.answers.get("server", "?")
     for note in result.notes:

@@ -20,18 +20,22 @@ import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scaffold.errors import UsageError
 from scaffold.servers import SERVERS, ServerSpec, model_dir_for
+
+if TYPE_CHECKING:  # pragma: no cover
+    from scaffold.usermodel.modelenv import ModelEnv
 
 #: Environment variable overriding the inspection limit, in bytes.
 LIMIT_ENV = "SCAFFOLD_MODEL_INSPECT_LIMIT"
 DEFAULT_LIMIT = 1 << 30  # 1 GiB
 REFERENCE = re.compile(r"azureml:[A-Za-z0-9][A-Za-z0-9_.-]{0,254}(?::[1-9][0-9]{0,8}|@latest)")
 
-#: finish(project, answers) -> notes for the user.
-Finish = Callable[[Path, Mapping[str, Any]], list[str]]
+#: finish(project, answers, env) -> notes for the user: copies the model into the rendered
+#: project, writes what was derived from it and records the samples where `env` allows.
+Finish = Callable[[Path, Mapping[str, Any], "ModelEnv"], list[str]]
 
 
 @dataclass(frozen=True)

@@ -182,7 +182,7 @@ def prepare(model: ModelFile) -> Prepared:
             "write them yourself for `scaffold run`'s smoke test"
         )
 
-    def finish(project: Path, answers: Mapping[str, Any]) -> list[str]:
+    def finish(project: Path, answers: Mapping[str, Any], env: Any = None) -> list[str]:
         target = model_dir(project, answers)
         unwritten = () if "sample_request.json" in files else ("sample_request.json",)
         remove(project, target.relative_to(project).as_posix(), *SAMPLE_FILES)

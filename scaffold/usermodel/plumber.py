@@ -31,7 +31,7 @@ def prepare(model: ModelFile) -> Prepared:
     if not head.startswith(RDS_MAGIC):
         raise UsageError(f"--model {path.name}: not an R serialization (saveRDS) file")
 
-    def finish(project: Path, answers: Mapping[str, Any]) -> list[str]:
+    def finish(project: Path, answers: Mapping[str, Any], env: Any = None) -> list[str]:
         folder = model_dir(project, answers)
         remove(project, folder.relative_to(project).as_posix(), "model-src/make_model.R")
         remove(project, "sample_request.json", "sample_response.json")

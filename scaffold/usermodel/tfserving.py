@@ -66,7 +66,7 @@ def prepare(model: ModelFile) -> Prepared:
                 "TensorFlow and generate again"
             )
 
-    def finish(project: Path, answers: Mapping[str, Any]) -> list[str]:
+    def finish(project: Path, answers: Mapping[str, Any], env: Any = None) -> list[str]:
         target = model_dir(project, answers)
         if answers.get("model_in_image"):
             target = project / "docker-context" / "models" / target.name

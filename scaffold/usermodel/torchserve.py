@@ -45,7 +45,7 @@ def prepare(model: ModelFile) -> Prepared:
     name = str(manifest.get("model", {}).get("modelName", ""))
     defaults = {"served_model_name": name} if SAFE_NAME.fullmatch(name) else {}
 
-    def finish(project: Path, answers: Mapping[str, Any]) -> list[str]:
+    def finish(project: Path, answers: Mapping[str, Any], env: Any = None) -> list[str]:
         folder = model_dir(project, answers)
         served = str(answers["served_model_name"])
         remove(project, folder.relative_to(project).as_posix(), "model-src")
@@ -115,7 +115,7 @@ def _torchscript(model: ModelFile) -> Prepared:
     defaults = {"served_model_name": stem} if SAFE_NAME.fullmatch(stem) else {}
     samples = _samples(path) if model.inspect else None
 
-    def finish(project: Path, answers: Mapping[str, Any]) -> list[str]:
+    def finish(project: Path, answers: Mapping[str, Any], env: Any = None) -> list[str]:
         folder = model_dir(project, answers)
         served = str(answers["served_model_name"])
         remove(project, folder.relative_to(project).as_posix(), "model-src")

@@ -52,7 +52,7 @@ def prepare(model: ModelFile) -> Prepared:
         )
         return Prepared(
             answers={"triton_model_format": "onnx"},
-            finish=lambda project, answers: _finish(model.path, project, answers, None),
+            finish=lambda project, answers, env=None: _finish(model.path, project, answers, None),
             notes=[note],
         )
     inputs, outputs = _read(model.path)
@@ -62,7 +62,7 @@ def prepare(model: ModelFile) -> Prepared:
     spec = (inputs, outputs, batched, request, response)
     return Prepared(
         answers={"triton_model_format": "onnx"},
-        finish=lambda project, answers: _finish(model.path, project, answers, spec),
+        finish=lambda project, answers, env=None: _finish(model.path, project, answers, spec),
     )
 
 
