@@ -260,9 +260,10 @@ def _local_finding(req: Requirement, label: str) -> Finding:
 def installable(text: str) -> tuple[str, list[str]]:
     """`text` with the index lines that make its known local-version pins installable
     (`torch==2.13.0+cpu` gets PyTorch's CPU index), and notes saying what was added."""
+    text, notes = _platform_markers(text)
     parsed = parse(text)
     if parsed.has_own_sources:
-        return text, []
+        return text, notes
     added: dict[str, list[str]] = {}
     for req in parsed.requirements:
         label = _local_label(req)
@@ -270,15 +271,39 @@ def installable(text: str) -> tuple[str, list[str]]:
         if index:
             added.setdefault(index, []).append(req.text)
     if not added:
-        return text, []
+        return text, notes
     lines = [f"--extra-index-url {index}" for index in added]
-    notes = [
+    notes += [
         f"{', '.join(reqs)}: not on PyPI (a local version label); added "
         f"--extra-index-url {index}, the index that publishes it"
         for index, reqs in added.items()
     ]
     head = "# Index of the local-version builds pinned below (not on PyPI), added by scaffold:"
     return "\n".join([head, *lines, text.rstrip("\n")]) + "\n", notes
+
+
+#: The `sys_platform` of the platforms `platform_only` names.
+_SYS_PLATFORM = {"Windows": "win32", "macOS": "darwin"}
+
+
+def _platform_markers(text: str) -> tuple[str, list[str]]:
+    """Give platform-only pins without a marker one that keeps them off Linux."""
+    lines = text.splitlines()
+    notes = []
+    for req in parse(text).requirements:
+        platform = libraries.platform_only(req.name)
+        if not platform or req.marker or req.url:
+            continue
+        system = _SYS_PLATFORM.get(platform.split(" ")[0])
+        if system is None:
+            continue
+        index = req.line - 1
+        lines[index] = f'{lines[index].split("#", 1)[0].rstrip()}; sys_platform == "{system}"'
+        notes.append(
+            f"{req.text}: installs on {platform} only (the model was saved there); marked "
+            f'sys_platform == "{system}", so pip skips it in the Linux image'
+        )
+    return "\n".join(lines) + ("\n" if text.endswith("\n") else ""), notes
 
 
 # --- against the index ---------------------------------------------------------------------------
