@@ -91,6 +91,23 @@ def _staging_dir(dest: Path) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def _model_copy(
+    prepared: usermodel.Prepared | None, env: ModelEnv | None, rendered: Path
+) -> Iterator[ModelEnv]:
+    """The model environment, with the model already copying beside the staging folder
+    while copier renders (waited for before the staging folder is removed)."""
+    from scaffold.usermodel.modelenv import ModelEnv
+
+    env = env or ModelEnv()
+    if prepared is not None and prepared.source is not None and prepared.prefetch:
+        env.prefetch(prepared.source, rendered.parent / ".model-copy")
+    try:
+        yield env
+    finally:
+        env.wait()
+
+
 _WRITE_FIXES = {
     errno.ENOSPC: "free some space or choose another folder",
     errno.EDQUOT: "free some space or choose another folder",
@@ -176,6 +193,7 @@ def new_project(
     model_python: str | None = None,
     model_inspect: str = "auto",
     progress: Callable[[str], None] | None = None,
+    large_files: str = "auto",
 ) -> NewResult:
     """Render a project into `dest` and return what was made.
 
@@ -200,9 +218,15 @@ def new_project(
             versions, else the project's image with Docker), "here", "image" or "none"
             (scaffold.usermodel.modelenv).
         progress: receives progress lines of long steps (building the project's image).
+        large_files: how files of at least SCAFFOLD_LARGE_FILE_BYTES (model weights) are
+            kept out of git objects: "lfs" (Git LFS), "ignore" (.gitignore) or "auto" (LFS
+            when git lfs is installed); see scaffold.largefiles.
     """
     dest = dest.expanduser().resolve()
     _check_destination(dest, overwrite)
+    from scaffold import largefiles
+
+    large_mode = largefiles.resolve_mode(large_files)
     prepared = None
     env = None
     if model is not None:
@@ -227,7 +251,14 @@ def new_project(
 
     try:
         return _render_and_place(
-            dest, data, ref, interactive=interactive, git_init=git_init, prepared=prepared, env=env
+            dest,
+            data,
+            ref,
+            interactive=interactive,
+            git_init=git_init,
+            prepared=prepared,
+            env=env,
+            large_mode=large_mode,
         )
     except OSError as error:
         raise write_error(dest, error) from error
@@ -242,10 +273,11 @@ def _render_and_place(
     git_init: bool,
     prepared: usermodel.Prepared | None = None,
     env: ModelEnv | None = None,
+    large_mode: str = "ignore",
 ) -> NewResult:
     from copier import run_copy
 
-    with _staging_dir(dest) as rendered:
+    with _staging_dir(dest) as rendered, _model_copy(prepared, env, rendered) as env:
         try:
             run_copy(
                 ref.url,
@@ -265,15 +297,16 @@ def _render_and_place(
         answers = read_answers(rendered)
         notes = list(prepared.notes) if prepared else []
         if prepared and prepared.finish:
-            from scaffold.usermodel.modelenv import ModelEnv
-
-            notes += prepared.finish(rendered, answers, env or ModelEnv(dest=dest))
+            notes += prepared.finish(rendered, answers, env)
         made_repo = False
-        if git_init and not _inside_git(dest if dest.exists() else dest.parent):
+        init = git_init and not _inside_git(dest if dest.exists() else dest.parent)
+        large = _keep_large_files_out(rendered, answers, large_mode, notes)
+        if init:
             try:
                 init_and_commit(
                     rendered,
                     f"Generate {dest.name} from scaffold template {answers.get('_commit')}",
+                    lfs=large and large_mode == "lfs",
                 )
             except GitError:
                 if _disk_full(rendered):  # git says so in the user's language; ask the disk
@@ -290,6 +323,26 @@ def _render_and_place(
         git_initialised=made_repo,
         notes=notes,
     )
+
+
+def _keep_large_files_out(
+    project: Path, answers: Mapping[str, Any], mode: str, notes: list[str]
+) -> bool:
+    """Keep model files above the size threshold out of git objects (scaffold.largefiles);
+    True when there were any."""
+    from scaffold import largefiles, usermodel
+
+    roots = [usermodel.model_dir(project, answers), project / "docker-context" / "models"]
+    files = [
+        (f"{root.relative_to(project).as_posix()}/{name}", size)
+        for root in roots
+        if root.is_dir()
+        for name, size in largefiles.find_large(root)
+    ]
+    if not files:
+        return False
+    notes += largefiles.keep_out(project, files, mode, roots)
+    return True
 
 
 def _disk_full(path: Path) -> bool:

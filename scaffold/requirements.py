@@ -349,7 +349,7 @@ def _cache_path(index: str, key: str) -> Path | None:
         return None
 
 
-def _cached(index: str, key: str) -> list[IndexFile] | None | str:
+def _cached(index: str, key: str) -> list[IndexFile] | str | None:
     path = _cache_path(index, key)
     try:
         if path is None or time.time() - path.stat().st_mtime > CACHE_SECONDS:
@@ -561,31 +561,31 @@ def index_findings(
     findings: list[Finding] = []
     unreachable: list[str] = []
     deadline = time.monotonic() + budget
-    with httpx.Client(timeout=REQUEST_TIMEOUT, follow_redirects=True) as client:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
-            jobs = {
-                pool.submit(_lookup, parsed.indexes, req, client): req for req in checks
-            }
-            for job in concurrent.futures.as_completed(jobs):
-                req = jobs[job]
-                if time.monotonic() > deadline:
-                    unreachable.append(req.name)
-                    continue
-                files, missing_everywhere, problem = job.result()
-                if problem:
-                    unreachable.append(problem)
-                elif missing_everywhere:
-                    where = _where(parsed)
-                    findings.append(
-                        Finding("requirements.not_found", req.line, req.text,
-                                f"{req.name} does not exist on {where}",
-                                f"Check the spelling of {req.name}, or add the index that "
-                                "has it (--extra-index-url URL)")
-                    )  # fmt: skip
-                elif files is not None:
-                    finding = _judge(req, files, target, _where(parsed))
-                    if finding:
-                        findings.append(finding)
+    with (
+        httpx.Client(timeout=REQUEST_TIMEOUT, follow_redirects=True) as client,
+        concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool,
+    ):
+        jobs = {pool.submit(_lookup, parsed.indexes, req, client): req for req in checks}
+        for job in concurrent.futures.as_completed(jobs):
+            req = jobs[job]
+            if time.monotonic() > deadline:
+                unreachable.append(req.name)
+                continue
+            files, missing_everywhere, problem = job.result()
+            if problem:
+                unreachable.append(problem)
+            elif missing_everywhere:
+                where = _where(parsed)
+                findings.append(
+                    Finding("requirements.not_found", req.line, req.text,
+                            f"{req.name} does not exist on {where}",
+                            f"Check the spelling of {req.name}, or add the index that "
+                            "has it (--extra-index-url URL)")
+                )  # fmt: skip
+            elif files is not None:
+                finding = _judge(req, files, target, _where(parsed))
+                if finding:
+                    findings.append(finding)
     findings.sort(key=lambda f: f.line)
     note = f"not checked against the index: {', '.join(unreachable[:3])}" if unreachable else ""
     return findings, note

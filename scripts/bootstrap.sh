@@ -16,6 +16,8 @@ need_packages=()
 command -v dockerd >/dev/null 2>&1 || need_packages+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || need_packages+=(debootstrap)
 command -v git >/dev/null 2>&1 || need_packages+=(git)
+# Git LFS: `scaffold new --large-files lfs` and its tests (tests/test_largefiles.py).
+git lfs version >/dev/null 2>&1 || need_packages+=(git-lfs)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need_packages+=(python3-venv)
 if [ "${#need_packages[@]}" -gt 0 ]; then
   echo "bootstrap: installing ${need_packages[*]}" >&2

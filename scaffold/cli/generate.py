@@ -65,6 +65,14 @@ def add_parsers(sub: Any, argv: Sequence[str]) -> list[str]:
         "records, else the project's own image with Docker), here, image, or none",
     )
     new.add_argument(
+        "--large-files",
+        choices=("auto", "lfs", "ignore"),
+        default="auto",
+        help="how files of at least SCAFFOLD_LARGE_FILE_BYTES (default 50 MiB; model weights) "
+        "are kept out of git: lfs (Git LFS), ignore (.gitignore; they stay in the folder for "
+        "run and deploy), auto (default: lfs when git lfs is installed)",
+    )
+    new.add_argument(
         "--template",
         help="template path or git URL (default: bundled template; or set SCAFFOLD_TEMPLATE)",
     )
@@ -168,6 +176,7 @@ def _cmd_new(args: argparse.Namespace, console: Console) -> int:
         model_python=args.model_python,
         model_inspect=args.model_inspect,
         progress=console.step,
+        large_files=args.large_files,
     )
     server = result.answers.get("server", "?")
     for note in result.notes:

@@ -57,6 +57,11 @@ class Prepared:
     defaults: dict[str, Any] = field(default_factory=dict)
     finish: Finish | None = None
     notes: list[str] = field(default_factory=list)
+    #: The model file or folder (None for a registered reference).
+    source: Path | None = None
+    #: Copy the model in the background while the template renders (the adapter places it
+    #: with `env.place`); off when the adapter only reads it (e.g. packs it into an archive).
+    prefetch: bool = True
 
 
 def inspect_limit() -> int:
@@ -148,6 +153,7 @@ def prepare(model: str, data: Mapping[str, Any]) -> Prepared:
     prepared: Prepared = adapter.prepare(
         ModelFile(path=path.resolve(), size=size, inspect=size <= inspect_limit())
     )
+    prepared.source = path.resolve()
     for key, value in prepared.answers.items():
         if key in data and data[key] != value:
             raise UsageError(

@@ -23,8 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from scaffold.errors import UsageError
-from scaffold.usermodel import ModelFile, Prepared, copy_model, libraries, model_dir, remove
-from scaffold.usermodel import modelenv, pickles
+from scaffold.usermodel import (
+    ModelFile,
+    Prepared,
+    libraries,
+    model_dir,
+    modelenv,
+    pickles,
+    remove,
+)
 
 #: File suffix -> loader module ("joblib" or "pickle").
 LOADERS = {".joblib": "joblib", ".pkl": "pickle", ".pickle": "pickle"}
@@ -298,7 +305,7 @@ def prepare(model: ModelFile) -> Prepared:
     def finish(project: Path, answers: Mapping[str, Any], env: modelenv.ModelEnv) -> list[str]:
         folder = model_dir(project, answers)
         remove(project, folder.relative_to(project).as_posix(), *SAMPLE_FILES)
-        copy_model(path, folder / path.name)
+        env.place(path, folder / path.name)
         return _configure(project, info, env)
 
     return Prepared(answers={"multi_model": False}, finish=finish)
@@ -376,7 +383,9 @@ def _configure(project: Path, info: SklearnModel, env: modelenv.ModelEnv) -> lis
         (project / "sample_response.json").write_text(json.dumps(response) + "\n", encoding="utf-8")
         notes.append(f"sample_response.json was recorded {how}")
     pinned = ", ".join(line for line in lines if "==" in line) or "nothing"
-    notes.insert(0, f"src/score.py loads {info.file.name}; docker-context/requirements.txt pins {pinned}")
+    notes.insert(
+        0, f"src/score.py loads {info.file.name}; docker-context/requirements.txt pins {pinned}"
+    )
     return notes
 
 
@@ -409,8 +418,10 @@ def _write_code(project: Path, info: SklearnModel) -> None:
         example = "{" + shown + "}"
         rows_help = f"(records with the {count} columns the model was fitted with, or rows)"
     else:
-        example = "[" + ", ".join(f"x{i + 1}" for i in range(min(count, 3))) + (
-            ", ...]" if count > 3 else "]"
+        example = (
+            "["
+            + ", ".join(f"x{i + 1}" for i in range(min(count, 3)))
+            + (", ...]" if count > 3 else "]")
         )
         rows_help = f"(rows of {count} numbers)"
     text = SCORE_PY.format(

@@ -27,7 +27,7 @@ import yaml
 
 from scaffold import requirements as pins
 from scaffold.errors import UsageError
-from scaffold.usermodel import ModelFile, Prepared, copy_model, model_dir, modelenv, remove
+from scaffold.usermodel import ModelFile, Prepared, model_dir, modelenv, remove
 
 #: Sample files of the template that the user's model replaces.
 SAMPLE_FILES = ("model-src/make_model.py",)
@@ -159,7 +159,8 @@ def signature_request(mlmodel: Mapping[str, Any]) -> dict[str, Any] | None:
         return None
     if not isinstance(columns, list) or not columns:
         return None
-    names, rows = [], [[], []]
+    names: list[str] = []
+    rows: list[list[Any]] = [[], []]
     for spec in columns:
         if not isinstance(spec, dict) or spec.get("type") not in _SIGNATURE_VALUES:
             return None  # tensor specs and nested types: no safe guess
@@ -199,7 +200,9 @@ def _record(
         request_file = project / ".scaffold-request.json"
         request_file.write_text(json.dumps(request), encoding="utf-8")
         try:
-            ran = modelenv.run_inspector(python, "mlflow_model.py", [str(folder), str(request_file)])
+            ran = modelenv.run_inspector(
+                python, "mlflow_model.py", [str(folder), str(request_file)]
+            )
         except modelenv.InspectError as error:
             return None, f"the model could not be run ({error})"
         finally:
@@ -224,7 +227,7 @@ def prepare(model: ModelFile) -> Prepared:
     def finish(project: Path, answers: Mapping[str, Any], env: modelenv.ModelEnv) -> list[str]:
         target = model_dir(project, answers)
         remove(project, target.relative_to(project).as_posix(), *SAMPLE_FILES)
-        copy_model(folder, target)
+        env.place(folder, target)
         (project / "docker-context" / "requirements.txt").write_text(requirements, encoding="utf-8")
         notes = [
             f"{target.relative_to(project).as_posix()}/ holds the MLflow model {folder.name}; "

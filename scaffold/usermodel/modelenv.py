@@ -26,6 +26,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -56,6 +57,54 @@ class ModelEnv:
     progress: Callable[[str], None] | None = None
     #: Docker reachability, asked once.
     _docker: bool | None = field(default=None, repr=False)
+    #: Copies of the model made in the background while the template renders.
+    _copies: dict[Path, tuple[threading.Thread, Path, list[BaseException]]] = field(
+        default_factory=dict, repr=False
+    )
+
+    def prefetch(self, source: Path, scratch: Path) -> None:
+        """Start copying the model to `scratch` in the background (the copy runs in the
+        kernel, sendfile, while copier renders the template in Python); `place` then only
+        renames it into the project."""
+        from scaffold.usermodel import copy_model
+
+        target = scratch / source.name
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                copy_model(source, target)
+            except BaseException as error:  # re-raised by place() in the main thread
+                errors.append(error)
+
+        thread = threading.Thread(target=run, name="model-copy", daemon=True)
+        thread.start()
+        self._copies[source] = (thread, target, errors)
+
+    def place(self, source: Path, target: Path) -> None:
+        """Put the model (file or folder) at `target`: the background copy renamed into
+        place when there is one, else a copy now."""
+        from scaffold.usermodel import copy_model
+
+        found = self._copies.pop(source, None)
+        if found is None:
+            copy_model(source, target)
+            return
+        thread, copied, errors = found
+        thread.join()
+        if errors:
+            raise errors[0]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if copied.is_dir() and target.is_dir():
+            for entry in copied.iterdir():  # merge into a folder that exists (dirs_exist_ok)
+                entry.replace(target / entry.name)
+        else:
+            copied.replace(target)
+
+    def wait(self) -> None:
+        """Let background copies finish (before their folder is removed)."""
+        for thread, _, _ in self._copies.values():
+            thread.join()
 
     def say(self, message: str) -> None:
         """Report progress, if anyone listens."""
@@ -127,7 +176,9 @@ class InspectError(Exception):
     """An inspector could not run the model; the message is one line for the user."""
 
 
-def run_inspector(python: str, script: str, args: list[str], *, timeout: float = SCRIPT_TIMEOUT) -> Any:
+def run_inspector(
+    python: str, script: str, args: list[str], *, timeout: float = SCRIPT_TIMEOUT
+) -> Any:
     """Run `inspectors/<script>` with `python` and return the JSON it printed.
 
     Raises InspectError with the reason (a missing library names the module).
@@ -153,7 +204,8 @@ def run_inspector(python: str, script: str, args: list[str], *, timeout: float =
     if proc.returncode != 0 or not lines:
         tail = [line for line in proc.stderr.strip().splitlines() if line.strip()]
         raise InspectError(
-            f"{Path(script).stem} failed in {python}: " + (tail[-1] if tail else f"exit {proc.returncode}")
+            f"{Path(script).stem} failed in {python}: "
+            + (tail[-1] if tail else f"exit {proc.returncode}")
         )
     return json.loads(lines[-1][len(MARKER) :])
 
@@ -181,7 +233,8 @@ class _Progress:
         self.env.say(message)
 
     def detail(self, line: str, *, important: bool = False) -> None:
-        return None
+        """Build and container log lines are not shown while the project is generated."""
+        del line, important
 
 
 def record_in_image(project: Path, env: ModelEnv, request: Any) -> Recorded:

@@ -26,7 +26,7 @@ import struct
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar
 
 #: Most opcodes read before giving up (a bound on time and memory for hostile files).
 MAX_OPS = 20_000_000
@@ -68,7 +68,7 @@ class Stub:
         obj.mapping = {}
         return obj
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ARG002 - set by __new__
         self.args: tuple[Any, ...]
         self.kwargs: dict[str, Any]
         self.state: Any
@@ -117,10 +117,10 @@ def _stub_type(module: str, qualname: str) -> type[Stub]:
     })  # fmt: skip
 
 
-class _Reader(pickle._Unpickler):  # type: ignore[name-defined,misc]  # pure-Python unpickler
+class _Reader(pickle._Unpickler):  # pure-Python unpickler (its dispatch table can be changed)
     """An unpickler that builds stubs and reads joblib's out-of-stream arrays."""
 
-    dispatch = dict(pickle._Unpickler.dispatch)  # type: ignore[attr-defined]
+    dispatch: ClassVar[dict[int, Any]] = dict(pickle._Unpickler.dispatch)
 
     def __init__(self, handle: BinaryIO, found: set[str], types: dict[tuple[str, str], Any]):
         super().__init__(handle)
@@ -143,9 +143,10 @@ class _Reader(pickle._Unpickler):  # type: ignore[name-defined,misc]  # pure-Pyt
 
     def load_build(self) -> None:
         pickle._Unpickler.load_build(self)  # type: ignore[attr-defined]
-        obj = self.stack[-1]
+        stack: list[Any] = self.stack  # type: ignore[attr-defined]
+        obj = stack[-1]
         if isinstance(obj, Stub) and obj.qualname == "NumpyArrayWrapper":
-            self.stack[-1] = _read_joblib_array(self, obj)
+            stack[-1] = _read_joblib_array(self, obj)
 
     dispatch[pickle.BUILD[0]] = load_build
 
@@ -288,7 +289,7 @@ class _ZlibFile(io.RawIOBase):
         return size
 
 
-def open_stream(path: Path) -> BinaryIO:
+def open_stream(path: Path) -> Any:
     """The file's bytes, decompressed when joblib (or the user) compressed it."""
     with path.open("rb") as handle:
         head = handle.read(6)
@@ -333,6 +334,13 @@ class Graph:
         return {m.split(".")[0] for m in self.modules if m.split(".")[0] not in skip}
 
 
+#: What a corrupt, truncated or foreign file makes the unpickler raise.
+_FAILURES = (
+    pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError,
+    AttributeError, OSError, struct.error, zlib.error, lzma.LZMAError,
+)  # fmt: skip
+
+
 def read(path: Path) -> Graph:
     """The object graph of a pickle or joblib file, built from stubs (nothing runs).
 
@@ -344,8 +352,7 @@ def read(path: Path) -> Graph:
             root = _Reader(handle, found, {}).load()
     except PickleError:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError,
-            AttributeError, OSError, struct.error, zlib.error, lzma.LZMAError) as error:  # fmt: skip
+    except _FAILURES as error:
         raise PickleError(f"not a readable pickle ({type(error).__name__}: {error})") from None
     return Graph(_array_from(root), found)
 

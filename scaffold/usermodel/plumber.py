@@ -19,8 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from scaffold.errors import UsageError
-from scaffold.usermodel import ModelFile, Prepared, copy_model, libraries, model_dir, modelenv, rds
-from scaffold.usermodel import remove
+from scaffold.usermodel import (
+    ModelFile,
+    Prepared,
+    libraries,
+    model_dir,
+    modelenv,
+    rds,
+    remove,
+)
 
 #: Leading bytes of an RDS stream: gzip, bzip2, xz (saveRDS compressions) or uncompressed.
 RDS_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"X\n", b"A\n", b"B\n")
@@ -170,7 +177,7 @@ def prepare(model: ModelFile) -> Prepared:
     def finish(project: Path, answers: Mapping[str, Any], env: modelenv.ModelEnv) -> list[str]:
         folder = model_dir(project, answers)
         remove(project, folder.relative_to(project).as_posix(), "model-src/make_model.R")
-        copy_model(path, folder / path.name)
+        env.place(path, folder / path.name)
         packages = answers.get("r_packages") or []
         notes = [
             f"model/{path.name} is served by src/plumber.R (predict(model, newdata) or the "

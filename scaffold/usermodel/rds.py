@@ -113,13 +113,13 @@ class _Reader:
         while n > 0:
             n -= len(self.read(min(n, 1 << 20)))
 
-    def int(self) -> int:
+    def integer(self) -> int:
         return int(struct.unpack(self.order + "i", self.read(4))[0])
 
     def length(self) -> int:
-        n = self.int()
+        n = self.integer()
         if n == -1:
-            upper, lower = self.int(), self.int()
+            upper, lower = self.integer(), self.integer()
             n = (upper << 32) + lower
         if n < 0:
             raise RdsError("negative vector length")
@@ -130,9 +130,9 @@ class _Reader:
 
     def strings(self) -> list[Any]:
         """InStringVec: a 0, a count, then that many CHARSXP items."""
-        if self.int() != 0:
+        if self.integer() != 0:
             raise RdsError("names in persistent strings are not supported")
-        return [self.item() for _ in range(self.int())]
+        return [self.item() for _ in range(self.integer())]
 
     def numbers(self, kind: int, n: int) -> Any:
         size = {LGLSXP: 4, INTSXP: 4, REALSXP: 8, CPLXSXP: 16}[kind]
@@ -155,7 +155,7 @@ class _Reader:
         if self.depth > MAX_DEPTH:
             raise RdsError("the object is nested too deeply")
         try:
-            return self._item(self.int())
+            return self._item(self.integer())
         finally:
             self.depth -= 1
 
@@ -166,7 +166,7 @@ class _Reader:
                     BASENAMESPACE):  # fmt: skip
             return None if kind == NILVALUE else RObj(kind)
         if kind == REFSXP:
-            index = flags >> 8 or self.int()
+            index = flags >> 8 or self.integer()
             if not 0 < index <= len(self.refs):
                 raise RdsError("bad reference")
             return self.refs[index - 1]
@@ -174,7 +174,9 @@ class _Reader:
             values = [v.value if isinstance(v, RObj) else v for v in self.strings()]
             obj = RObj(kind, tuple(values))
             if kind == NAMESPACESXP and values:
-                self.namespaces.setdefault(str(values[0]), str(values[1]) if len(values) > 1 else "")
+                self.namespaces.setdefault(
+                    str(values[0]), str(values[1]) if len(values) > 1 else ""
+                )
             self.refs.append(obj)
             return obj
         if kind == SYMSXP:
@@ -198,7 +200,7 @@ class _Reader:
         return obj
 
     def _environment(self) -> RObj:
-        self.int()  # locked
+        self.integer()  # locked
         env = RObj(ENVSXP, {})
         self.refs.append(env)
         enclosing, frame, table, attributes = self.item(), self.item(), self.item(), self.item()
@@ -231,7 +233,7 @@ class _Reader:
             tag = self.item() if has_tag else None
             car = self.item()
             node.value.append((tag.value if isinstance(tag, RObj) else None, car))
-            flags = self.int()
+            flags = self.integer()
             kind = flags & 0xFF
             if kind not in (LISTSXP, LANGSXP, DOTSXP):
                 tail = self._item(flags)
@@ -252,7 +254,7 @@ class _Reader:
 
     def _vector(self, kind: int, levels: int) -> RObj:
         if kind == CHARSXP:
-            n = self.int()
+            n = self.integer()
             if n == -1:
                 return RObj(CHARSXP, None)
             raw = self.read(n)
@@ -275,7 +277,7 @@ class _Reader:
         if kind == S4SXP:
             return RObj(kind)
         if kind in (SPECIALSXP, BUILTINSXP):
-            return RObj(kind, self.read(self.int()).decode("utf-8", errors="replace"))
+            return RObj(kind, self.read(self.integer()).decode("utf-8", errors="replace"))
         if kind == EXTPTRSXP:
             obj = RObj(kind)
             self.refs.append(obj)
@@ -287,15 +289,15 @@ class _Reader:
             self.refs.append(obj)
             return obj
         if kind == BCODESXP:
-            reps: list[Any] = [None] * self.int()
+            reps: list[Any] = [None] * self.integer()
             return self._bc(reps)
         raise RdsError(f"unknown SEXP type {kind} (written by a newer R?)")
 
     def _bc(self, reps: list[Any]) -> RObj:
         code = self.item()
         consts = []
-        for _ in range(self.int()):
-            kind = self.int()
+        for _ in range(self.integer()):
+            kind = self.integer()
             if kind == BCODESXP:
                 consts.append(self._bc(reps))
             elif kind in (LANGSXP, LISTSXP, BCREPDEF, BCREPREF, ATTRLANGSXP, ATTRLISTSXP):
@@ -306,12 +308,12 @@ class _Reader:
 
     def _bc_lang(self, kind: int, reps: list[Any]) -> Any:
         if kind == BCREPREF:
-            return reps[self.int()]
+            return reps[self.integer()]
         if kind not in (BCREPDEF, LANGSXP, LISTSXP, ATTRLANGSXP, ATTRLISTSXP):
             return self.item()
         position = -1
         if kind == BCREPDEF:
-            position, kind = self.int(), self.int()
+            position, kind = self.integer(), self.integer()
         has_attr = kind in (ATTRLANGSXP, ATTRLISTSXP)
         obj = RObj(LANGSXP if kind in (LANGSXP, ATTRLANGSXP) else LISTSXP, [])
         if position >= 0:
@@ -321,8 +323,8 @@ class _Reader:
         if has_attr:
             obj.attributes = _pairs_dict(self.item())
         tag = self.item()
-        car = self._bc_lang(self.int(), reps)
-        cdr = self._bc_lang(self.int(), reps)
+        car = self._bc_lang(self.integer(), reps)
+        cdr = self._bc_lang(self.integer(), reps)
         obj.value = [(tag.value if isinstance(tag, RObj) else None, car), (None, cdr)]
         return obj
 
@@ -363,7 +365,7 @@ def _r_string(value: Any) -> str:
     return str(value)
 
 
-def _open(path: Path) -> BinaryIO:
+def _open(path: Path) -> Any:
     with path.open("rb") as handle:
         head = handle.read(6)
     if head.startswith(b"\x1f\x8b"):
@@ -383,12 +385,12 @@ def _parse(stream: BinaryIO) -> Rds:
         raise RdsError("not an R serialization (saveRDS) stream")
     namespaces: dict[str, str] = {}
     reader = _Reader(stream, head == b"B\n", namespaces)
-    version = reader.int()
+    version = reader.integer()
     if version not in (2, 3):
         raise RdsError(f"serialization format version {version} is not supported")
-    writer, min_reader = reader.int(), reader.int()
+    writer, min_reader = reader.integer(), reader.integer()
     if version == 3:
-        reader.read(reader.int())  # native encoding
+        reader.read(reader.integer())  # native encoding
     root = reader.item()
     return Rds(root, version, _version(writer), _version(min_reader), namespaces)
 
@@ -409,9 +411,9 @@ def unwrap(rds: Rds) -> Rds:
     import io
 
     root = rds.root
-    if isinstance(root, RObj) and root.type == RAWSXP and isinstance(root.value, bytes):
-        if root.value[:2] in (b"X\n", b"B\n"):
-            inner = _parse(io.BytesIO(root.value))
-            inner.namespaces = {**rds.namespaces, **inner.namespaces}
-            return inner
+    raw = root.value if isinstance(root, RObj) and root.type == RAWSXP else None
+    if isinstance(raw, bytes) and raw[:2] in (b"X\n", b"B\n"):
+        inner = _parse(io.BytesIO(raw))
+        inner.namespaces = {**rds.namespaces, **inner.namespaces}
+        return inner
     return rds

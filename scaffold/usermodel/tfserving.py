@@ -3,8 +3,8 @@ folder of numbered versions is copied as it is).
 
 The serving signature is read with TensorFlow, in a separate process so TensorFlow (large,
 often in its own virtual environment) never loads into scaffold: the Python given with
---model-python, else the one named by SCAFFOLD_TF_PYTHON, else this one. Without TensorFlow the model is still copied and the
-sample request is left to the user, with a note saying so.
+--model-python, else the one named by SCAFFOLD_TF_PYTHON, else this one. Without TensorFlow
+the model is still copied and the sample request is left to the user, with a note saying so.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from scaffold.errors import UsageError
-from scaffold.usermodel import ModelFile, Prepared, copy_model, model_dir, modelenv, remove
+from scaffold.usermodel import ModelFile, Prepared, model_dir, modelenv, remove
 
 TF_PYTHON_ENV = "SCAFFOLD_TF_PYTHON"
 SIGNATURE = "serving_default"
@@ -56,7 +56,7 @@ def prepare(model: ModelFile) -> Prepared:
         if answers.get("model_in_image"):
             target = project / "docker-context" / "models" / target.name
         remove(project, target.relative_to(project).as_posix(), "model-src/make_model.py")
-        copy_model(folder, target if versioned else target / "1")
+        env.place(folder, target if versioned else target / "1")
         notes: list[str] = []
         samples: dict[str, Any] | None = None
         if not model.inspect:

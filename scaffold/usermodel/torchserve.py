@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from scaffold.errors import UsageError
-from scaffold.usermodel import ModelFile, Prepared, copy_model, model_dir, modelenv, pickles, remove
+from scaffold.usermodel import ModelFile, Prepared, model_dir, modelenv, pickles, remove
 
 MANIFEST = "MAR-INF/MANIFEST.json"
 SAFE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
@@ -50,12 +50,12 @@ def prepare(model: ModelFile) -> Prepared:
     name = str(manifest.get("model", {}).get("modelName", ""))
     defaults = {"served_model_name": name} if SAFE_NAME.fullmatch(name) else {}
 
-    def finish(project: Path, answers: Mapping[str, Any], env: Any = None) -> list[str]:
+    def finish(project: Path, answers: Mapping[str, Any], env: modelenv.ModelEnv) -> list[str]:
         folder = model_dir(project, answers)
         served = str(answers["served_model_name"])
         remove(project, folder.relative_to(project).as_posix(), "model-src")
         remove(project, "sample_request.json", "sample_response.json")
-        copy_model(path, folder / f"{served}.mar")
+        env.place(path, folder / f"{served}.mar")
         return [
             f"model/{served}.mar is {path.name} as it is; write sample_request.json and "
             "sample_response.json for it. Readiness GETs /predictions/"
@@ -132,7 +132,7 @@ def _torchscript(model: ModelFile) -> Prepared:
         notes = [f"model/{served}.mar packs {path.name} with model-src/handler.py"]
         return notes + _samples(project, path, width, env)
 
-    return Prepared(defaults=defaults, finish=finish)
+    return Prepared(defaults=defaults, finish=finish, prefetch=False)
 
 
 def read_width(path: Path) -> int | None:
@@ -210,10 +210,16 @@ def _samples(project: Path, path: Path, width: int | None, env: modelenv.ModelEn
     """Write the samples: rows from the model's width, the response from running it."""
     import importlib.util
 
-    rows = [[round(0.5 * (r + c + 1), 1) for c in range(width)] for r in range(2)] if width else None
+    rows = (
+        [[round(0.5 * (r + c + 1), 1) for c in range(width)] for r in range(2)] if width else None
+    )
     choice = env.choose(here=importlib.util.find_spec("torch") is not None, image=rows is not None)
     response: Any = None
-    why = "--model-inspect none" if env.mode == "none" else "torch is not installed here and Docker is not reachable"
+    why = (
+        "--model-inspect none"
+        if env.mode == "none"
+        else "torch is not installed here and Docker is not reachable"
+    )
     how = ""
     if choice in ("python", "here"):
         python = modelenv.interpreter(env, choice)

@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from scaffold.errors import UsageError
-from scaffold.usermodel import ModelFile, Prepared, copy_model, model_dir, need, remove
-from scaffold.usermodel import modelenv
+from scaffold.usermodel import ModelFile, Prepared, copy_model, model_dir, modelenv, need, remove
 
 #: ONNX TensorProto element type name -> (Triton config type, KServe v2 datatype, numpy).
 DTYPES: dict[str, tuple[str, str, str]] = {
@@ -103,7 +102,9 @@ def prepare(model: ModelFile) -> Prepared:
         return Prepared(
             answers=answers,
             defaults=defaults,
-            finish=lambda project, answers, env: _finish(model.path, [], project, answers, None, env),
+            finish=lambda project, answers, env: _finish(
+                model.path, [], project, answers, None, env
+            ),
             notes=[note],
         )
     layout, external = read(model.path)
@@ -306,7 +307,9 @@ def _record(
         feed_file = project / ".scaffold-feed.json"
         feed_file.write_text(json.dumps(feed), encoding="utf-8")
         try:
-            ran = modelenv.run_inspector(str(env.python), "onnx_model.py", [str(source), str(feed_file)])
+            ran = modelenv.run_inspector(
+                str(env.python), "onnx_model.py", [str(source), str(feed_file)]
+            )
         except modelenv.InspectError as error:
             return None, f"the model could not be run ({error})"
         finally:
@@ -316,8 +319,13 @@ def _record(
         recorded = modelenv.record_in_image(project, env, request)
         if recorded.response is None:
             return None, recorded.why
-        return list(recorded.response.get("outputs", [])), "by the real Triton in the project's image"
-    return None, "--model-inspect none" if env.mode == "none" else "ONNX Runtime is not installed here"
+        return list(
+            recorded.response.get("outputs", [])
+        ), "by the real Triton in the project's image"
+    return (
+        None,
+        "--model-inspect none" if env.mode == "none" else "ONNX Runtime is not installed here",
+    )
 
 
 def _finish(
@@ -331,7 +339,7 @@ def _finish(
     folder = model_dir(project, answers)
     name = folder.name
     remove(project, f"{folder.relative_to(project).as_posix()}/1", "model-src/make_model.py")
-    copy_model(source, folder / "1" / "model.onnx")
+    env.place(source, folder / "1" / "model.onnx")
     for extra in external:
         copy_model(extra, folder / "1" / extra.relative_to(source.parent.resolve()))
     (folder / "config.pbtxt").write_text(config_text(name, layout), encoding="utf-8")

@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from scaffold.servers import SERVERS
-from scaffold.validate import pins
+from scaffold.validate import pins, weights
 from scaffold.validate.dockerfile import VARIABLE, Command, Dockerfile
 from scaffold.validate.model import (
     AUTH_MODES,
@@ -845,4 +845,5 @@ AFTER_CONTRACT = (
     check_model_file,
     check_samples,
     pins.check_requirements,
+    weights.check_weights,
 )

@@ -34,9 +34,7 @@ from scaffold.validate.model import (
 
 
 # --- Entry point -----------------------------------------------------------------------------
-def validate_project(
-    project: Path, *, schema: bool = True, index: bool = True
-) -> ValidationReport:
+def validate_project(project: Path, *, schema: bool = True, index: bool = True) -> ValidationReport:
     """Check a project folder and report every problem found, all at once.
 
     Args:

@@ -28,10 +28,15 @@ def main():
     }
     names = [output.name for output in session.get_outputs()]
     results = session.run(names, feed)
-    print(MARKER + json.dumps([
-        {"name": name, "shape": list(result.shape), "data": result.reshape(-1).tolist()}
-        for name, result in zip(names, results)
-    ]))
+    print(
+        MARKER
+        + json.dumps(
+            [
+                {"name": name, "shape": list(result.shape), "data": result.reshape(-1).tolist()}
+                for name, result in zip(names, results)
+            ]
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -67,7 +67,9 @@ def main():
         except ImportError as error:
             sys.stderr.write((error.name or str(error)) + "\n")
             sys.exit(3)
-        caught += [str(w.message).split("\n")[0] for w in recorded if "Version" in type(w.message).__name__]
+        caught += [
+            str(w.message).split("\n")[0] for w in recorded if "Version" in type(w.message).__name__
+        ]
     count = getattr(model, "n_features_in_", None)
     names = getattr(model, "feature_names_in_", None)
     names = [str(n) for n in names] if names is not None else None

@@ -32,9 +32,17 @@ def main():
     if rows is not None:
         with torch.no_grad():
             predictions = module(torch.tensor(rows, dtype=torch.float32)).tolist()
-    print(MARKER + json.dumps({
-        "torch": torch.__version__, "width": width, "rows": rows, "predictions": predictions,
-    }))
+    print(
+        MARKER
+        + json.dumps(
+            {
+                "torch": torch.__version__,
+                "width": width,
+                "rows": rows,
+                "predictions": predictions,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

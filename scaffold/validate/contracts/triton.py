@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from scaffold.validate.contracts._common import flag, flag_port, model_mismatch, script_texts
 from scaffold.validate.model import Context
@@ -229,7 +230,12 @@ def _onnx_config(ctx: Context, config: Path, text: str, model_file: Path) -> Non
 
 
 def _onnx_tensor(
-    ctx: Context, rel: str, block: str, entry: dict, by_name: dict, batched: bool
+    ctx: Context,
+    rel: str,
+    block: str,
+    entry: dict[str, Any],
+    by_name: dict[str, Any],
+    batched: bool,
 ) -> None:
     from scaffold.usermodel.triton import DTYPES
     from scaffold.validate import pbtxt
