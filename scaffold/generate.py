@@ -193,7 +193,7 @@ def new_project(
     model_python: str | None = None,
     model_inspect: str = "auto",
     progress: Callable[[str], None] | None = None,
-    large_files: str = "auto",
+    large_files: str | None = None,
 ) -> NewResult:
     """Render a project into `dest` and return what was made.
 
@@ -218,9 +218,9 @@ def new_project(
             versions, else the project's image with Docker), "here", "image" or "none"
             (scaffold.usermodel.modelenv).
         progress: receives progress lines of long steps (building the project's image).
-        large_files: how files of at least SCAFFOLD_LARGE_FILE_BYTES (model weights) are
-            kept out of git objects: "lfs" (Git LFS), "ignore" (.gitignore) or "auto" (LFS
-            when git lfs is installed); see scaffold.largefiles.
+        large_files: how model files of at least SCAFFOLD_LARGE_FILE_BYTES are kept out of
+            git objects: "ignore" (.gitignore; the default, or SCAFFOLD_LARGE_FILES) or
+            "lfs" (Git LFS); see scaffold.largefiles.
     """
     dest = dest.expanduser().resolve()
     _check_destination(dest, overwrite)

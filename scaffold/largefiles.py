@@ -95,12 +95,11 @@ def lfs_available() -> bool:
     return proc.returncode == 0
 
 
-def resolve_mode(mode: str) -> str:
-    """ "lfs" or "ignore" for `mode` ("auto": LFS when git lfs is installed)."""
+def resolve_mode(mode: str | None) -> str:
+    """ "lfs" or "ignore": `mode`, else SCAFFOLD_LARGE_FILES, else "ignore"."""
+    mode = mode or os.environ.get(MODE_ENV, "").strip().lower() or "ignore"
     if mode not in MODES:
         raise UsageError(f"--large-files {mode}: choose one of {', '.join(MODES)}")
-    if mode == "auto":
-        return "lfs" if lfs_available() else "ignore"
     if mode == "lfs" and not lfs_available():
         raise UsageError(
             "--large-files lfs needs Git LFS: install it (e.g. apt-get install git-lfs, "
@@ -131,10 +130,12 @@ def keep_out(
             f"{shown}{more}: tracked with Git LFS (at least {human(limit)}), so git keeps a "
             "pointer and `git push` sends the file to your LFS server"
         ]
+    lfs = " (or version it with Git LFS: --large-files lfs)" if lfs_available() else ""
     return [
-        f"{shown}{more}: kept out of git (at least {human(limit)}; listed in .gitignore). "
-        "`scaffold run` and `scaffold deploy` use it from this folder; keep a copy, or "
-        "register the model (--model azureml:NAME:VERSION) and deploy that"
+        f"{shown}{more}: kept out of git (at least {human(limit)}; listed in .gitignore)"
+        f"{lfs}. `scaffold run` and `scaffold deploy` use the files in this folder; a clone "
+        "will not have them: keep a copy, or register the model and deploy --model "
+        "azureml:NAME:VERSION"
     ]
 
 

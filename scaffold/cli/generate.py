@@ -66,11 +66,12 @@ def add_parsers(sub: Any, argv: Sequence[str]) -> list[str]:
     )
     new.add_argument(
         "--large-files",
-        choices=("auto", "lfs", "ignore"),
-        default="auto",
-        help="how files of at least SCAFFOLD_LARGE_FILE_BYTES (default 50 MiB; model weights) "
-        "are kept out of git: lfs (Git LFS), ignore (.gitignore; they stay in the folder for "
-        "run and deploy), auto (default: lfs when git lfs is installed)",
+        choices=("ignore", "lfs"),
+        default=None,
+        help="how model files of at least SCAFFOLD_LARGE_FILE_BYTES (default 50 MiB) are kept "
+        "out of git: ignore (default: listed in .gitignore, kept in the folder for run and "
+        "deploy) or lfs (tracked with Git LFS, which keeps its own copy); default from "
+        "SCAFFOLD_LARGE_FILES",
     )
     new.add_argument(
         "--template",
