@@ -71,6 +71,11 @@ def check_answers_complete(
             )
 
 
+def check_destination(dest: Path, overwrite: bool) -> None:
+    """Raise UsageError unless `dest` can take the project (missing, empty, or overwrite)."""
+    _check_destination(dest, overwrite)
+
+
 def _check_destination(dest: Path, overwrite: bool) -> None:
     if dest.exists() and not dest.is_dir():
         raise UsageError(f"{dest} exists and is not a folder; choose another destination")

@@ -163,17 +163,22 @@ def _cmd_new(args: argparse.Namespace, console: Console) -> int:
     from scaffold.generate import new_project
 
     interactive = not args.defaults and sys.stdin.isatty() and sys.stdout.isatty()
-    if args.model is None and (args.model_python or args.model_inspect != "auto"):
+    template = args.template or os.environ.get("SCAFFOLD_TEMPLATE") or None
+    data, model = _answers(args, args.question_names), args.model
+    if interactive and template is None and args.vcs_ref is None:
+        data, model = _questionnaire(args, console, data)
+        interactive = False  # every question is answered: copier asks nothing
+    if model is None and (args.model_python or args.model_inspect != "auto"):
         raise UsageError("--model-python and --model-inspect need --model PATH")
     result = new_project(
         args.dest,
-        _answers(args, args.question_names),
-        template=args.template or os.environ.get("SCAFFOLD_TEMPLATE") or None,
+        data,
+        template=template,
         vcs_ref=args.vcs_ref,
         interactive=interactive,
         overwrite=args.overwrite,
         git_init=not args.no_git,
-        model=args.model,
+        model=model,
         model_python=args.model_python,
         model_inspect=args.model_inspect,
         progress=console.step,
@@ -188,6 +193,37 @@ def _cmd_new(args: argparse.Namespace, console: Console) -> int:
     console.result(f"Created {server} project {result.path}")
     console.result(f"Next: scaffold run {result.path}")
     return ExitCode.OK
+
+
+def _questionnaire(
+    args: argparse.Namespace, console: Console, data: dict[str, Any]
+) -> tuple[dict[str, Any], str | None]:
+    """Ask, on the terminal, every question the flags did not answer (the bundled
+    template's, and the user's own model after the server), each checked as it is typed."""
+    from scaffold import usermodel
+    from scaffold.answers import check_answers
+    from scaffold.generate import check_destination
+    from scaffold.questionnaire import Questionnaire
+    from scaffold.template_source import load_questions
+
+    dest = args.dest.expanduser().resolve()
+    check_destination(dest, args.overwrite)
+    questions = load_questions()
+    check_answers(questions, data)
+    asking = Questionnaire(
+        questions,
+        dict(data),
+        dest,
+        ask_model=args.model is None,
+        prepare_model=usermodel.prepare,
+    )
+    refused = ""
+    while (question := asking.next_question()) is not None:
+        error = asking.answer(question, console.ask(question, again=refused == question.name))
+        refused = question.name if error else ""
+        if error:
+            console.ask_error(error)
+    return asking.answers, asking.model or args.model
 
 
 def _cmd_servers(_args: argparse.Namespace, console: Console) -> int:
