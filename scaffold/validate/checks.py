@@ -796,6 +796,18 @@ def check_samples(ctx: Context) -> None:
             )
         elif name.endswith(".json"):
             _check_json(ctx, path, name)
+    expected = set(re.findall(r"sample_response\.\w+", ctx.read(smoke) or ""))
+    for name in sorted(expected):
+        if not (ctx.root / name).is_file():
+            ctx.warn(
+                "smoke.response.missing",
+                name,
+                "",
+                f"{name} (the response smoke_test.py expects) is missing: the smoke test "
+                "will fail after the request succeeds",
+                f"Save the response the model should give to {name} (the smoke test shows "
+                "what the server answered), or run it with --expect none",
+            )
 
 
 def _check_json(ctx: Context, path: Path, name: str) -> None:
