@@ -43,8 +43,8 @@ class RModel:
     classes: list[str] = field(default_factory=list)
     #: CRAN packages the model needs at scoring time (R's own packages left out).
     packages: list[str] = field(default_factory=list)
-    #: Predictor variables and their R classes (numeric, factor, ...), in formula order.
-    columns: list[tuple[str, str]] = field(default_factory=list)
+    #: Predictor variables: (data column, R class, model-frame column), in formula order.
+    columns: list[tuple[str, str, str]] = field(default_factory=list)
     rows: list[dict[str, Any]] | None = None
 
 
@@ -73,16 +73,56 @@ def _terms(obj: rds.RObj, depth: int = 0) -> rds.RObj | None:
     return None
 
 
-def _columns(terms: rds.RObj) -> list[tuple[str, str]]:
+#: Calls that only change how R reads a column: its values still come straight from the data.
+_PASS_THROUGH = {"factor", "as.factor", "ordered", "as.ordered", "as.character", "I"}
+
+
+def _symbols(expression: Any) -> list[str]:
+    """The variables an expression of a formula reads (`log(hp)` -> hp), as all.vars()."""
+    if isinstance(expression, rds.RObj) and expression.type == rds.SYMSXP:
+        return [str(expression.value)]
+    if not (isinstance(expression, rds.RObj) and expression.type == rds.LANGSXP):
+        return []
+    found: list[str] = []
+    for _, item in expression.value[1:]:  # the first element is the function
+        found += [s for s in _symbols(item) if s not in found]
+    return found
+
+
+def _function(expression: Any) -> str:
+    if isinstance(expression, rds.RObj) and expression.type == rds.LANGSXP and expression.value:
+        head = expression.value[0][1]
+        return str(head.value) if isinstance(head, rds.RObj) else ""
+    return ""
+
+
+def _columns(terms: rds.RObj) -> list[tuple[str, str, str]]:
+    """(data column, R class, model-frame column) of each predictor, in formula order."""
     classes = terms.attr("dataClasses")
+    kinds = (
+        dict(zip(classes.names, [str(c) for c in classes.value or []], strict=False))
+        if (isinstance(classes, rds.RObj))
+        else {}
+    )
     response = terms.attr("response")
     has_response = isinstance(response, rds.RObj) and (response.value or [0])[0] == 1
-    if isinstance(classes, rds.RObj) and classes.value:
-        pairs = list(zip(classes.names, [str(c) for c in classes.value], strict=False))
-        return pairs[1:] if has_response else pairs
-    labels = terms.attr("term.labels")
-    names = [str(n) for n in (labels.value or [])] if isinstance(labels, rds.RObj) else []
-    return [(n, "numeric") for n in names if n.replace(".", "").replace("_", "").isalnum()]
+    variables = terms.attr("variables")
+    expressions = (
+        [item for _, item in (variables.value or [])[1:]]
+        if isinstance(variables, rds.RObj) and variables.type == rds.LANGSXP
+        else []
+    )
+    expressions = expressions[1:] if has_response else expressions
+    found: list[tuple[str, str, str]] = []
+    frame_names = list(kinds)[1:] if has_response else list(kinds)
+    for index, expression in enumerate(expressions):
+        frame_name = frame_names[index] if index < len(frame_names) else ""
+        kind = kinds.get(frame_name, "numeric")
+        direct = expression.type == rds.SYMSXP or _function(expression) in _PASS_THROUGH
+        for name in _symbols(expression):
+            if name not in [c[0] for c in found]:
+                found.append((name, kind if direct else "numeric", frame_name if direct else ""))
+    return found
 
 
 def _cell(column: rds.RObj, row: int) -> Any:
@@ -110,17 +150,18 @@ def _synthetic(kind: str, name: str, model: rds.RObj, row: int) -> Any:
     return round(1.5 * (row + 1), 2)
 
 
-def _rows(model: rds.RObj, columns: list[tuple[str, str]]) -> list[dict[str, Any]]:
+def _rows(model: rds.RObj, columns: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
     frame = model.get("model")
     if not (isinstance(frame, rds.RObj) and "data.frame" in frame.classes):
         frame = None
     rows = []
     for r in range(ROWS):
         record = {}
-        for name, kind in columns:
-            column = frame.get(name) if frame is not None else None
+        for name, kind, frame_name in columns:
+            column = frame.get(frame_name) if frame is not None and frame_name else None
             value = _cell(column, r) if isinstance(column, rds.RObj) else None
-            record[name] = value if value is not None else _synthetic(kind, name, model, r)
+            xlevel = frame_name if kind in ("factor", "ordered") else name
+            record[name] = value if value is not None else _synthetic(kind, xlevel, model, r)
         rows.append(record)
     return rows
 
