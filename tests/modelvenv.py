@@ -30,7 +30,7 @@ PACKAGES = [
     "mlflow-skinny==3.17.2",
 ]
 
-MAKE_MODELS = r'''
+MAKE_MODELS = r"""
 import json, pickle, sys
 from pathlib import Path
 import numpy as np
@@ -69,7 +69,7 @@ print(json.dumps({
     "mlflow_rows": own[:, :2].tolist(),
     "mlflow_predictions": reg.predict(own_frame).tolist(),
 }))
-'''
+"""
 
 
 def _root() -> Path:

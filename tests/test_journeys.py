@@ -28,7 +28,7 @@ from scaffold.localrun import LocalDeployment
 from scaffold.validate import validate_project
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import modelvenv  # noqa: E402
+import modelvenv
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(1800)]
 
@@ -96,7 +96,7 @@ def test_a_sklearn_pipeline_read_with_the_users_own_python(
     tmp_path: Path, models: tuple[Path, dict[str, Any]]
 ) -> None:
     """--model-python: the model runs in its own environment, every library pinned to it."""
-    folder, made = models
+    folder, _ = models
     project = tmp_path / "iris-own-python"
     _new(project, "--server", "minimal", "--model", str(folder / "pipe.pkl"),
          "--model-python", modelvenv.python())  # fmt: skip
@@ -229,9 +229,12 @@ def test_d_mlflow_skops_model_with_a_local_version_pin(
 ) -> None:
     folder, made = models
     source = folder / "mlflow_model"
-    assert yaml.safe_load((source / "MLmodel").read_text())["flavors"]["sklearn"][
-        "serialization_format"
-    ] == "skops"
+    assert (
+        yaml.safe_load((source / "MLmodel").read_text())["flavors"]["sklearn"][
+            "serialization_format"
+        ]
+        == "skops"
+    )
     assert "torch==2.13.0+cpu" in (source / "requirements.txt").read_text()
     project = tmp_path / "iris-mlflow"
     cleanup.append(project)
