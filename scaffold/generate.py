@@ -232,6 +232,7 @@ def new_project(
     from scaffold import largefiles
 
     large_mode = largefiles.resolve_mode(large_files)
+    largefiles.threshold()  # a bad SCAFFOLD_LARGE_FILE_BYTES fails before anything is written
     prepared = None
     env = None
     if model is not None:
