@@ -48,9 +48,16 @@ class Console:
 
     # Questions (`scaffold new` on a terminal) --------------------------------------------
     def _width(self) -> int:
+        """The terminal's width (asked of the terminal itself: a COLUMNS variable left over
+        from another program must not decide it)."""
+        import os
         import shutil
 
-        return max(30, shutil.get_terminal_size((80, 24)).columns - 1)
+        try:
+            columns = os.get_terminal_size(self.out.fileno()).columns
+        except (OSError, ValueError, AttributeError):
+            columns = shutil.get_terminal_size((80, 24)).columns
+        return max(30, columns - 1)
 
     def _wrapped(self, text: str, indent: str = "") -> None:
         import textwrap

@@ -217,7 +217,8 @@ def test_c_torchscript_on_torchserve(
     _run_green(project, capsys)
     rows = [[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3]]
     answer = _own_prediction(project, {"instances": rows})
-    assert answer["predictions"] == pytest.approx(expected, abs=1e-5)
+    flat = [value for row in answer["predictions"] for value in row]
+    assert flat == pytest.approx([value for row in expected for value in row], abs=1e-5)
 
 
 def test_d_mlflow_skops_model_with_a_local_version_pin(
