@@ -66,7 +66,7 @@ def main() -> int:
     parser.add_argument("--lfs", action="store_true", help="also time --large-files lfs")
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="scaffold-bench-model-", dir=REPO.parent))
+    work = Path(tempfile.mkdtemp(prefix="scaffold-bench-model-"))
     try:
         model = _make_model(work, args.size_mb * 1_000_000)
         dest = work / "bench-ep"
@@ -79,7 +79,7 @@ def main() -> int:
             "new --model": with_model,
         }
         if args.lfs:
-            sides["new --model (lfs)"] = [*with_model[:-3], "lfs", str(dest)]
+            sides["new --model (lfs)"] = [*with_model[:-2], "lfs", str(dest)]
         _timed(sides["new --model"], dest)  # warm: the template cache, the page cache
         times: dict[str, list[float]] = {name: [] for name in sides}
         for _ in range(args.runs):
