@@ -73,7 +73,16 @@ class Questionnaire:
         return computed_context(self.questions, context)
 
     def next_question(self) -> Question | None:
-        """The next question to ask, or None when every applicable one has an answer."""
+        """The next question to ask, or None when every applicable one has an answer.
+
+        A model given up front (--model) is read as soon as the server is known, so what it
+        decides is not asked and what it suggests is the default (UsageError when it does
+        not fit)."""
+        known = self.model and "server" in self.answers and self.prepare_model is not None
+        if known and self.prepared is None and self.prepare_model is not None:
+            self.prepared = self.prepare_model(str(self.model), self.answers)
+            self.answers.update(self.prepared.answers)
+            self._suggested.update(self.prepared.defaults)
         if self.ask_model and not self._model_asked and "server" in self.answers:
             return self._model_question()
         context = self._context()

@@ -74,6 +74,19 @@ def test_the_model_question_reads_the_model_at_once(tmp_path: Path) -> None:
     assert asking.model == str(source)
 
 
+def test_a_model_given_as_a_flag_shapes_the_questions(tmp_path: Path) -> None:
+    from test_usermodel import _onnx_model
+
+    source = _onnx_model(tmp_path / "scorer.onnx")
+    asking = Questionnaire(
+        load_questions(), {"server": "triton"}, tmp_path / "my-endpoint",
+        ask_model=False, prepare_model=usermodel.prepare, model=str(source),
+    )  # fmt: skip
+    served = asking.next_question()
+    assert served is not None and served.name == "served_model_name"
+    assert served.default == "scorer" and asking.answers["triton_model_format"] == "onnx"
+
+
 # --- a real terminal ------------------------------------------------------------------------------
 @pytest.fixture
 def tmux(tmp_path: Path) -> Iterator[str]:

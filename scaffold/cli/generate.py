@@ -216,6 +216,7 @@ def _questionnaire(
         dest,
         ask_model=args.model is None,
         prepare_model=usermodel.prepare,
+        model=args.model,
     )
     refused = ""
     while (question := asking.next_question()) is not None:
