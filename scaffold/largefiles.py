@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
@@ -198,8 +199,9 @@ def _unescape(pattern: str) -> str:
 def is_lfs_pointer(path: Path) -> bool:
     """Whether the file is a Git LFS pointer (checked out without its content)."""
     try:
-        if path.stat().st_size > 1024:
-            return False
+        info = path.lstat()
+        if not stat.S_ISREG(info.st_mode) or info.st_size > 1024:
+            return False  # never open a FIFO or device: it could block forever
         with path.open("rb") as handle:
             return handle.read(len(LFS_POINTER)) == LFS_POINTER
     except OSError:
