@@ -140,6 +140,8 @@ def prepare(model: str, data: Mapping[str, Any]) -> Prepared:
     path = Path(model).expanduser()
     if not path.exists():
         raise UsageError(f"--model {model}: no such file or folder")
+    if not (path.is_file() or path.is_dir()):
+        raise UsageError(f"--model {model}: not a regular file or folder")
     if not os.access(path, os.R_OK) or (path.is_dir() and not os.access(path, os.X_OK)):
         raise UsageError(f"--model {model}: not readable (check its permissions)")
     if not spec.model_adapter:
