@@ -115,14 +115,31 @@ def sdk_quiet() -> Iterator[io.StringIO]:
 # -- errors ---------------------------------------------------------------------------------
 
 
-def _error_text(error: BaseException) -> tuple[int | None, str]:
-    """(HTTP status, 'Code: message') of an azure-core / azure-ai-ml error."""
+def error_details(error: BaseException) -> tuple[int | None, str]:
+    """(HTTP status, the whole error text) of an azure-core / azure-ai-ml error: its str
+    (azure-core renders code, message and details[]) and the response body when that says
+    more (a failed operation's status document). Secrets are masked."""
     status = getattr(error, "status_code", None)
-    odata = getattr(error, "error", None)
-    code = getattr(odata, "code", None) or ""
-    message = getattr(odata, "message", None) or getattr(error, "message", None) or str(error)
-    message = str(message).splitlines()[0] if str(message).strip() else type(error).__name__
-    text = f"{code}: {message}" if code and code not in message else message
+    parts = [str(error) or type(error).__name__]
+    response = getattr(error, "response", None)
+    try:
+        body = response.text() if response is not None else ""
+    except Exception:  # a streamed or closed response: the str is all there is
+        body = ""
+    if body and body.strip() not in parts[0]:
+        parts.append(body.strip())
+    cause = error.__cause__
+    if cause is not None and str(cause) and str(cause) not in parts[0]:
+        parts.append(str(cause))
+    return status, redact("\n".join(parts))
+
+
+def _error_text(error: BaseException) -> tuple[int | None, str]:
+    """(HTTP status, one line: the most specific 'Code: message' of the error)."""
+    from scaffold.failures import parse
+
+    status, full = error_details(error)
+    text = parse(full).headline() or type(error).__name__
     return status, redact(f"HTTP {status} {text}" if status and status >= 400 else text)
 
 
@@ -177,6 +194,10 @@ def _settings(path: Path) -> DeploymentSettings:
         model_path=str(get("model.path", "")),
         model_mount_path=str(get("model_mount_path", "")),
         port=get("environment.inference_config.scoring_route.port", 0),
+        model_name=str(get("model.name", "")),
+        model_version=str(get("model.version", "")),
+        endpoint_name=str(get("endpoint_name", "")),
+        deployment_name=str(get("name", "")),
     )
 
 
@@ -384,10 +405,13 @@ def _failed(
     headline: str,
     error_text: str,
     extra: list[Diagnosis] | None = None,
+    *,
+    full: str = "",
 ) -> DeploymentFailed:
     logs = _collect_logs(client, plan)
-    found = (extra or []) + diagnose(error_text, logs, plan.settings)
-    details = [
+    found = (extra or []) + diagnose(full or error_text, logs, plan.settings)
+    details = [f"--- Azure's error ---\n{full.rstrip()}"] if full and full != error_text else []
+    details += [
         f"--- {name} log (last {LOG_LINES} lines) ---\n{text.rstrip()}"
         for name, text in logs.items()
     ]
@@ -448,7 +472,8 @@ def _create_deployment(
         if _is_auth(error, status):
             found = diagnose(text, {})
             raise AzureError(f"deploying {name} failed: {text}; {found[0].fix}") from None
-        raise _failed(client, plan, f"deployment {name} failed", text) from None
+        _, full = error_details(error)
+        raise _failed(client, plan, f"deployment {name} failed", text, full=full) from None
 
 
 def _deployment_names(client: Any, endpoint: str) -> set[str]:
