@@ -527,6 +527,31 @@ def _split(split: Mapping[str, Any] | None) -> str:
     return ",".join(f"{k}={v}" for k, v in (split or {}).items()) or "none"
 
 
+def workspace_of(client: Any) -> str:
+    """The key of the client's workspace in the project's asset record."""
+    from scaffold.assets import workspace_key
+
+    return workspace_key(
+        str(client.subscription_id), str(client.resource_group_name), str(client.workspace_name)
+    )
+
+
+def prepare(
+    plan: DeployPlan, client: Any, reporter: Reporter, *, check_quota: bool = True
+) -> list[Any]:
+    """What happens before anything is created: the pinned-version check against the
+    project's record, the quota check, and the asset versions (read-only calls). Returns
+    the asset decisions (`scaffold.assets.AssetDecision`)."""
+    from scaffold import assets
+
+    assets.check_pinned_locally(plan, workspace_of(client))
+    if check_quota:
+        from scaffold.quota import require_quota
+
+        require_quota(plan, client, reporter)
+    return assets.resolve_assets(plan, client, reporter)
+
+
 def deploy(
     plan: DeployPlan,
     client: Any,
@@ -535,19 +560,32 @@ def deploy(
     traffic: Mapping[str, int] | None = None,
     mirror: Mapping[str, int] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    check_quota: bool = True,
 ) -> DeployResult:
-    """Create or update the endpoint, then the deployment; wait; set traffic.
+    """Check, create or update the endpoint, then the deployment; wait; set traffic.
 
-    Traffic: `traffic` if given (must add up to 100), else 100% to this deployment when
-    the endpoint has no traffic yet (the first deployment), else unchanged. `mirror` copies
-    that percentage of live traffic to a deployment that gets no live traffic itself.
+    Before anything is created: a pinned model/environment version with other content is
+    refused, the VM quota checked (`check_quota`), and asset versions chosen by content
+    (`scaffold.assets`). Traffic: `traffic` if given (must add up to 100), else 100% to
+    this deployment when the endpoint has no traffic yet (the first deployment), else
+    unchanged. `mirror` copies that percentage of live traffic to a deployment that gets
+    no live traffic itself.
     """
+    from scaffold import assets
+
     reporter = reporter or SilentReporter()
     check_split(traffic, mirror)
     started = time.monotonic()
     deadline = started + timeout
+    decisions = prepare(plan, client, reporter, check_quota=check_quota)
     created = _create_endpoint(client, plan, reporter, deadline)
-    _create_deployment(client, plan, reporter, deadline, started)
+    try:
+        _create_deployment(client, plan, reporter, deadline, started)
+    except DeploymentFailed:
+        # Azure accepted the deployment, so the assets are registered: remember them.
+        assets.write_record(plan.project, workspace_of(client), decisions)
+        raise
+    assets.write_record(plan.project, workspace_of(client), decisions)
     endpoint = _set_traffic(client, plan, reporter, deadline, traffic, mirror)
     return DeployResult(
         endpoint=plan.endpoint_name,

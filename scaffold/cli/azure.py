@@ -63,6 +63,11 @@ def add_parsers(sub: Any) -> None:
         "--timeout", type=float, default=1800.0, help="seconds to wait (default 1800)"
     )
     deploy.add_argument("--no-validate", action="store_true", help="skip scaffold validate")
+    deploy.add_argument(
+        "--no-quota-check",
+        action="store_true",
+        help="do not check the VM quota before creating anything (Azure checks it anyway)",
+    )
 
     smoke = sub.add_parser(
         "smoke",
@@ -102,8 +107,8 @@ def add_parsers(sub: Any) -> None:
     delete.set_defaults(handler=_cmd_delete)
 
 
-def _client(args: argparse.Namespace, console: Console) -> Any:
-    from scaffold.workspace import connect, find_workspace
+def _workspace(args: argparse.Namespace, console: Console) -> Any:
+    from scaffold.workspace import find_workspace
 
     ref = find_workspace(
         args.project,
@@ -115,7 +120,17 @@ def _client(args: argparse.Namespace, console: Console) -> Any:
         f"Workspace {ref.workspace_name} (resource group {ref.resource_group}, "
         f"subscription {ref.subscription_id}; from {ref.source})"
     )
+    return ref
+
+
+def _connect(ref: Any, args: argparse.Namespace) -> Any:
+    from scaffold.workspace import connect
+
     return connect(ref, **args.azure_options)
+
+
+def _client(args: argparse.Namespace, console: Console) -> Any:
+    return _connect(_workspace(args, console), args)
 
 
 def _names(project: Path) -> tuple[str, str]:
@@ -143,13 +158,25 @@ def _cmd_deploy(args: argparse.Namespace, console: Console) -> int:
         console.result(deploy.dump_plan(plan, traffic=traffic, mirror=mirror).rstrip())
         console.step("Dry run: nothing was sent to Azure")
         return ExitCode.OK
-    client = _client(args, console)
+    ref = _workspace(args, console)
+    from scaffold.assets import check_pinned_locally, workspace_key
+
+    check_pinned_locally(  # before contacting Azure
+        plan, workspace_key(ref.subscription_id, ref.resource_group, ref.workspace_name)
+    )
+    client = _connect(ref, args)
     if args.push:
         from scaffold.push import push_image, use_image
 
         use_image(plan, push_image(plan, client, console))
     result = deploy.deploy(
-        plan, client, console, traffic=traffic, mirror=mirror, timeout=args.timeout
+        plan,
+        client,
+        console,
+        traffic=traffic,
+        mirror=mirror,
+        timeout=args.timeout,
+        check_quota=not args.no_quota_check,
     )
     split = ", ".join(f"{k}={v}" for k, v in result.traffic.items()) or "none"
     console.result(f"Deployed {result.endpoint}/{result.deployment} (traffic {split})")
