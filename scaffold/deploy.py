@@ -495,11 +495,14 @@ def _set_traffic(
     if new is None and not any(current.values()):
         new = {plan.deployment_name: 100}  # the first deployment takes all traffic
     if new is None and mirror is None:
-        reporter.detail(
-            f"traffic unchanged ({_split(current)}); shift it with --traffic "
-            f"{next(iter(current), 'blue')}=90,{plan.deployment_name}=10",
-            important=True,
+        others = [k for k, v in current.items() if v and k != plan.deployment_name]
+        hint = (
+            f"; shift it with --traffic {others[0]}=90,{plan.deployment_name}=10 or roll it "
+            f"out step by step with scaffold rollout --to {plan.deployment_name}"
+            if others and not current.get(plan.deployment_name)
+            else ""
         )
+        reporter.detail(f"traffic unchanged ({_split(current)}){hint}", important=True)
         return endpoint
     live = new if new is not None else current
     _check_against_endpoint(new, mirror, _deployment_names(client, plan.endpoint_name), live)

@@ -201,6 +201,7 @@ class Failure:
         candidates.sort(
             key=lambda m: (
                 canonical(m.code).lower() not in DOCUMENTED_CODES,
+                "{" in m.text,  # a wrapper around JSON that holds the real message
                 _ANCHOR.search(m.text) is None,
                 -m.depth,
                 canonical(m.code).lower() in GENERIC_CODES,

@@ -249,7 +249,7 @@ def require_quota(plan: DeployPlan, client: Any, reporter: Reporter) -> QuotaChe
     instance_type = str(plan.deployment.instance_type or "")
     count = int(plan.deployment.instance_count or 1)
     result = check_quota(client, instance_type, count, replacing=_existing(client, plan))
-    reporter.detail(result.summary(), important=not result.ok or bool(result.skipped))
+    reporter.detail(result.summary(), important=True)
     if result.ok:
         return result
     short = []

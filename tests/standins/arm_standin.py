@@ -180,6 +180,7 @@ VM_SIZES: dict[str, dict[str, Any]] = {
         ("Standard_E4s_v3", "standardESv3Family", 4, 32.0, 0),
         ("Standard_E8s_v3", "standardESv3Family", 8, 64.0, 0),
         ("Standard_D4as_v4", "standardDASv4Family", 4, 16.0, 0),
+        ("Standard_D2s_v3", "standardDSv3Family", 2, 8.0, 0),
         ("Standard_NC4as_T4_v3", "StandardNCASv3_T4Family", 4, 28.0, 1),
         ("Standard_NC6s_v3", "standardNCSv3Family", 6, 112.0, 1),
     )
@@ -248,8 +249,9 @@ class Scenario:
     other_usage: dict[str, int] = field(default_factory=dict)
     #: Endpoint names other workspaces in the region already use.
     taken_endpoint_names: set[str] = field(default_factory=set)
-    #: The metrics API answers 403 (no Monitoring Reader role).
+    #: The metrics API answers 403 (no Monitoring Reader role); so does the usage API.
     metrics_forbidden: bool = False
+    usage_forbidden: bool = False
     #: (method, path regex): the first such request makes the stand-in send SIGINT to this
     #: process, as if the user pressed Ctrl-C while waiting for Azure.
     interrupt_on: tuple[str, str] | None = None
@@ -521,6 +523,17 @@ class ArmStandin:
         )
         if region:
             if region["what"] == "usages":
+                if self.scenario.usage_forbidden:
+                    return (
+                        403,
+                        JSON,
+                        _error(
+                            "AuthorizationFailed",
+                            "The client does not have authorization to perform action "
+                            "'Microsoft.MachineLearningServices/locations/usages/read' "
+                            "(stand-in).",
+                        ),
+                    )
                 return self._usages(region["sub"])
             return self._vm_sizes()
         match = re.match(
