@@ -564,6 +564,7 @@ def deploy(
     mirror: Mapping[str, int] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     check_quota: bool = True,
+    keep_traffic: bool = False,
 ) -> DeployResult:
     """Check, create or update the endpoint, then the deployment; wait; set traffic.
 
@@ -571,8 +572,9 @@ def deploy(
     refused, the VM quota checked (`check_quota`), and asset versions chosen by content
     (`scaffold.assets`). Traffic: `traffic` if given (must add up to 100), else 100% to
     this deployment when the endpoint has no traffic yet (the first deployment), else
-    unchanged. `mirror` copies that percentage of live traffic to a deployment that gets
-    no live traffic itself.
+    unchanged (`keep_traffic`: never touched, as `scaffold rollout` shifts it itself).
+    `mirror` copies that percentage of live traffic to a deployment that gets no live
+    traffic itself.
     """
     from scaffold import assets
 
@@ -589,7 +591,10 @@ def deploy(
         assets.write_record(plan.project, workspace_of(client), decisions)
         raise
     assets.write_record(plan.project, workspace_of(client), decisions)
-    endpoint = _set_traffic(client, plan, reporter, deadline, traffic, mirror)
+    if keep_traffic:
+        endpoint = _get_endpoint(client, plan.endpoint_name)
+    else:
+        endpoint = _set_traffic(client, plan, reporter, deadline, traffic, mirror)
     return DeployResult(
         endpoint=plan.endpoint_name,
         deployment=plan.deployment_name,

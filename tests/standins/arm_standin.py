@@ -242,6 +242,12 @@ class Scenario:
     response: bytes = b'{"standin": true}'
     #: Deployment name -> HTTP status its container answers scoring with (e.g. 500).
     scoring_status: dict[str, int] = field(default_factory=dict)
+    #: The same, only for requests routed by traffic weights or mirrored (real users'
+    #: traffic), not for requests that name the deployment in the header (smoke tests).
+    traffic_status: dict[str, int] = field(default_factory=dict)
+    #: Deployment name -> live-traffic percent from which it answers 500 to everything
+    #: (a deployment that breaks under load).
+    fail_from_traffic: dict[str, int] = field(default_factory=dict)
     #: VM family -> vCPU limit, and the region's total; vCPUs used by other things
     #: (compute clusters) per family.
     quota: dict[str, int] = field(default_factory=dict)
@@ -252,9 +258,10 @@ class Scenario:
     #: The metrics API answers 403 (no Monitoring Reader role); so does the usage API.
     metrics_forbidden: bool = False
     usage_forbidden: bool = False
-    #: (method, path regex): the first such request makes the stand-in send SIGINT to this
-    #: process, as if the user pressed Ctrl-C while waiting for Azure.
-    interrupt_on: tuple[str, str] | None = None
+    #: (method, path regex, body regex): the first such request makes the stand-in send
+    #: SIGINT to this process, as if the user pressed Ctrl-C while waiting for Azure (the
+    #: request itself is carried out: Azure keeps going).
+    interrupt_on: tuple[str, str, str] | None = None
 
 
 @dataclass
@@ -437,10 +444,14 @@ class ArmStandin:
         wanted = self.scenario.interrupt_on
         if wanted is None or self._interrupted:
             return
-        method, pattern = wanted
-        if record.method == method and re.search(pattern, record.path):
+        method, pattern, body = wanted
+        if (
+            record.method == method
+            and re.search(pattern, record.path)
+            and re.search(body, record.body.decode(errors="replace"))
+        ):
             self._interrupted = True
-            os.kill(os.getpid(), signal.SIGINT)
+            threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
 
     # -- state queries (tests and scoring) --------------------------------------------
     def endpoint(self, name: str) -> dict[str, Any] | None:
@@ -1217,8 +1228,11 @@ class ArmStandin:
                 if percent and self._mirror_due(endpoint, name, int(percent))
             ]
         for name in mirrors:
-            threading.Thread(target=self._forward, args=(r, endpoint, name), daemon=True).start()
-        status, headers, payload = self._forward(r, endpoint, target)
+            thread = threading.Thread(
+                target=self._forward, args=(r, endpoint, name, True), daemon=True
+            )
+            thread.start()
+        status, headers, payload = self._forward(r, endpoint, target, not wanted)
         return status, {**headers, "azureml-model-deployment": target}, payload
 
     def _route(self, endpoint: str) -> str:
@@ -1241,9 +1255,14 @@ class ArmStandin:
         self._round_robin[key] = count + 1
         return count % 100 < percent
 
-    def _forward(self, r: Record, endpoint: str, deployment: str) -> Answer:
+    def _forward(self, r: Record, endpoint: str, deployment: str, routed: bool) -> Answer:
         scenario = self.scenario
         status = scenario.scoring_status.get(deployment)
+        if routed and not status:
+            status = scenario.traffic_status.get(deployment)
+        threshold = scenario.fail_from_traffic.get(deployment)
+        if threshold is not None and int(self.traffic(endpoint).get(deployment) or 0) >= threshold:
+            status = 500
         url = scenario.upstreams.get(deployment) or (
             scenario.upstream + scenario.upstream_path if scenario.upstream else ""
         )
