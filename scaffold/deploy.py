@@ -623,6 +623,23 @@ def endpoint_access(client: Any, endpoint: str) -> EndpointAccess:
     return EndpointAccess(str(found.scoring_uri or ""), str(found.auth_mode or "key"), str(key))
 
 
+def register_endpoint_keys(client: Any, endpoint: str) -> None:
+    """Fetch the endpoint's keys only to mask them in what is printed next (e.g. a log that
+    echoes a caller's key); nothing is said when they cannot be read."""
+    from azure.ai.ml.exceptions import MlException
+    from azure.core.exceptions import AzureError as CoreError
+
+    try:
+        with sdk_quiet():
+            keys = client.online_endpoints.get_keys(endpoint)
+    except (CoreError, MlException):
+        return
+    for name in ("primary_key", "secondary_key", "access_token"):
+        value = getattr(keys, name, None)
+        if value:
+            register_secret(str(value))
+
+
 def smoke_endpoint(
     project: Path,
     access: EndpointAccess,

@@ -194,10 +194,38 @@ _PULL = (
 _CRASH_LINE = re.compile(
     r"^.*(?:\b[A-Za-z_][\w.]*(?:Error|Exception)\b(?::|\s*$)|\bError(?: in |: )|\berror: "
     r"|\bFATAL\b|\bFatal error\b|\bpanic: |Segmentation fault|exited with (?:code|status) [1-9]"
-    r"|Traceback \(most recent call last\)).*$",
+    r"|executable file not found|command not found|Permission denied|cannot execute"
+    r"|there is no package called|Traceback \(most recent call last\)).*$",
     re.MULTILINE,
 )
 _PROBE_STATUS = r"probe failed: HTTP probe failed with status ?code: (?P<probe_status>\d{3})"
+
+TIMEOUT_CAUSE = (
+    "the deployment did not finish in time: a slow image build or pull, or probes that "
+    "never pass (the container logs above show which)"
+)
+TIMEOUT_FIX = (
+    "pre-build the image (scaffold deploy --push), tune the probes in deployment.yml, and "
+    "check `scaffold logs` and `scaffold logs --container storage-initializer`"
+)
+_LISTENING = re.compile(
+    r"(?:listen|running|serving|started|bound|Uvicorn running)[^\n]{0,60}?"
+    r"(?:0\.0\.0\.0|\*|\[::\]|::):(?P<port>\d{2,5})\b",
+    re.IGNORECASE,
+)
+
+
+def _port_mismatch(failure: Failure) -> dict[str, str] | None:
+    """The server says it listens on a port other than the routes' (the settings' port is
+    passed as the failure's `expected_port` by `diagnose`)."""
+    expected = failure.expected_port
+    if not expected:
+        return None
+    ports = {m["port"] for m in _LISTENING.finditer(failure.log_text)}
+    if ports and str(expected) not in ports:
+        return {"listen_port": sorted(ports)[0]}
+    return None
+
 
 RULES: tuple[_Rule, ...] = (
     _rule(
@@ -343,8 +371,9 @@ RULES: tuple[_Rule, ...] = (
         _any(
             _code("OutOfQuota", "QuotaExceeded", "NotEnoughCores"),
             _msg(
-                r"Not enough (?:subscription )?(?:CPU )?quota|quota (?:exceeded|reached)"
-                r"|exceeding (?:approved )?\S+ .{0,20}quota|results in exceeding quota"
+                r"Not enough (?:subscription )?(?:CPU |core |vCPU )?quota"
+                r"|quota (?:exceeded|reached)|exceeding (?:approved )?\S+ .{0,20}quota"
+                r"|results in exceeding quota|insufficient .{0,30}quota|exceeds? (?:the )?quota"
             ),
         ),
         "not enough {quota_sku} VM quota in the workspace's region{usage_text}; a deployment "
@@ -542,6 +571,14 @@ RULES: tuple[_Rule, ...] = (
         "make the server bind 0.0.0.0 (host in the start script / config) on port {port}",
     ),
     _rule(
+        "port-mismatch",
+        lambda f: _port_mismatch(f),
+        "the server listens on port {listen_port}, but the probes and scoring go to port "
+        "{port} (environment.inference_config)",
+        "make the routes' port in environment.inference_config of deployment.yml equal the "
+        "port the server listens on (or start the server on port {port})",
+    ),
+    _rule(
         "container-crash",
         lambda f: {"first_error": _first_error(f.log_text)} if _first_error(f.log_text) else None,
         "the server stopped while starting: {first_error}",
@@ -576,7 +613,10 @@ RULES: tuple[_Rule, ...] = (
     _rule(
         "probe",
         _any(
-            _anywhere(r"probe failed|ResourceNotReady|Unready|ContainerCrashLoop|BackOff"),
+            _anywhere(
+                r"probe failed|ResourceNotReady|Unready|ContainerCrashLoop|Back-?off restarting"
+                r"|CrashLoopBackOff"
+            ),
             _code("ResourceNotReady"),
             _event(r"Probe"),
         ),
@@ -588,6 +628,16 @@ RULES: tuple[_Rule, ...] = (
         "initial_delay in deployment.yml (or failure_threshold); check the logs above for a "
         "crash and the routes in environment.inference_config with `scaffold run`",
         group="start",
+    ),
+    _rule(
+        "slow-operation",
+        _msg(
+            r"taking longer than (?:our )?normal|did not (?:finish|complete) in time"
+            r"|timed out waiting|operation (?:has )?timed out|deadline exceeded"
+        ),
+        TIMEOUT_CAUSE,
+        TIMEOUT_FIX,
+        fallback=True,
     ),
     _rule(
         "resource-not-found",
@@ -616,13 +666,7 @@ RULES: tuple[_Rule, ...] = (
     ),
 )
 
-TIMEOUT = Diagnosis(
-    "timeout",
-    "the deployment did not finish in time: a slow image build or pull, or probes that "
-    "never pass (the container logs above show which)",
-    "pre-build the image (scaffold deploy --push), tune the probes in deployment.yml, and "
-    "check `scaffold logs` and `scaffold logs --container storage-initializer`",
-)
+TIMEOUT = Diagnosis("timeout", TIMEOUT_CAUSE, TIMEOUT_FIX)
 
 
 # -- values quoted in the advice ----------------------------------------------------------------
@@ -739,6 +783,7 @@ def diagnose_failure(
 ) -> list[Diagnosis]:
     """Likely causes of a parsed failure, most specific first (empty when nothing matches)."""
     settings = settings or DeploymentSettings()
+    failure.expected_port = str(settings.port or "")
     values = _Values(_values(failure, settings))
     found: list[Diagnosis] = []
     groups: set[str] = set()

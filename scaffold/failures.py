@@ -147,6 +147,8 @@ class Failure:
     http_status: int | None = None
     #: The error text as given (redacted by the caller).
     raw: str = ""
+    #: The port the deployment's routes use, when known (set by scaffold.diagnose).
+    expected_port: str = ""
 
     @property
     def codes(self) -> list[str]:

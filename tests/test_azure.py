@@ -445,3 +445,37 @@ def test_smoke_passes_the_key_only_in_the_environment(
     assert arm.keys["primaryKey"] not in " ".join(seen["argv"])
     assert seen["argv"][1:3] == ["--scoring-uri", f"{arm.base_url}/score/argv-ep"]
     assert seen["argv"][-2:] == ["--deployment", "blue"]
+
+
+def test_logs_never_show_keys_the_server_wrote(
+    render: Render, arm: ArmStandin, azure: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`scaffold logs` fetches no key, yet a server that logs its callers' headers must not
+    put one on screen (nor the endpoint's own key, JSON-escaped)."""
+    project = render("minimal", name="keylog-ep")
+    argv = [str(project), *WS_FLAGS]
+    assert _run(["deploy", *argv], azure) == ExitCode.OK
+    arm.scenario.response = (project / "sample_response.json").read_bytes()
+    key = arm.keys["primaryKey"]
+    escaped = json.dumps({"k": key.replace("-", "/")}).replace("/", "\\u002f")
+    arm.keys["primaryKey"] = key.replace("-", "/")
+    arm.scenario.logs = {
+        "inference-server": "\n".join(
+            [
+                "INFO request from 10.0.0.4 x-api-key=Zm9vYmFyYmF6cXV4MTIzNDU2 path=/score",
+                'INFO headers {"Authorization": "Bearer eyJhbGciOi.eyJzdWIiOi.c2lnbmF0dXJl"}',
+                f"DEBUG echo {escaped}",
+                "INFO scored 3 rows",
+            ]
+        )
+    }
+    capsys.readouterr()
+    from scaffold import redact
+
+    redact._registered.clear()  # as in a new process: logs fetches the keys itself
+    assert _run(["logs", *argv], azure) == ExitCode.OK
+    shown = capsys.readouterr()
+    text = shown.out + shown.err
+    assert "INFO scored 3 rows" in text and "x-api-key=***" in text
+    for secret in ("Zm9vYmFyYmF6", "eyJzdWIiOi", key.split("-")[1][:8]):
+        assert secret not in text, text

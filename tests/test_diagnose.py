@@ -4,6 +4,7 @@ shared/reference azureml.md §8, and a corpus of real failure texts from public 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -197,3 +198,34 @@ def test_logs_alone_diagnose_a_local_run() -> None:
     log = "INFO starting\nRunning plumber API at http://127.0.0.1:8000\n"
     found = diagnose("", {"container": log}, DeploymentSettings(port=8000))
     assert found[0].code == "bind-localhost" and "0.0.0.0" in found[0].fix
+
+
+def _shapes(text: str) -> dict[str, str]:
+    """One error text in the other shapes Azure and its clients produce."""
+    one_line = " ".join(text.split())
+    return {
+        "one-line": one_line,  # GitHub comments, CI logs folding newlines
+        "cli": f"ERROR: {one_line}",
+        "detail": json.dumps(  # the cause only in details[] of an ARM error body
+            {
+                "error": {
+                    "code": "BadRequest",
+                    "message": "The request is invalid.",
+                    "details": [{"code": "UserError", "message": one_line}],
+                }
+            }
+        ),
+        "operation": json.dumps({"status": "Failed", "error": {"message": one_line}}),
+        "azure-core": f"(None) {one_line}\nCode: None\nMessage: {one_line}",
+    }
+
+
+SHAPED = [c for c in CORPUS if c["error"].strip() and not c.get("logs")]
+
+
+@pytest.mark.parametrize("case", SHAPED, ids=[f"{i}-{c['expect']}" for i, c in enumerate(SHAPED)])
+def test_the_same_cause_in_every_shape(case: dict[str, Any]) -> None:
+    settings = DeploymentSettings(**case.get("settings", {}))
+    for shape, text in _shapes(case["error"]).items():
+        found = diagnose(text, {}, settings)
+        assert found and found[0].code == case["expect"], (shape, [d.code for d in found])

@@ -272,6 +272,7 @@ def _cmd_logs(args: argparse.Namespace, console: Console) -> int:
     endpoint, deployment = _names(args.project)
     client = _client(args, console)
     name = args.deployment or deployment
+    deploy.register_endpoint_keys(client, endpoint)  # masked if the log echoes one
     console.step(f"{args.container} log of {endpoint}/{name}")
     text = deploy.deployment_logs(
         client, endpoint, name, lines=args.lines, container=args.container
