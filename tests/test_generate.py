@@ -143,7 +143,9 @@ def test_no_git(tmp_path: Path) -> None:
 def test_short_folder_name_error_names_the_flag(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["new", str(tmp_path / "p"), "--server", "minimal"]) == ExitCode.USAGE
+    # (a short folder name itself is fine now: the default endpoint name has a suffix)
+    argv = ["new", str(tmp_path / "p"), "--server", "minimal", "--endpoint-name", "ab"]
+    assert main(argv) == ExitCode.USAGE
     assert "(set it with --endpoint-name)" in capsys.readouterr().err
 
 
