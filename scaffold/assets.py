@@ -89,7 +89,10 @@ def content_key(path: Path) -> str:
 
 
 def _holds(registered_path: str | None, key: str) -> bool:
-    return bool(registered_path) and str(registered_path).rstrip("/").endswith(key)
+    """Whether a registered asset's path is this content: `…/<hash>/<name>` under
+    `LocalUpload/` or the SDK's older `az-ml-artifacts/` folder (both are reused by it)."""
+    tail = key.split("/", 1)[1] if "/" in key else key
+    return bool(registered_path) and str(registered_path).rstrip("/").endswith("/" + tail)
 
 
 # -- the local record --------------------------------------------------------------------------
@@ -111,7 +114,16 @@ def read_record(project: Path, workspace: str) -> dict[str, str]:
 
 
 def write_record(project: Path, workspace: str, decisions: list[AssetDecision]) -> None:
-    """Remember what was registered (after a successful deploy)."""
+    """Remember what was registered (after a successful deploy). A project folder that
+    cannot be written (a read-only checkout) keeps no record: Azure's registry is then the
+    only check, which still runs before any upload."""
+    try:
+        _write_record(project, workspace, decisions)
+    except OSError:
+        return
+
+
+def _write_record(project: Path, workspace: str, decisions: list[AssetDecision]) -> None:
     path = _record_path(project)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

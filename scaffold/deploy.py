@@ -270,6 +270,11 @@ def dump_plan(
         endpoint = json.loads(json.dumps(plan.endpoint._to_dict()))
         deployment = json.loads(json.dumps(plan.deployment._to_dict()))
     how = f"skip_script_validation={plan.skip_script_validation}"
+    if isinstance(deployment.get("model"), dict) and not deployment["model"].get("version"):
+        how += (
+            ")\n# model version: chosen at deploy time from the model's content (the registered "
+            "version holding it, else the next one; variables naming its mount follow"
+        )
     parts = [
         "# 1. ml_client.online_endpoints.begin_create_or_update(endpoint)\n"
         + yaml.safe_dump(endpoint, sort_keys=False),

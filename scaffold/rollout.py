@@ -35,6 +35,7 @@ from scaffold.errors import (
     ScaffoldError,
     UsageError,
     ValidationFailed,
+    WriteError,
 )
 from scaffold.localrun import Reporter, SilentReporter
 
@@ -168,15 +169,66 @@ def _save(project: Path, state: RolloutState) -> None:
 
     path = state_path(project, state.endpoint)
     with signals.shielded():
-        state_dir(project)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(state), indent=2) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        try:
+            state_dir(project)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(asdict(state), indent=2) + "\n", encoding="utf-8")
+            tmp.replace(path)
+        except OSError as error:
+            raise WriteError(
+                f"cannot record the rollout in {path} ({error.strerror or error}); a rollout "
+                "must be resumable: make the project folder writable"
+            ) from None
 
 
 def _clear(project: Path, endpoint: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         state_path(project, endpoint).unlink()
+
+
+#: The endpoint tag that records a rollout in Azure too (a run from another checkout, e.g. a
+#: re-run CI job, finds it). Azure limits tag values to 256 characters.
+TAG = "scaffold-rollout"
+TAG_LIMIT = 256
+
+
+def _tag_value(state: RolloutState) -> str:
+    """The rollout in a tag value ("" when it does not fit)."""
+    value = json.dumps(
+        {
+            "to": state.to,
+            "prev": state.previous_traffic,
+            "prevm": state.previous_mirror,
+            "m": state.mirror,
+            "steps": state.steps,
+            "phase": state.phase,
+            "done": state.done_step,
+        },
+        separators=(",", ":"),
+    )
+    return value if len(value) <= TAG_LIMIT else ""
+
+
+def state_from_tags(endpoint: Any, workspace: str) -> RolloutState | None:
+    """The rollout recorded in an endpoint's tags, if any."""
+    value = (getattr(endpoint, "tags", None) or {}).get(TAG)
+    if not value:
+        return None
+    try:
+        data = json.loads(value)
+        return RolloutState(
+            endpoint=str(endpoint.name),
+            to=str(data["to"]),
+            workspace=workspace,
+            previous_traffic={str(k): int(v) for k, v in data["prev"].items()},
+            previous_mirror={str(k): int(v) for k, v in (data.get("prevm") or {}).items()},
+            steps=[int(x) for x in data["steps"]],
+            mirror=int(data.get("m") or 0),
+            phase=str(data["phase"]),
+            done_step=int(data["done"]),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 # -- Azure --------------------------------------------------------------------------------------
@@ -230,8 +282,12 @@ def set_traffic(
     mirror: Mapping[str, int],
     reporter: Reporter,
     deadline: float,
+    *,
+    record: RolloutState | None = None,
 ) -> None:
-    """Set the endpoint's live and mirrored traffic (every other deployment to 0)."""
+    """Set the endpoint's live and mirrored traffic (every other deployment to 0). The same
+    update writes the rollout's record into the endpoint's tags (`record`), or removes it
+    (None): so the traffic and the record of why it is so change together."""
     from scaffold.deploy import _wait, azure_errors, sdk_quiet
 
     found = _endpoint(client, endpoint)
@@ -240,6 +296,12 @@ def set_traffic(
     current = {k: int(v) for k, v in (found.traffic or {}).items()}
     found.traffic = {**dict.fromkeys(current, 0), **{k: int(v) for k, v in traffic.items()}}
     found.mirror_traffic = {k: int(v) for k, v in mirror.items() if int(v)}
+    tags = dict(found.tags or {})
+    tags.pop(TAG, None)
+    value = _tag_value(record) if record is not None else ""
+    if value:
+        tags[TAG] = value
+    found.tags = tags
     shown = _split({k: v for k, v in found.traffic.items() if v})
     reporter.step(
         f"Traffic of {endpoint}: {shown}"
@@ -415,9 +477,11 @@ def _phases(run: _Run) -> None:
             {run.to: state.mirror},
             run.reporter,
             run.deadline,
+            record=state,
         )
         since = _pause(run)
         _check_health(run, since, f"mirror {state.mirror}%")
+        state.phase = "shift"
         set_traffic(
             run.client,
             run.endpoint,
@@ -425,6 +489,7 @@ def _phases(run: _Run) -> None:
             state.previous_mirror,
             run.reporter,
             run.deadline,
+            record=state,
         )
         run.save("shift", f"mirrored {state.mirror}%")
     if state.phase == "shift":
@@ -434,7 +499,9 @@ def _phases(run: _Run) -> None:
             if run.on_phase is not None:
                 run.on_phase(f"step-{percent}")
             traffic = shifted(state.previous_traffic, run.to, percent)
-            set_traffic(run.client, run.endpoint, traffic, {}, run.reporter, run.deadline)
+            set_traffic(
+                run.client, run.endpoint, traffic, {}, run.reporter, run.deadline, record=state
+            )
             since = _pause(run)
             _check_health(run, since, f"{percent}% of the traffic")
             state.done_step = index
@@ -463,6 +530,16 @@ def _retire(run: _Run) -> list[str]:
     return retired
 
 
+def _finish(run: _Run) -> None:
+    """Remove the rollout's record from the endpoint's tags (the traffic stays)."""
+    found = _endpoint(run.client, run.endpoint)
+    if found is None or TAG not in (found.tags or {}):
+        return
+    traffic = {k: int(v) for k, v in (found.traffic or {}).items()}
+    mirror = {k: int(v) for k, v in (found.mirror_traffic or {}).items()}
+    set_traffic(run.client, run.endpoint, traffic, mirror, run.reporter, run.deadline)
+
+
 def rollback(
     plan: DeployPlan,
     client: Any,
@@ -477,10 +554,11 @@ def rollback(
     from scaffold.deploy import delete
 
     reporter = reporter or SilentReporter()
-    state = state or load_state(plan.project, plan.endpoint_name)
+    state = state or load_state(plan.project, plan.endpoint_name) or _tagged(plan, client)
     if state is None:
         raise UsageError(
-            f"no rollout of {plan.endpoint_name} is recorded in this project; nothing to roll back"
+            f"no rollout of {plan.endpoint_name} is recorded (in this project or the endpoint's "
+            "tags); nothing to roll back"
         )
     deadline = time.monotonic() + timeout
     _settle(client, state.endpoint, state.to, reporter, deadline)
@@ -527,6 +605,14 @@ def _new_state(plan: DeployPlan, client: Any, options: RolloutOptions) -> Rollou
         steps=list(options.steps),
         mirror=options.mirror,
     )
+
+
+def _tagged(plan: DeployPlan, client: Any) -> RolloutState | None:
+    """A rollout recorded only in the endpoint's tags (started from another checkout)."""
+    from scaffold.deploy import workspace_of
+
+    found = _endpoint(client, plan.endpoint_name)
+    return state_from_tags(found, workspace_of(client)) if found is not None else None
 
 
 def _resumable(state: RolloutState, options: RolloutOptions, reporter: Reporter) -> None:
@@ -578,7 +664,7 @@ def rollout(
     """
     reporter = reporter or SilentReporter()
     deadline = time.monotonic() + options.timeout
-    state = load_state(plan.project, plan.endpoint_name)
+    state = load_state(plan.project, plan.endpoint_name) or _tagged(plan, client)
     resumed = state is not None
     if state is not None:
         _resumable(state, options, reporter)
@@ -610,6 +696,7 @@ def rollout(
                 raise
             raise _rolled_back(run, failure) from None
         retired = _retire(run)
+        _finish(run)
     _clear(plan.project, state.endpoint)
     final = shifted(state.previous_traffic, state.to, 100)
     return RolloutResult(state.endpoint, state.to, final, retired, resumed)

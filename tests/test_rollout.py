@@ -302,3 +302,28 @@ def test_what_cannot_be_rolled_out_is_refused_with_the_fix(
     assert _cli("rollout", str(live), "--to", "green", *FAST, azure=azure) == ExitCode.AZURE
     assert "not enough VM quota" in capsys.readouterr().err
     assert "green" not in arm.deployments("roll-ep") and not _state(live).exists()
+
+
+def test_a_rollout_is_also_recorded_in_the_endpoint_tags_for_another_checkout(
+    live: Path,
+    arm: ArmStandin,  # noqa: F811
+    azure: dict[str, Any],  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A CI job cancelled mid-rollout leaves no local record on the next job's fresh
+    checkout: the traffic update itself wrote the rollout into the endpoint's tags."""
+    arm.scenario.interrupt_on = ("PUT", r"/onlineEndpoints/roll-ep$", r'"green": 50')
+    assert _cli("rollout", str(live), "--to", "green", *FAST, azure=azure) == 130
+    tag = json.loads(arm.endpoint("roll-ep")["tags"]["scaffold-rollout"])
+    assert (tag["to"], tag["prev"], tag["phase"], tag["steps"]) == (
+        "green",
+        {"blue": 100},
+        "shift",
+        [10, 50, 100],
+    )
+    (live / ".scaffold" / "rollout-roll-ep.json").unlink()  # a fresh checkout
+    capsys.readouterr()
+    assert _cli("rollout", str(live), "--to", "green", *FAST, azure=azure) == ExitCode.OK
+    assert "Resuming the rollout of roll-ep to green at shift" in capsys.readouterr().err
+    assert "scaffold-rollout" not in (arm.endpoint("roll-ep").get("tags") or {})
+    assert set(arm.deployments("roll-ep")) == {"green"}

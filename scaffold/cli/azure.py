@@ -311,13 +311,8 @@ def _cmd_rollout(args: argparse.Namespace, console: Console) -> int:
         if args.to:
             raise UsageError("--rollback restores the recorded rollout; leave --to out")
         endpoint, _ = _names(args.project)
-        state = rollout.load_state(args.project.expanduser().resolve(), endpoint)
-        if state is None:
-            raise UsageError(f"no rollout of {endpoint} is recorded in {args.project}")
         plan = deploy.load_deploy_plan(args.project, validate=False)
-        restored = rollout.rollback(
-            plan, _client(args, console), console, state=state, cleanup=args.cleanup
-        )
+        restored = rollout.rollback(plan, _client(args, console), console, cleanup=args.cleanup)
         split = ", ".join(f"{k}={v}" for k, v in sorted(restored.items()))
         console.result(f"Rolled back {endpoint}: traffic {split}")
         return ExitCode.OK
