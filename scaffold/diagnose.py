@@ -312,6 +312,14 @@ RULES: tuple[_Rule, ...] = (
         "what the server handles (`scaffold loadtest`), or add instances",
     ),
     _rule(
+        "scoring-bad-gateway",
+        _msg(r"-> HTTP 50[23]"),
+        "the endpoint's front end got no answer from the container for the scoring request "
+        "(it crashed on the request, restarted, or no instance is ready)",
+        "read `scaffold logs` for the request; reproduce it with `scaffold run` and "
+        "sample_request.json",
+    ),
+    _rule(
         "wrong-platform",
         _anywhere(
             r"exec format error|exec user process caused|no matching manifest for linux/amd64"
@@ -350,6 +358,18 @@ RULES: tuple[_Rule, ...] = (
         _msg(r"role assignments? (?:limit|quota)|RoleAssignmentLimitExceeded|too many role"),
         "the subscription reached its role-assignment limit (each endpoint identity needs some)",
         "delete unused role assignments (subscription > Access control) and deploy again",
+        group="quota",
+    ),
+    _rule(
+        "unsupported-size",
+        _msg(
+            r"(?:VM size|VmSize|instance ?type|SKU)\b[^\n]{0,80}?"
+            r"(?:not supported|unsupported|not allowed|is invalid|not a valid)"
+        ),
+        "the instance_type{instance_type_now} is not offered for managed online endpoints "
+        "(in this region)",
+        "choose a size from Azure's managed online endpoint SKU list in deployment.yml "
+        "(`scaffold validate` warns about sizes it does not know)",
         group="quota",
     ),
     _rule(
@@ -497,6 +517,19 @@ RULES: tuple[_Rule, ...] = (
         "(e.g. public network access in endpoint.yml)",
     ),
     _rule(
+        "workspace-not-found",
+        _any(
+            _code("ResourceGroupNotFound", "WorkspaceNotFound"),
+            _msg(
+                r"Microsoft\.MachineLearningServices/workspaces/[^'\s]+' under resource group"
+                r"|Resource group '[^']+' could not be found|workspace .{0,60} (?:was )?not found"
+            ),
+        ),
+        "the workspace or its resource group does not exist (or is in another subscription)",
+        "check --workspace, --resource-group and --subscription (or the config.json / "
+        "AZUREML_WORKSPACE_NAME scaffold found; its first line says which)",
+    ),
+    _rule(
         "managed-network",
         _code("WorkspaceManagedNetworkNotReady"),
         "the workspace's managed virtual network is not provisioned yet",
@@ -585,6 +618,17 @@ RULES: tuple[_Rule, ...] = (
         "fix that in the scoring code or the image (a missing package goes in "
         "docker-context/requirements.txt or the Dockerfile); `scaffold run` reproduces the "
         "start with the same mounts and variables",
+    ),
+    _rule(
+        "container-exited",
+        _anywhere(
+            r"(?:exited|terminated) with (?:exit )?(?:code|status):? ?(?P<exit_code>[1-9]\d*)"
+            r"|exit code:? ?(?P<exit_code2>[1-9]\d*)"
+        ),
+        "the container exited while starting",
+        "read the container log (`scaffold logs`) for the reason; `scaffold run` starts the "
+        "image the same way and shows the error",
+        group="start",
     ),
     _rule(
         "missing-driver",

@@ -114,6 +114,22 @@ CASES = [
         "fresh key",
     ),
     (
+        "(None) ResourceNotReady: User container has crashed or terminated: container exited "
+        "with code 3",
+        "",
+        "",
+        "container-exited",
+        "scaffold run",
+    ),
+    (
+        "(BadRequest) The request is invalid.\nException Details:\t(UserError) VmSize: The VM "
+        "size Standard_Bogus is not supported for managed online endpoints.",
+        "",
+        "",
+        "unsupported-size",
+        "SKU list",
+    ),
+    (
         "FAIL scoring: POST https://x/score -> HTTP 404: 'no healthy upstream'",
         "",
         "",
