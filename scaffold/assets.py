@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scaffold.errors import ValidationFailed
+from scaffold.errors import AzureError, ValidationFailed
 
 if TYPE_CHECKING:
     from scaffold.deploy import DeployPlan
@@ -83,8 +83,13 @@ def state_dir(project: Path) -> Path:
 def content_key(path: Path) -> str:
     """`LocalUpload/<hash>/<name>`: where azure-ai-ml uploads this file or folder (its own
     content hash, .amlignore/.gitignore honoured), i.e. what a registered version holds."""
-    from azure.ai.ml._utils._asset_utils import get_ignore_file, get_object_hash
-
+    try:
+        from azure.ai.ml._utils._asset_utils import get_ignore_file, get_object_hash
+    except ImportError:  # the SDK moved its helpers: say so instead of a traceback
+        raise AzureError(
+            "this azure-ai-ml version hashes uploads differently from the one scaffold knows; "
+            "pip install 'aml-scaffold[azure]' for a supported azure-ai-ml"
+        ) from None
     return f"LocalUpload/{get_object_hash(path, get_ignore_file(path))}/{path.name}"
 
 

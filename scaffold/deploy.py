@@ -290,6 +290,15 @@ def dump_plan(
     return "---\n".join(parts)
 
 
+def check_name(name: str, *, option: str) -> None:
+    """UsageError unless `name` is a valid deployment name (Azure's rules)."""
+    if not _NAME.match(name):
+        raise UsageError(
+            f"{option} {name!r} is not a deployment name: 3-32 characters, a letter first, "
+            "then letters, digits and dashes (e.g. green)"
+        )
+
+
 def parse_traffic(text: str, *, option: str = "--traffic") -> dict[str, int]:
     """'blue=90,green=10' -> {'blue': 90, 'green': 10} (names and 0-100 checked)."""
     result: dict[str, int] = {}

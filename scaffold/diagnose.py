@@ -198,6 +198,8 @@ _CRASH_LINE = re.compile(
     r"|there is no package called|Traceback \(most recent call last\)).*$",
     re.MULTILINE,
 )
+#: An HTTP status in context (`-> HTTP 424`, `status code: 429`), not any number.
+_STATUS = r"(?:HTTP[ /]?(?:1\.[01] )?|status[ _]?(?:code)?[\"']?\s*[:=]?\s*|\(|^)"
 _PROBE_STATUS = r"probe failed: HTTP probe failed with status ?code: (?P<probe_status>\d{3})"
 
 TIMEOUT_CAUSE = (
@@ -291,21 +293,21 @@ RULES: tuple[_Rule, ...] = (
     ),
     _rule(
         "model-error",
-        _msg(r"-> HTTP 424|\b424\b|ms-azureml-model-error"),
+        _msg(rf"{_STATUS}424\b|ms-azureml-model-error"),
         "the container answered the scoring request with an error (Azure reports it as 424)",
         "run `scaffold run` and read the container log for the failing request; fix the "
         "scoring code or the request (sample_request.json)",
     ),
     _rule(
         "request-timeout",
-        _msg(r"-> HTTP 408|upstream request timeout|\b408\b"),
+        _msg(rf"{_STATUS}408\b|upstream request timeout"),
         "scoring took longer than request_settings.request_timeout_ms (now {request_timeout_ms})",
         "raise request_settings.request_timeout_ms in deployment.yml (at most 180000) or "
         "make scoring faster",
     ),
     _rule(
         "throttled",
-        _msg(r"-> HTTP 429|Too many (?:pending )?requests|\b429\b"),
+        _msg(rf"{_STATUS}429\b|Too many (?:pending )?requests"),
         "more requests in flight than 2 x max_concurrent_requests_per_instance (now "
         "{max_concurrent}) x instance_count",
         "raise request_settings.max_concurrent_requests_per_instance in deployment.yml to "

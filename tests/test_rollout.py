@@ -288,11 +288,9 @@ def test_what_cannot_be_rolled_out_is_refused_with_the_fix(
     assert _cli("rollout", str(live), "--to", "blue", *FAST, azure=azure) == ExitCode.USAGE
     assert "blue already receives 100%" in capsys.readouterr().err
     requests = len(arm.requests)
-    for bad in (["--steps", "50,20"], ["--mirror", "60"], []):
-        assert (
-            _cli("rollout", str(live), *(["--to", "green"] if bad else []), *bad, azure=azure)
-            == ExitCode.USAGE
-        )
+    for bad in (["--steps", "50,20"], ["--mirror", "60"], [], ["--to", "Green_2"]):
+        to = [] if not bad or bad[0] == "--to" else ["--to", "green"]
+        assert _cli("rollout", str(live), *to, *bad, azure=azure) == ExitCode.USAGE
     assert len(arm.requests) == requests  # checked before contacting Azure
     fresh = render("minimal", name="fresh-ep")
     assert _cli("rollout", str(fresh), "--to", "green", *FAST, azure=azure) == ExitCode.USAGE

@@ -318,6 +318,7 @@ def _cmd_rollout(args: argparse.Namespace, console: Console) -> int:
         return ExitCode.OK
     if not args.to:
         raise UsageError("name the new deployment: scaffold rollout --to green")
+    deploy.check_name(args.to, option="--to")
     deploy.check_split(None, {args.to: args.mirror} if args.mirror else None)
     if args.mirror < 0 or args.step_wait < 0 or args.max_error_rate < 0 or args.timeout <= 0:
         raise UsageError("--mirror, --step-wait, --max-error-rate and --timeout must be positive")
