@@ -14,7 +14,7 @@ import pytest
 import yaml
 from test_azure import WS_FLAGS, ArmStandin, arm, azure  # noqa: F401 - fixtures
 
-from conftest import Render
+from conftest import SERVERS, Render
 from scaffold.cli import main
 from scaffold.errors import ExitCode
 
@@ -194,3 +194,25 @@ def test_the_stand_in_refuses_new_files_under_an_existing_version_like_azure(
     text = str(refused.value)
     assert text.startswith("(UserError) Asset paths cannot be updated.")
     assert diagnose(text, {})[0].code == "asset-conflict"
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_every_server_deploys_again_after_a_model_change(
+    render: Render,
+    arm: ArmStandin,  # noqa: F811
+    azure: dict[str, Any],  # noqa: F811
+    server: str,
+) -> None:
+    project = render(server, name=f"{server[:8]}-again")
+    model = yaml.safe_load((project / "deployment.yml").read_text()).get("model")
+    assert _deploy(project, azure) == ExitCode.OK
+    assert _deploy(project, azure) == ExitCode.OK  # unchanged: nothing registered again
+    if not isinstance(model, dict):  # no model folder of its own (e.g. baked into the image)
+        assert not _model_puts(arm)
+        return
+    assert _model_puts(arm) == ["1"]
+    folder = project / str(model["path"])
+    (folder / "NOTE.txt").write_text("retrained\n")
+    assert _deploy(project, azure) == ExitCode.OK
+    assert _model_puts(arm) == ["1", "2"]
+    assert f"/models/{model['name']}/versions/2" in _last_deployment(arm)["model"]
