@@ -43,6 +43,7 @@ examples:
   scaffold probe-tune --apply my-endpoint                # probe settings from real starts
   scaffold deploy --dry-run my-endpoint                  # the azure-ai-ml entities, as YAML
   scaffold deploy my-endpoint                            # deploy to Azure ML, then smoke
+  scaffold rollout --to green my-endpoint                # next version step by step, rollback
   scaffold update my-endpoint                            # newer template, edits kept
   scaffold status ~/endpoints --json                     # template drift of many projects
   scaffold template init ~/team-template                 # start a team starter template
