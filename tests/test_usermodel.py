@@ -165,7 +165,7 @@ def test_model_flags_that_do_not_fit_are_refused(
 # --- registered models --------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("ref", "name", "version"),
-    [("azureml:my-model:3", "my-model", "3"), ("azureml:my-model@latest", "my-model", "1")],
+    [("azureml:my-model:3", "my-model", "3"), ("azureml:my-model@latest", "my-model", "")],
 )
 def test_registered_model_is_referenced_not_copied(
     tmp_path: Path, ref: str, name: str, version: str

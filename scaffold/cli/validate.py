@@ -74,7 +74,9 @@ def _cmd_validate(args: argparse.Namespace, console: Console) -> int:
     if args.endpoint_file is not None and not args.endpoint_file.is_file():
         raise UsageError(f"--endpoint-file {args.endpoint_file}: no such file; name the file")
     report = validate_project(
-        project, schema=not args.no_schema, files=files or None,
+        project,
+        schema=not args.no_schema,
+        files=files or None,
         endpoint_file=args.endpoint_file,
         index=not args.offline,
     )
