@@ -73,7 +73,9 @@ def validate_project(
         The report; `report.errors` is empty when nothing blocks a deployment.
     """
     with layout.scan():  # the project's tree is walked once, not once per deployment
-        return _validate(project, schema=schema, files=files, endpoint_file=endpoint_file)
+        return _validate(
+            project, schema=schema, files=files, endpoint_file=endpoint_file, index=index
+        )
 
 
 def _validate(
@@ -82,6 +84,7 @@ def _validate(
     schema: bool,
     files: Sequence[Path] | None,
     endpoint_file: Path | None,
+    index: bool,
 ) -> ValidationReport:
     root = project.expanduser().resolve()
     chosen = [f.expanduser().resolve() for f in files] if files else layout.deployment_files(root)
