@@ -770,6 +770,11 @@ class ArmStandin:
                         else "Asset paths cannot be updated."
                     )
                     return 400, JSON, _error("UserError", message)
+                # Same content: the mutable properties change (archive and restore are a
+                # GET, isArchived flipped, and a PUT of the same version).
+                for key in ("isArchived", "tags", "description", "stage"):
+                    if key in body.get("properties", {}):
+                        old.setdefault("properties", {})[key] = body["properties"][key]
                 return 200, JSON, _json(old)
             body.update({"id": rid, "name": version})
             props = body.setdefault("properties", {})
@@ -784,10 +789,17 @@ class ArmStandin:
         if r.method == "GET" and rid in self.resources:
             return 200, JSON, _json(self.resources[rid])
         if r.method == "GET" and rid.endswith("/versions"):
+            # listViewType: ActiveOnly (what azure-ai-ml sends by default), ArchivedOnly, All.
+            view = (r.query.get("listViewType") or ["ActiveOnly"])[0].lower()
             items = [
                 v
                 for k, v in self.resources.items()
-                if k.startswith(rid + "/") and k.count("/") == rid.count("/") + 1
+                if k.startswith(rid + "/")
+                and k.count("/") == rid.count("/") + 1
+                and (
+                    view == "all"
+                    or bool(v.get("properties", {}).get("isArchived")) == (view == "archivedonly")
+                )
             ]
             items.sort(key=lambda v: v.get("systemData", {}).get("createdAt", ""), reverse=True)
             return 200, JSON, _json({"value": items})
@@ -1095,17 +1107,44 @@ class ArmStandin:
         ]
         for family in families:
             label = usage_name(family)
+            limit = self.scenario.quota.get(family, DEFAULT_FAMILY_LIMIT)
             value.append(
                 {
                     "id": f"/subscriptions/{sub}/usages/{label.replace(' ', '_')}",
                     "type": "Microsoft.MachineLearningServices/vmFamily/usages",
                     "currentValue": self.family_usage(family),
-                    "limit": self.scenario.quota.get(family, DEFAULT_FAMILY_LIMIT),
+                    "limit": limit,
                     "name": {"localizedValue": label, "value": label},
                     "unit": "Count",
                 }
             )
+            # Usage/list.json: the same name again per workspace (and per compute), with
+            # that scope's part of the usage only.
+            for workspace, used in sorted(self._workspace_usage(family).items()):
+                value.append(
+                    {
+                        "id": f"{workspace}/usages/{label.replace(' ', '_')}",
+                        "type": "Microsoft.MachineLearningServices/workspaces/usages",
+                        "currentValue": used,
+                        "limit": limit,
+                        "name": {"localizedValue": label, "value": label},
+                        "unit": "Count",
+                    }
+                )
         return 200, JSON, _json({"value": value})
+
+    def _workspace_usage(self, family: str) -> dict[str, int]:
+        """Workspace id -> vCPUs of `family` its deployments use."""
+        used: dict[str, int] = {}
+        for key, value in self.resources.items():
+            if "/deployments/" not in key:
+                continue
+            size = VM_SIZES.get(str(value.get("properties", {}).get("instanceType")))
+            if size and size["family"] == family:
+                workspace = key.split("/onlineEndpoints/", 1)[0]
+                count = int((value.get("sku") or {}).get("capacity") or 1)
+                used[workspace] = used.get(workspace, 0) + count * size["vCPUs"]
+        return used
 
     def _vm_sizes(self) -> Answer:
         value = [
