@@ -287,7 +287,7 @@ RULES: tuple[_Rule, ...] = (
         "registered again once deleted): Azure refused new files under a version that already "
         "exists or existed",
         "remove `version:` under model in deployment.yml so scaffold deploy picks the version "
-        "from the content (or raise it, now {model_version!r}); for a named environment raise "
+        "from the content{model_version_raise}; for a named environment raise "
         "environment.version",
     ),
     _rule(
@@ -1029,6 +1029,9 @@ def _values(failure: Failure, settings: DeploymentSettings) -> dict[str, str]:
         f" (now {settings.instance_type})" if settings.instance_type else ""
     )
     values["instance_count_now"] = f" (now {settings.instance_count})"
+    values["model_version_raise"] = (
+        f" (or raise it above {settings.model_version})" if settings.model_version else ""
+    )
     values["endpoint_name_text"] = (
         repr(settings.endpoint_name) if settings.endpoint_name else "the endpoint's name"
     )
