@@ -262,6 +262,10 @@ class Scenario:
     #: SIGINT to this process, as if the user pressed Ctrl-C while waiting for Azure (the
     #: request itself is carried out: Azure keeps going).
     interrupt_on: tuple[str, str, str] | None = None
+    #: GETs of an endpoint that still show its traffic from before the last traffic update
+    #: once that update finished (Azure/azure-dev#3881: a deployment just given 100% was
+    #: read back without it, so azd polls until the new split shows).
+    stale_reads: int = 0
 
 
 @dataclass
@@ -370,6 +374,8 @@ class ArmStandin:
         self.scored: list[tuple[float, str, str, int]] = []
         self._round_robin: dict[str, int] = {}
         self._interrupted = False
+        #: Endpoint id -> [the endpoint as it was before a traffic update, GETs left].
+        self._stale: dict[str, list[Any]] = {}
         self.acr_token = "acr-refresh-" + uuid.uuid4().hex
         self.keys = {
             "primaryKey": "pk-" + uuid.uuid4().hex,
@@ -409,6 +415,7 @@ class ArmStandin:
             self.scored.clear()
             self._round_robin.clear()
             self._interrupted = False
+            self._stale.clear()
 
     # -- the SDK's configuration -----------------------------------------------------
     def cloud_metadata(self) -> dict[str, str]:
@@ -883,6 +890,10 @@ class ArmStandin:
     def _endpoint_request(self, r: Record, rid: str) -> Answer:
         name = rid.rsplit("/", 1)[1]
         if r.method == "GET":
+            stale = self._stale.get(rid)
+            if stale and stale[1] > 0 and not self._busy(rid) and rid in self.resources:
+                stale[1] -= 1
+                return 200, JSON, _json(stale[0])
             if rid in self.resources:
                 return 200, JSON, _json(_public(self.resources[rid]))
             return 404, JSON, _error("UserError", f"No online endpoint named {name} (stand-in)")
@@ -930,6 +941,15 @@ class ArmStandin:
         props.setdefault("mirrorTraffic", {})
         merged.setdefault("identity", {"type": "SystemAssigned"})
         props["provisioningState"] = "Creating" if old is None else "Updating"
+        if (
+            old is not None
+            and self.scenario.stale_reads
+            and (
+                old.get("properties", {}).get("traffic") != props.get("traffic")
+                or old.get("properties", {}).get("mirrorTraffic") != props.get("mirrorTraffic")
+            )
+        ):
+            self._stale[rid] = [json.loads(json.dumps(_public(old))), self.scenario.stale_reads]
         self.resources[rid] = merged
         return self._start_operation(
             rid, "Succeeded", status=201 if old is None else 200, resource=merged
