@@ -373,7 +373,8 @@ def error_rate(
     params = {
         "api-version": "2018-01-01",
         "metricnames": "RequestsPerMinute",
-        "aggregation": "Total",
+        # The metric's documented aggregation: each PT1M point is that minute's requests.
+        "aggregation": "Average",
         "interval": "PT1M",
         "timespan": span,
         "$filter": f"deployment eq '{deployment}' and statusCode eq '*'",
@@ -402,7 +403,11 @@ def error_rate(
                 ),
                 "",
             )
-            count = int(sum(float(p.get("total") or 0) for p in series.get("data") or []))
+            count = round(
+                sum(
+                    float(p.get("average") or p.get("total") or 0) for p in series.get("data") or []
+                )
+            )
             requests += count
             if status.isdigit() and (int(status) >= 500 or int(status) in ERROR_STATUSES):
                 errors += count

@@ -1206,6 +1206,13 @@ class ArmStandin:
         until = _parse_time(end) if end else time.time() + 3600
         filters = dict(re.findall(r"(\w+) eq '([^']*)'", query.get("$filter", "")))
         split = [k for k, v in filters.items() if v == "*"]
+        # The data points carry the aggregations asked for; RequestsPerMinute's default
+        # is Average (supported-metrics reference of workspaces/onlineEndpoints).
+        wanted = [
+            a.strip().lower()
+            for a in query.get("aggregation", "Average").split(",")
+            if a.strip().lower() in {"average", "total", "count", "minimum", "maximum"}
+        ] or ["average"]
         series: dict[tuple[str, ...], dict[int, int]] = {}
         for when, ep, deployment, status in list(self.scored):
             if ep != endpoint or not since <= when <= until:
@@ -1228,7 +1235,11 @@ class ArmStandin:
                     for k, v in zip(split, key, strict=True)
                 ],
                 "data": [
-                    {"timeStamp": _iso(minute), "total": float(n), "average": float(n)}
+                    {
+                        "timeStamp": _iso(minute),
+                        # one sample per minute: count 1, each value the minute's requests
+                        **{a: 1.0 if a == "count" else float(n) for a in wanted},
+                    }
                     for minute, n in sorted(points.items())
                 ],
             }
