@@ -107,6 +107,9 @@ class ServerSpec(NamedTuple):
     #: The scoring script is not Python (plumber.R): azure-ai-ml's pre-deploy syntax check
     #: of it must be skipped (`az ml online-deployment create --skip-script-validation`).
     skip_script_validation: bool = False
+    #: The CPython version (e.g. "3.12") of the default base image, for checking the wheels
+    #: its pip requirements need; "" when unknown or the image has no Python.
+    image_python: str = ""
 
 
 def model_dir_for(spec: ServerSpec, served_model_name: str) -> str:

@@ -216,7 +216,7 @@ def _drain(fd: int) -> bytes:
 
 
 def test_interactive_questionnaire_on_a_terminal(tmp_path: Path) -> None:
-    """With a TTY, copier's questionary prompts ask only what --flags did not answer."""
+    """With a TTY, scaffold asks (questionary prompts) only what --flags did not answer."""
     pid, fd = pty.fork()
     if pid == 0:  # child: the CLI on a pseudo-terminal
         os.environ["TERM"] = "xterm"
@@ -236,8 +236,10 @@ def test_interactive_questionnaire_on_a_terminal(tmp_path: Path) -> None:
         )
     status = None
     try:
-        _read_until(fd, b"Endpoint name")
-        os.write(fd, b"\x15tty-endpoint\r")  # Ctrl-U clears the pre-filled default
+        _read_until(fd, b"model:")  # scaffold's own question: the sample model
+        os.write(fd, b"\r")
+        _read_until(fd, b"endpoint_name:")  # the default is shown, not pre-filled
+        os.write(fd, b"tty-endpoint\r")
         screen = b""
         for _ in range(20):  # accept every other default, however many questions there are
             screen = (
