@@ -5,6 +5,7 @@ huge, deep, non-UTF-8, looping and misplaced files and arguments)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -131,14 +132,20 @@ def test_template_init_refuses_folders_it_cannot_make(
 def test_a_destination_name_that_is_not_utf8(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Linux names are bytes: a project can live in one that is not UTF-8 (its endpoint name
-    given), and a name derived from it is refused in one line."""
+    """Linux names are bytes: a project can live in one that is not UTF-8. The endpoint name
+    derived from it keeps only valid characters (plus the path's suffix), and printing the
+    folder's name never fails (it once turned a finished project into exit 2)."""
     dest = tmp_path / "\udcff-ep"
-    code = main(["new", "--server", "plumber", "--defaults", str(dest)])
-    assert "endpoint name must be" in _one_line(code, capsys.readouterr().err)
-    argv = ["new", "--server", "plumber", "--defaults", "--endpoint-name", "named-ep", str(dest)]
-    assert main(argv) == ExitCode.OK and (dest / "deployment.yml").is_file()
-    assert [p.name for p in tmp_path.iterdir()] == [dest.name]
+    assert main(["new", "--server", "plumber", "--defaults", str(dest)]) == ExitCode.OK
+    out = capsys.readouterr()
+    assert "Traceback" not in out.err and "Created plumber project" in out.out
+    text = (dest / "deployment.yml").read_text(encoding="utf-8")
+    endpoint = re.search(r'endpoint_name: "?([^"\s]+)', text)
+    assert endpoint and re.fullmatch(r"[a-z][a-z0-9-]{2,31}", endpoint.group(1)), text
+    other = tmp_path / "\udcfe-ep"
+    argv = ["new", "--server", "plumber", "--defaults", "--endpoint-name", "named-ep", str(other)]
+    assert main(argv) == ExitCode.OK and (other / "deployment.yml").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([dest.name, other.name])
 
 
 def test_an_undecodable_answer_is_one_line(

@@ -162,7 +162,8 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
     def _get(server: str) -> Path:
         if server not in cache:
             dest = tmp_path_factory.mktemp("pristine") / f"{server}-ep"
-            cache[server] = new_project(dest, {"server": server}, git_init=False).path
+            answers = {"server": server, "endpoint_name": dest.name}  # no unique suffix
+            cache[server] = new_project(dest, answers, git_init=False).path
         return cache[server]
 
     return _get
@@ -232,7 +233,12 @@ CATALOGUE: list[tuple[str, str, list[Edit], list[Expected]]] = [
         [rename_key(E, "auth_mode", "auth_mod")],
         errors("schema.unknown_field", E, "auth_mod"),
     ),
-    ("missing-name", "plumber", [del_key(D, "name")], errors("schema.missing_field", D, "name")),
+    (
+        "missing-name",
+        "plumber",
+        [del_key(D, "name")],
+        [("warning", "name.deployment.missing", D, "name")],
+    ),
     (
         "missing-route-port",
         "plumber",
@@ -379,16 +385,19 @@ CATALOGUE: list[tuple[str, str, list[Edit], list[Expected]]] = [
         errors("name.null", D, "endpoint_name"),
     ),
     (
-        "deployment-name-missing",
+        "deployment-name-missing-given-by-deploy-script",
         "plumber",
-        [del_key(D, "name")],
-        errors("schema.missing_field", D, "name"),
+        [
+            del_key(D, "name"),
+            write("deploy.sh", "az ml online-deployment create --name blue -f deployment.yml\n"),
+        ],
+        [],
     ),
     (
         "endpoint-name-missing",
         "plumber",
         [del_key(E, "name")],
-        errors("schema.missing_field", E, "name"),
+        [("warning", "endpoint.name.missing", E, "name")],
     ),
     # Environment and routes.
     ("no-inference-config", "plumber", [del_key(D, IC)], errors("routes.missing", D, IC)),
