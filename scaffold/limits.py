@@ -312,6 +312,70 @@ def zip_expanded_size(path: Path, *, max_entries: int = MAX_ZIP_ENTRIES) -> int 
         return None
 
 
+# --- Compressed streams -----------------------------------------------------------------------
+#: Largest single read from a model stream (a length field in a pickle or an RDS stream
+#: is the file's word: never allocated before it is checked).
+MAX_READ = 16 << 20
+#: Longest line read from a model stream (pickle protocol 0 reads values as text lines).
+MAX_LINE = 1 << 16
+#: A compressed model stream may inflate to this many times its file size (weights compress
+#: 1-10x; a bomb a million times), and always to at least MIN_INFLATED bytes.
+MAX_RATIO = 64
+MIN_INFLATED = 256 << 20
+
+
+class TooLarge(InputRejected):
+    """A stream that inflates (or reads) past its bound: not read further. Model readers
+    treat it as a model too large to inspect, not as a broken one."""
+
+
+def inflated_limit(compressed_size: int) -> int:
+    """How far a compressed stream of `compressed_size` bytes is read once inflated."""
+    return max(MIN_INFLATED, MAX_RATIO * compressed_size)
+
+
+class BoundedStream:
+    """A read-only view of a (decompressing) binary stream that refuses to hand out more
+    than `limit` bytes in all, more than MAX_READ in one read, or a line longer than
+    MAX_LINE: a small gzip/bzip2/xz file that inflates to gigabytes, or a length field
+    claiming a terabyte, costs a bounded amount of memory and time (TooLarge)."""
+
+    def __init__(self, raw: Any, limit: int, what: str = "the model") -> None:
+        self.raw = raw
+        self.limit = limit
+        self.what = what
+        self.total = 0
+
+    def _count(self, data: bytes) -> bytes:
+        self.total += len(data)
+        if self.total > self.limit:
+            raise TooLarge(f"{self.what} inflates to more than {_size(self.limit)}")
+        return data
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0 or n > MAX_READ:
+            raise TooLarge(
+                f"{self.what} asks for a read of {n} bytes (more than {_size(MAX_READ)})"
+            )
+        return self._count(self.raw.read(n))
+
+    def readline(self, size: int = -1) -> bytes:
+        cap = MAX_LINE if size is None or size < 0 else min(size, MAX_LINE)
+        line = self.raw.readline(cap + 1)
+        if len(line) > cap:
+            raise TooLarge(f"{self.what} holds a text line longer than {_size(MAX_LINE)}")
+        return self._count(line)
+
+    def close(self) -> None:
+        self.raw.close()
+
+    def __enter__(self) -> BoundedStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 # --- Python values ----------------------------------------------------------------------------
 def check_value(
     value: Any, *, max_depth: int = MAX_DEPTH, max_expanded: int = MAX_EXPANDED

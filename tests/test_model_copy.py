@@ -10,6 +10,7 @@ committed; archive bombs are read by a child under kernel memory and CPU limits.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
@@ -347,3 +348,102 @@ def test_onnx_external_data_outside_the_model_is_refused(
         capsys,
     )
     assert "outside the model's folder" in line
+
+
+# --- Model readers: length fields and compressed streams are never trusted -------------------
+_RDS = b"X\n" + struct.pack(">iii", 2, 0x40200, 0x20300)  # R 4.2.0, readable by R 2.3.0
+
+
+def _gzip_zeros(head: bytes, zeros: int) -> bytes:
+    """`head` then `zeros` zero bytes, gzip-compressed chunk by chunk (a file of well under
+    1 MiB for hundreds of MiB)."""
+    import zlib
+
+    pack = zlib.compressobj(6, zlib.DEFLATED, 31)  # gzip framing
+    parts = [pack.compress(head)]
+    block = b"\x00" * (16 << 20)
+    for _ in range(zeros // len(block)):
+        parts.append(pack.compress(block))
+    return b"".join([*parts, pack.flush()])
+
+
+def _rds_items(count: int) -> bytes:
+    """An RDS list claiming 2^31 - 1 elements, followed by `count` NULLs (4 bytes each)."""
+    head = _RDS + struct.pack(">ii", 19, 0x7FFFFFFF)
+    return gzip.compress(head + struct.pack(">i", 254) * count, compresslevel=1)
+
+
+HOSTILE_MODELS = {
+    # name: (server, file name, contents, exit code, what the one line says or None)
+    "pickle-binbytes8-terabyte": (
+        "minimal", "model.pkl", b"\x80\x04\x8e" + struct.pack("<Q", 1 << 40) + b"abc",
+        ExitCode.USAGE, "ends early",
+    ),
+    "pickle-bytearray8-terabyte": (
+        "minimal", "model.pkl", b"\x80\x05\x96" + struct.pack("<Q", 1 << 40) + b"abc",
+        ExitCode.USAGE, "ends early",
+    ),
+    "pickle-frame-terabyte": (
+        "minimal", "model.pkl", b"\x80\x04\x95" + struct.pack("<Q", 1 << 40) + b"abc",
+        ExitCode.USAGE, "pickle frame of",
+    ),
+    "pickle-long4-gigabyte": (
+        "minimal", "model.pkl", b"\x80\x02\x8b" + struct.pack("<i", 1 << 30) + b"..",
+        ExitCode.USAGE, "whole number of",
+    ),
+    "pickle-bytearray-call": (
+        "minimal", "model.pkl", b"\x80\x02cbuiltins\nbytearray\nJ\x00\x00\x00\x40\x85R.",
+        ExitCode.USAGE, "larger than this reader builds",
+    ),
+    "pickle-set-of-range": (
+        "minimal", "model.pkl",
+        b"\x80\x02cbuiltins\nset\ncbuiltins\nrange\n\x8a\x06\x00\x10\xa5\xd4\xe8\x00\x85R\x85R.",
+        ExitCode.USAGE, "larger than this reader builds",
+    ),
+    "pickle-text-line-without-end": (
+        "minimal", "model.pkl", gzip.compress(b"S" + b"a" * (32 << 20), 1), ExitCode.OK, None,
+    ),
+    "joblib-gzip-inflating-320mib": (
+        "minimal", "model.joblib",
+        _gzip_zeros(b"\x80\x04\x8e" + struct.pack("<Q", 3 << 30), 320 << 20),
+        ExitCode.OK, None,
+    ),
+    "rds-raw-vector-terabyte": (
+        "plumber", "model.rds", _RDS + struct.pack(">iiii", 24, -1, 1 << 8, 0),
+        ExitCode.USAGE, "ends early",
+    ),
+    "rds-string-2gib": (
+        "plumber", "model.rds", _RDS + struct.pack(">iiii", 16, 1, 9, 0x7FFFFFFF),
+        ExitCode.USAGE, "ends early",
+    ),
+    "rds-byte-code-2g-entries": (
+        "plumber", "model.rds", _RDS + struct.pack(">ii", 21, 0x7FFFFFFF), ExitCode.OK, None,
+    ),
+    "rds-list-of-2g-nulls": ("plumber", "model.rds", _rds_items(4 << 20), ExitCode.OK, None),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_MODELS))
+def test_hostile_model_files_are_read_bounded(tmp_path: Path, case: str) -> None:
+    """Pickles, joblib files and RDS streams are read by scaffold itself (statically): a
+    length field claiming a terabyte, a 30-byte pickle calling bytearray(2**30), a gzip
+    stream inflating to hundreds of MiB or a list of two billion entries cost a child
+    limited to 384 MiB of address space and 15 s of CPU one error line (exit 2), or a
+    project whose model is treated as too large to inspect (exit 0): never a traceback,
+    a MemoryError or a kill (these were tracebacks, and a 41 KB RDS ran out of memory)."""
+    server, name, contents, expected, message = HOSTILE_MODELS[case]
+    model = tmp_path / name
+    model.write_bytes(contents)
+    assert model.stat().st_size < 1 << 20
+    dest = tmp_path / "model-ep"
+    argv = ["new", "--server", server, "--defaults", "--model-inspect", "none"]
+    code, err, usage = run_limited([*argv, "--model", str(model), str(dest)], tmp_path)
+    assert code == expected, f"exit {code} (killed by a limit if negative):\n{err[-2000:]}"
+    assert "Traceback" not in err and "MemoryError" not in err, err[-2000:]
+    if message is not None:
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], err
+        assert not dest.exists()
+    else:
+        assert (dest / "model" / name).is_file()
+    assert usage.ru_maxrss * 1024 < 384 << 20

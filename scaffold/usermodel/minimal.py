@@ -175,6 +175,8 @@ def read_model(path: Path, loader: str, inspect: bool) -> SklearnModel:
         return info
     try:
         graph = pickles.read(path)
+    except pickles.TooLarge:
+        return info  # inflates or holds more than is read: treated as a model too large
     except pickles.PickleError as error:
         raise UsageError(f"--model {path.name}: not a readable {loader} file ({error})") from None
     root = graph.root

@@ -28,29 +28,71 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
-#: Most opcodes read before giving up (a bound on time and memory for hostile files).
-MAX_OPS = 20_000_000
+from scaffold import limits
+
+#: Most opcodes read before giving up (a bound on time and memory for hostile files: each
+#: opcode makes at most one object; real scikit-learn pickles take tens of thousands).
+MAX_OPS = 5_000_000
 #: Largest array (bytes) whose values are kept (feature names, categories); bigger ones are
-#: skipped, only their shape is kept.
+#: skipped, only their shape is kept. Byte and text values above it are skipped too.
 KEEP_ARRAY_BYTES = 1 << 20
+#: Longest whole number (bytes) a pickle may hold (LONG4): scikit-learn's are a few bytes.
+MAX_LONG_BYTES = 1 << 16
+
+
+def _bounded(kind: Any) -> Any:
+    """`kind` (set, bytearray, ...) run for real only on a small argument: `bytearray(10**12)`
+    or `set(range(10**12))` in a 30-byte pickle would exhaust memory."""
+
+    def make(*args: Any) -> Any:
+        for arg in args:
+            if isinstance(arg, int) and not isinstance(arg, bool) and abs(arg) > KEEP_ARRAY_BYTES:
+                raise PickleError(f"{kind.__name__}({arg}) is larger than this reader builds")
+            try:
+                size = len(arg) if hasattr(arg, "__len__") else 0
+            except OverflowError:
+                size = MAX_OPS + 1
+            if size > MAX_OPS:
+                raise PickleError(
+                    f"{kind.__name__} of {size} items is larger than this reader builds"
+                )
+        return kind(*args)
+
+    return make
+
 
 #: Callables that are safe to run for real: they build plain values and import nothing.
 _REAL: dict[tuple[str, str], Any] = {
-    ("builtins", "set"): set,
-    ("builtins", "frozenset"): frozenset,
-    ("builtins", "bytearray"): bytearray,
+    ("builtins", "set"): _bounded(set),
+    ("builtins", "frozenset"): _bounded(frozenset),
+    ("builtins", "bytearray"): _bounded(bytearray),
     ("builtins", "complex"): complex,
     ("builtins", "slice"): slice,
     ("builtins", "range"): range,
-    ("__builtin__", "set"): set,
-    ("__builtin__", "frozenset"): frozenset,
-    ("collections", "OrderedDict"): dict,
+    ("__builtin__", "set"): _bounded(set),
+    ("__builtin__", "frozenset"): _bounded(frozenset),
+    ("collections", "OrderedDict"): _bounded(dict),
     ("_codecs", "encode"): lambda text, encoding="utf-8": str(text).encode(encoding),
 }
 
 
 class PickleError(ValueError):
     """The file is not a pickle this module can walk (corrupt, truncated, unknown)."""
+
+
+class TooLarge(PickleError):
+    """The pickle is larger than this reader walks (it inflates past its bound, or holds
+    more objects than MAX_OPS): read it as a model too large to inspect."""
+
+
+class Skipped:
+    """A byte or text value of the pickle longer than KEEP_ARRAY_BYTES, skipped unread."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __repr__(self) -> str:
+        return f"<{self.size} bytes skipped>"
 
 
 class Stub:
@@ -121,6 +163,8 @@ class _Reader(pickle._Unpickler):  # pure-Python unpickler (its dispatch table c
     """An unpickler that builds stubs and reads joblib's out-of-stream arrays."""
 
     dispatch: ClassVar[dict[int, Any]] = dict(pickle._Unpickler.dispatch)
+    #: Set by pickle's load(): reads through the current frame.
+    read: Any
 
     def __init__(self, handle: BinaryIO, found: set[str], types: dict[tuple[str, str], Any]):
         super().__init__(handle)
@@ -150,12 +194,65 @@ class _Reader(pickle._Unpickler):  # pure-Python unpickler (its dispatch table c
 
     dispatch[pickle.BUILD[0]] = load_build
 
+    # Length-prefixed values: the length is the file's word, so it is checked before
+    # anything is allocated (pickle's own reader allocates it first: a 14-byte pickle
+    # claiming a terabyte, or a 2 KB bzip2 stream of 3 GB, exhausted memory).
+    def _sized(self, fmt: str) -> tuple[int, bytes | None]:
+        """(length, value bytes) of a length-prefixed value; None bytes when it was longer
+        than KEEP_ARRAY_BYTES and skipped."""
+        head = self.read(struct.calcsize(fmt))
+        (size,) = struct.unpack(fmt, head)
+        if size < 0:
+            raise PickleError("negative length")
+        if size > KEEP_ARRAY_BYTES:
+            while size > 0:
+                step = len(self.read(min(size, 1 << 20)))
+                if not step:
+                    raise PickleError("the pickle ends early (truncated file)")
+                size -= step
+            return int(struct.unpack(fmt, head)[0]), None
+        data = self.read(size)
+        if len(data) != size:
+            raise PickleError("the pickle ends early (truncated file)")
+        return size, data
+
+    def _bytes(self, fmt: str, make: Any) -> None:
+        size, data = self._sized(fmt)
+        self.append(Skipped(size) if data is None else make(data))  # type: ignore[attr-defined]
+
+    dispatch[pickle.BINBYTES[0]] = lambda self: self._bytes("<I", bytes)
+    dispatch[pickle.BINBYTES8[0]] = lambda self: self._bytes("<Q", bytes)
+    dispatch[pickle.BYTEARRAY8[0]] = lambda self: self._bytes("<Q", bytearray)
+    dispatch[pickle.BINUNICODE[0]] = lambda self: self._bytes(
+        "<I", lambda data: str(data, "utf-8", "surrogatepass")
+    )
+    dispatch[pickle.BINUNICODE8[0]] = lambda self: self._bytes(
+        "<Q", lambda data: str(data, "utf-8", "surrogatepass")
+    )
+    dispatch[pickle.BINSTRING[0]] = lambda self: self._bytes("<i", self._decode_string)
+
+    def load_long4(self) -> None:
+        (size,) = struct.unpack("<i", self.read(4))
+        if not 0 <= size <= MAX_LONG_BYTES:
+            raise PickleError(f"a whole number of {size} bytes")
+        self.append(pickle.decode_long(self.read(size)))  # type: ignore[attr-defined]
+
+    dispatch[pickle.LONG4[0]] = load_long4
+
+    def load_frame(self) -> None:
+        (size,) = struct.unpack("<Q", self.read(8))
+        if size > limits.MAX_READ:
+            raise PickleError(f"a pickle frame of {size} bytes")
+        self._unframer.load_frame(size)  # type: ignore[attr-defined]
+
+    dispatch[pickle.FRAME[0]] = load_frame
+
 
 def _counted(op: Any) -> Any:
     def run(reader: _Reader) -> None:
         reader.ops += 1
         if reader.ops > MAX_OPS:
-            raise PickleError(f"more than {MAX_OPS} pickle opcodes; not read")
+            raise TooLarge(f"more than {MAX_OPS} pickle opcodes")
         op(reader)
 
     return run
@@ -261,6 +358,8 @@ def _array_from(value: Any, shape: tuple[int, ...] = ()) -> Any:
     if isinstance(raw, list):
         return Array(shape, name, raw)
     if isinstance(raw, (bytes, bytearray)) and len(raw) <= KEEP_ARRAY_BYTES and itemsize:
+        if len(raw) != count * itemsize:  # a shape the bytes do not fill: values unknown
+            return Array(shape, name, None)
         return Array(shape, name, _decode(bytes(raw), name, itemsize, order, count))
     return Array(shape, name, None)
 
@@ -337,21 +436,33 @@ class Graph:
 #: What a corrupt, truncated or foreign file makes the unpickler raise.
 _FAILURES = (
     pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError,
-    AttributeError, OSError, struct.error, zlib.error, lzma.LZMAError,
+    AttributeError, OSError, struct.error, zlib.error, lzma.LZMAError, LookupError,
+    OverflowError, MemoryError, RecursionError,
 )  # fmt: skip
 
 
 def read(path: Path) -> Graph:
     """The object graph of a pickle or joblib file, built from stubs (nothing runs).
 
-    Raises PickleError when the file is not a readable pickle.
+    Bounded: a compressed file is inflated at most `limits.inflated_limit` of its size, no
+    single read or line is larger than limits.MAX_READ / MAX_LINE, and no length field is
+    trusted before it is checked.
+
+    Raises TooLarge when the file is larger than that (a model too large to inspect), and
+    PickleError when the file is not a readable pickle.
     """
     found: set[str] = set()
     try:
-        with open_stream(path) as handle:
-            root = _Reader(handle, found, {}).load()
+        size = path.stat().st_size
+        with (
+            open_stream(path) as raw,
+            limits.BoundedStream(raw, limits.inflated_limit(size), path.name) as handle,
+        ):
+            root = _Reader(handle, found, {}).load()  # type: ignore[arg-type]
     except PickleError:
         raise
+    except limits.TooLarge as error:
+        raise TooLarge(str(error)) from None
     except _FAILURES as error:
         raise PickleError(f"not a readable pickle ({type(error).__name__}: {error})") from None
     return Graph(_array_from(root), found)
@@ -364,8 +475,7 @@ def read_bytes(data: bytes) -> Graph:
         root = _Reader(io.BytesIO(data), found, {}).load()
     except PickleError:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError,
-            AttributeError, struct.error) as error:  # fmt: skip
+    except _FAILURES as error:
         raise PickleError(f"not a readable pickle ({type(error).__name__}: {error})") from None
     return Graph(root, found)
 

@@ -186,6 +186,8 @@ def describe(path: Path) -> RModel:
     """What the model in an RDS file (or crate.bin) records; UsageError when unreadable."""
     try:
         read = rds.unwrap(rds.read(path))
+    except rds.TooLarge:
+        return RModel()  # inflates or holds more than is read: a model too large to inspect
     except rds.RdsError as error:
         raise UsageError(f"--model {path.name}: not a readable R serialization ({error})") from None
     objects = _objects(read.root)

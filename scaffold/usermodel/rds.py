@@ -20,6 +20,7 @@ import gzip
 import lzma
 import math
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -27,6 +28,13 @@ from typing import Any, BinaryIO
 #: Longest vector whose values are kept (training data beyond this is only counted).
 KEEP = 100_000
 MAX_DEPTH = 400
+#: Most objects read from one stream (each item is a Python object: a bound on memory;
+#: real models hold thousands, numeric vectors count once whatever their length).
+MAX_ITEMS = 1_000_000
+#: Longest string (CHARSXP) whose text is kept, and largest raw vector kept (a carrier
+#: crate's inner stream); longer ones are skipped unread.
+KEEP_STRING = 1 << 20
+KEEP_RAW = 256 << 20
 
 # SEXP types (R's Rinternals.h) and the pseudo-types of the serialization format.
 NILSXP, SYMSXP, LISTSXP, CLOSXP, ENVSXP, PROMSXP, LANGSXP = 0, 1, 2, 3, 4, 5, 6
@@ -43,6 +51,11 @@ _NA_INT = -(2**31)
 
 class RdsError(ValueError):
     """Not an R serialization stream this reader understands."""
+
+
+class TooLarge(RdsError):
+    """A stream larger than this reader walks (it inflates past its bound, or holds more
+    than MAX_ITEMS objects): read it as a model too large to inspect."""
 
 
 @dataclass(eq=False)
@@ -102,16 +115,27 @@ class _Reader:
         self.refs: list[Any] = []
         self.namespaces = namespaces
         self.depth = 0
+        self.items = 0
 
     def read(self, n: int) -> bytes:
-        data = self.stream.read(n)
+        data = b"".join(self._chunks(n)) if n > 1 << 20 else self.stream.read(n)
         if len(data) != n:
             raise RdsError("the stream ends early (truncated file)")
         return data
 
-    def skip(self, n: int) -> None:
+    def _chunks(self, n: int) -> Iterator[bytes]:
+        """`n` bytes in chunks of 1 MiB: a length field is never allocated before the
+        stream has delivered it (a 14-byte file may claim a terabyte)."""
         while n > 0:
-            n -= len(self.read(min(n, 1 << 20)))
+            chunk = self.stream.read(min(n, 1 << 20))
+            if not chunk:
+                return
+            n -= len(chunk)
+            yield chunk
+
+    def skip(self, n: int) -> None:
+        if sum(len(chunk) for chunk in self._chunks(n)) != n:
+            raise RdsError("the stream ends early (truncated file)")
 
     def integer(self) -> int:
         return int(struct.unpack(self.order + "i", self.read(4))[0])
@@ -152,6 +176,9 @@ class _Reader:
 
     def item(self) -> Any:
         self.depth += 1
+        self.items += 1
+        if self.items > MAX_ITEMS:
+            raise TooLarge(f"holds more than {MAX_ITEMS} objects")
         if self.depth > MAX_DEPTH:
             raise RdsError("the object is nested too deeply")
         try:
@@ -252,11 +279,14 @@ class _Reader:
         obj.attributes = _pairs_dict(attributes)
         return obj
 
-    def _vector(self, kind: int, levels: int) -> RObj:
+    def _vector(self, kind: int, levels: int) -> RObj:  # noqa: C901 - one branch per type
         if kind == CHARSXP:
             n = self.integer()
             if n == -1:
                 return RObj(CHARSXP, None)
+            if n > KEEP_STRING:
+                self.skip(n)
+                return RObj(CHARSXP, None, length=n)
             raw = self.read(n)
             encoding = "latin-1" if levels & (1 << 2) else "utf-8"
             return RObj(CHARSXP, raw.decode(encoding, errors="replace"))
@@ -266,18 +296,26 @@ class _Reader:
         if kind == STRSXP:
             n = self.length()
             items = [self.item() for _ in range(n)]
+            if n > KEEP:
+                return RObj(kind, None, length=n)
             values = [i.value if isinstance(i, RObj) else None for i in items]
-            return RObj(kind, values if n <= KEEP else None, length=n)
+            return RObj(kind, values, length=n)
         if kind in (VECSXP, EXPRSXP):
             n = self.length()
             return RObj(kind, [self.item() for _ in range(n)], length=n)
         if kind == RAWSXP:
             n = self.length()
+            if n > KEEP_RAW:
+                self.skip(n)
+                return RObj(kind, None, length=n)
             return RObj(kind, self.read(n), length=n)
         if kind == S4SXP:
             return RObj(kind)
         if kind in (SPECIALSXP, BUILTINSXP):
-            return RObj(kind, self.read(self.integer()).decode("utf-8", errors="replace"))
+            n = self.integer()
+            if not 0 <= n <= KEEP_STRING:
+                raise RdsError(f"a built-in function name of {n} bytes")
+            return RObj(kind, self.read(n).decode("utf-8", errors="replace"))
         if kind == EXTPTRSXP:
             obj = RObj(kind)
             self.refs.append(obj)
@@ -289,7 +327,10 @@ class _Reader:
             self.refs.append(obj)
             return obj
         if kind == BCODESXP:
-            reps: list[Any] = [None] * self.integer()
+            count = self.integer()
+            if count > MAX_ITEMS:
+                raise TooLarge(f"holds byte code of {count} entries")
+            reps: list[Any] = [None] * max(count, 0)
             return self._bc(reps)
         raise RdsError(f"unknown SEXP type {kind} (written by a newer R?)")
 
@@ -390,19 +431,34 @@ def _parse(stream: BinaryIO) -> Rds:
         raise RdsError(f"serialization format version {version} is not supported")
     writer, min_reader = reader.integer(), reader.integer()
     if version == 3:
-        reader.read(reader.integer())  # native encoding
+        size = reader.integer()
+        if not 0 <= size <= 64:
+            raise RdsError(f"a native encoding name of {size} bytes")
+        reader.read(size)  # native encoding
     root = reader.item()
     return Rds(root, version, _version(writer), _version(min_reader), namespaces)
 
 
+#: What a corrupt, truncated or hostile stream makes the reader raise.
+_FAILURES = (
+    OSError, EOFError, struct.error, lzma.LZMAError, RecursionError, IndexError, KeyError,
+    TypeError, ValueError, OverflowError, MemoryError,
+)  # fmt: skip
+
+
 def read(path: Path) -> Rds:
     """The object in an RDS file, with its R versions and namespaces; RdsError otherwise."""
+    from scaffold import limits
+
     try:
-        with _open(path) as stream:
-            return _parse(stream)
+        limit = limits.inflated_limit(path.stat().st_size)
+        with _open(path) as raw, limits.BoundedStream(raw, limit, path.name) as stream:
+            return _parse(stream)  # type: ignore[arg-type]
     except RdsError:
         raise
-    except (OSError, EOFError, struct.error, lzma.LZMAError, RecursionError) as error:
+    except limits.TooLarge as error:
+        raise TooLarge(str(error)) from None
+    except _FAILURES as error:
         raise RdsError(f"unreadable ({type(error).__name__}: {error})") from None
 
 
@@ -413,7 +469,12 @@ def unwrap(rds: Rds) -> Rds:
     root = rds.root
     raw = root.value if isinstance(root, RObj) and root.type == RAWSXP else None
     if isinstance(raw, bytes) and raw[:2] in (b"X\n", b"B\n"):
-        inner = _parse(io.BytesIO(raw))
+        try:
+            inner = _parse(io.BytesIO(raw))
+        except RdsError:
+            raise
+        except _FAILURES as error:
+            raise RdsError(f"unreadable ({type(error).__name__}: {error})") from None
         inner.namespaces = {**rds.namespaces, **inner.namespaces}
         return inner
     return rds
