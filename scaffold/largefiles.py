@@ -169,7 +169,7 @@ def listed(project: Path) -> list[str]:
     """Project-relative paths scaffold kept out of git (its .gitignore block)."""
     path = project / ".gitignore"
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8", errors="replace")  # a user's .gitignore
     except OSError:
         return []
     found, inside = [], False

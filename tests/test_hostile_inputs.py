@@ -93,6 +93,18 @@ def test_a_deeply_nested_sample_request_is_a_problem_not_a_crash(
     assert "nests deeper than 64 levels [smoke.sample.invalid]" in capsys.readouterr().out
 
 
+def test_a_gitignore_that_is_not_utf8_is_read_as_it_is(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A .gitignore written on Windows in Latin-1 (`# caf\xe9`) is the user's file: validate
+    reads it (for the large files scaffold kept out of git) without failing on it."""
+    with (project / ".gitignore").open("ab") as handle:
+        handle.write(b"# caf\xe9 cr\xe8me\n")
+    assert main(["validate", "--no-schema", str(project)]) == ExitCode.OK
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and "UTF-8" not in captured.err, captured.err
+
+
 @pytest.mark.parametrize(
     ("make", "expected"),
     [
