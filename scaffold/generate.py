@@ -194,6 +194,16 @@ def write_error(dest: Path, error: OSError) -> ScaffoldError:
     other OS errors exit 12 naming the file."""
     from scaffold.errors import PATH_FIXES, WRITE_FIXES
 
+    if hasattr(error, "retcode") and hasattr(error, "argv"):
+        # plumbum's ProcessExecutionError (an OSError): a git command copier ran failed
+        # while fetching the template; that is no disk problem.
+        lines = [line.strip() for line in str(getattr(error, "stderr", "")).splitlines()]
+        said = next((ln for ln in reversed(lines) if ln.startswith("fatal:")), "")
+        said = said or next((ln for ln in reversed(lines) if ln), f"exit {error.retcode}")
+        return TemplateError(
+            f"git could not fetch the template ({said}); check the template URL, your network "
+            "and --vcs-ref (nothing was written)"
+        )
     code = error.errno or 0
     reason = os.strerror(code) if code else str(error)
     if code in WRITE_FIXES:

@@ -93,6 +93,21 @@ def test_a_deeply_nested_sample_request_is_a_problem_not_a_crash(
     assert "nests deeper than 64 levels [smoke.sample.invalid]" in capsys.readouterr().out
 
 
+def test_an_unreachable_template_is_a_template_error_not_a_full_disk(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """copier's git failures are OSErrors (plumbum's ProcessExecutionError): they were told
+    as "cannot write ...; check the disk" with three lines of raw git output."""
+    url = "https://127.0.0.1:1/team/template.git"  # nothing listens on port 1
+    code = main(
+        ["new", "--server", "plumber", "--defaults", "--template", url, str(tmp_path / "t-ep")]
+    )
+    line = _one_line(code, capsys.readouterr().err)
+    assert code == ExitCode.TEMPLATE and "git could not fetch the template" in line
+    assert "127.0.0.1" in line and "check the disk" not in line
+    assert not (tmp_path / "t-ep").exists()
+
+
 def test_a_gitignore_that_is_not_utf8_is_read_as_it_is(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
