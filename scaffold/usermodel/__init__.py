@@ -107,6 +107,11 @@ class ModelScan:
     #: (source-relative path, why) of what is left out: dotfiles and dot-folders, key-like
     #: and credential files, and links to them.
     left_out: tuple[tuple[str, str], ...]
+    #: Source-relative path -> (bytes, mode) of the small files read while searching them:
+    #: copied from here, so what is copied is exactly what was searched (and read once).
+    contents: Mapping[str, tuple[bytes, int]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def note(self) -> str | None:
         """One line for the user about what was left out (None when nothing was)."""
@@ -135,6 +140,7 @@ def scan_model(source: Path) -> ModelScan:
     root = source.resolve()
     if root.is_file() or not root.is_dir():
         return ModelScan(root, _checked_file(root, root.name, source), (("", "file"),), ())
+    contents: dict[str, tuple[bytes, int]] = {}
     entries: list[tuple[str, str]] = [("", "dir")]
     left_out: list[tuple[str, str]] = []
     links: list[tuple[str, Path]] = []
@@ -146,29 +152,37 @@ def scan_model(source: Path) -> ModelScan:
         )
 
     content_budget = CONTENT_BUDGET
-    for folder, dirs, files in os.walk(root, onerror=unreadable):
-        here = Path(folder)
-        for name in sorted(dirs + files):
-            path = here / name
-            rel = path.relative_to(root).as_posix()
+    folders = [(str(root), "")]  # depth first, each folder's entries in name order
+    while folders:
+        folder, prefix = folders.pop()
+        try:
+            with os.scandir(folder) as listing:
+                found = sorted(listing, key=lambda entry: entry.name)
+        except OSError as error:
+            unreadable(error)
+        below: list[tuple[str, str]] = []
+        for entry in found:
+            name = entry.name
+            rel = prefix + name
             why = sensitive.secret_name(rel)
+            is_link = entry.is_symlink()
+            is_dir = not is_link and entry.is_dir(follow_symlinks=False)
             if sensitive.hidden(name):
-                why = "a dot-folder" if path.is_dir() and not path.is_symlink() else "a dotfile"
+                why = "a dot-folder" if is_dir else "a dotfile"
             if why is not None:
                 left_out.append((rel, why))
-            elif path.is_symlink():
-                links.append((rel, path))
-            elif path.is_dir():
+            elif is_link:
+                links.append((rel, Path(entry.path)))
+            elif is_dir:
                 entries.append((rel, "dir"))
-                continue
+                below.append((entry.path, rel + "/"))
             else:
-                found = _checked_file(path, rel, source, search=content_budget > 0)
-                content_budget -= found if found <= sensitive.CONTENT_LIMIT else 0
-                size += found
+                search = content_budget > 0
+                length = _checked_file(entry.path, rel, source, search=search, keep=contents)
+                content_budget -= length if length <= sensitive.CONTENT_LIMIT else 0
+                size += length
                 entries.append((rel, "file"))
-            if name in dirs:
-                dirs.remove(name)  # never descend into what is left out or a link
-        dirs.sort()
+        folders.extend(reversed(below))
     kept = {rel for rel, _ in entries}
     for rel, path in links:
         target = _link_target(path, root, rel, source)
@@ -177,25 +191,41 @@ def scan_model(source: Path) -> ModelScan:
             continue
         relative = os.path.relpath(root / target, path.parent)
         entries.append((rel, f"link:{relative}"))
-    return ModelScan(root, size, tuple(entries), tuple(left_out))
+    return ModelScan(root, size, tuple(entries), tuple(left_out), contents)
 
 
-def _checked_file(path: Path, rel: str, source: Path, *, search: bool = True) -> int:
+def _checked_file(
+    path: str | Path,
+    rel: str,
+    source: Path,
+    *,
+    search: bool = True,
+    keep: dict[str, tuple[bytes, int]] | None = None,
+) -> int:
     """The size of a regular file that may be copied; UsageError otherwise (and, when
-    `search`, for a file that holds a secret)."""
+    `search`, for a file that holds a secret). A small file read whole goes into `keep`.
+
+    One open, never following a link and never blocking (a pipe is refused, not waited
+    on): what is searched is the file that was checked."""
     import stat
 
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):
-            raise UsageError(
-                f"--model {source}: {rel} is not a regular file (a pipe, socket or device); "
-                "a model holds files and folders only"
-            )
-        small = search and info.st_size <= sensitive.CONTENT_LIMIT
-        with path.open("rb") as handle:  # one open: readable, and small files searched
-            data = handle.read(sensitive.CONTENT_LIMIT) if small else b""
+        fd = os.open(path, flags)
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise UsageError(_not_regular(source, rel))
+            small = search and info.st_size <= sensitive.CONTENT_LIMIT
+            data = _read_all(fd, info.st_size) if small else b""
+        finally:
+            os.close(fd)
     except OSError as error:
+        try:  # a socket cannot be opened at all (ENXIO): say what it is
+            if not stat.S_ISREG(os.lstat(path).st_mode):
+                raise UsageError(_not_regular(source, rel)) from None
+        except OSError:
+            pass
         fix = "; fix its permissions" if error.errno in (errno.EACCES, errno.EPERM) else ""
         raise UsageError(f"--model {source}: cannot read {rel}: {error.strerror}{fix}") from None
     secret = sensitive.secret_in(data) if data else None
@@ -204,7 +234,28 @@ def _checked_file(path: Path, rel: str, source: Path, *, search: bool = True) ->
             f"--model {source}: {rel} holds {secret}; remove the secret from the model "
             "(scaffold never copies secrets into a project, its git history or its image)"
         )
+    if keep is not None and small and len(data) == info.st_size:
+        keep[rel] = (data, info.st_mode)
     return info.st_size
+
+
+def _not_regular(source: Path, rel: str) -> str:
+    return (
+        f"--model {source}: {rel} is not a regular file (a pipe, socket or device); "
+        "a model holds files and folders only"
+    )
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    """Up to `size` bytes of an open file (a file shorter by now gives what it has)."""
+    parts = []
+    while size > 0:
+        chunk = os.read(fd, size)
+        if not chunk:
+            break
+        parts.append(chunk)
+        size -= len(chunk)
+    return b"".join(parts)
 
 
 def _link_target(path: Path, root: Path, rel: str, source: Path) -> str:
@@ -246,17 +297,35 @@ def copy_model(source: Path, target: Path) -> list[str]:
     """
     scan = scan_model(source)
     target.parent.mkdir(parents=True, exist_ok=True)
+    root, into = str(scan.root), str(target)
+    write = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
     for rel, kind in scan.entries:
-        src = scan.root / rel if rel else scan.root
-        dst = target / rel if rel else target
+        # strings and os calls, not pathlib: per-file overhead is most of a many-file copy
+        src = f"{root}/{rel}" if rel else root
+        dst = f"{into}/{rel}" if rel else into
         if kind == "dir":
-            dst.mkdir(parents=True, exist_ok=True)
+            try:
+                os.mkdir(dst)  # noqa: PTH102
+            except FileExistsError:
+                if not Path(dst).is_dir():
+                    raise
+        elif kind == "file" and rel in scan.contents:
+            data, mode = scan.contents[rel]
+            fd = os.open(dst, write, 0o600)
+            try:  # the searched bytes, not a re-read
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fchmod(fd, mode & 0o7777)
+            finally:
+                os.close(fd)
         elif kind == "file":
-            _copy_file(src, dst, source)
+            _copy_file(Path(src), Path(dst), source)
         else:
-            if dst.is_symlink() or dst.exists():
-                dst.unlink()
-            dst.symlink_to(kind.removeprefix("link:"))
+            link = Path(dst)
+            if link.is_symlink() or link.exists():
+                link.unlink()
+            link.symlink_to(kind.removeprefix("link:"))
     return [rel for rel, _ in scan.left_out]
 
 
