@@ -105,13 +105,15 @@ class RunResult:
     frontend_url: str = ""
 
 
-def image_tag(plan: RunPlan) -> str:
+def image_tag(plan: RunPlan, project: str | None = None) -> str:
     """A stable local tag per project folder, so rebuilds reuse Docker's layer cache and two
-    projects with the same endpoint and deployment names never take each other's tag."""
+    projects with the same endpoint and deployment names never take each other's tag.
+    `project`: the folder the project lives in when that is not where it is now (`scaffold
+    new` builds in its staging folder), so the next `scaffold run` replaces that image."""
     import hashlib
 
     name = re.sub(r"[^a-z0-9_.-]+", "-", f"{plan.endpoint_name}-{plan.deployment_name}".lower())
-    where = hashlib.sha256(str(plan.project).encode()).hexdigest()[:8]
+    where = hashlib.sha256((project or str(plan.project)).encode()).hexdigest()[:8]
     return f"scaffold-local/{name.strip('-.')[:100] or 'project'}-{where}:latest"
 
 
@@ -146,7 +148,7 @@ class LocalDeployment:
         self.resources = local_resources(self.plan.instance_type, separate_client=separate_client)
         self.platform = resolve_platform(platform)
         self.client: DockerClient = docker_adapter.connect()
-        self.tag = image_tag(self.plan)
+        self.tag = image_tag(self.plan, self.label)
         #: The id of the image this session built (containers start from it, not the tag,
         #: which another build may move meanwhile).
         self.image_id: str | None = None
@@ -395,7 +397,7 @@ class LocalDeployment:
         """Remove the images this project's rebuilds replaced (dangling, scaffold's, and
         used by no container); returns the ids removed. Those still in use are retried
         at the next call."""
-        label = f"{PROJECT_LABEL}={self.plan.project}"
+        label = f"{PROJECT_LABEL}={self.label}"
         # Dangling images of this project that other sessions left (a rebuild while another
         # session's container still used the old image, a kill -9), once old enough that no
         # session can be between its build and its start.

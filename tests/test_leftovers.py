@@ -231,6 +231,31 @@ def test_projects_with_the_same_names_keep_their_own_images(
     assert _image_ids(f"scaffold.project={two}") == {kept}
 
 
+@pytest.mark.docker
+def test_the_image_new_builds_in_its_staging_folder_is_the_projects(
+    render: Render, standin: Callable[[str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`scaffold new --model` may build the project's image in its staging folder (to record
+    the sample response), labelled with the destination: it must carry the destination's
+    tag, so the next `scaffold run` there replaces it instead of leaving it tagged forever."""
+    from scaffold.localrun import LocalDeployment
+
+    staging = render("plumber", name="staged-ep", base_image=standin("plumber"))
+    dest = staging.parent / "final" / "staged-ep"
+    built = LocalDeployment(staging, label=dest)
+    first = built.build().image_id
+    dest.parent.mkdir()
+    staging.rename(dest)  # what scaffold new does once the project is complete
+    label = f"scaffold.project={dest}"
+    assert _image_ids(label) == {first}
+    assert LocalDeployment(dest).tag == built.tag
+    _edit_build_context(dest, "edited after new")
+    assert main(["run", "--no-validate", "--no-smoke", str(dest)]) == ExitCode.OK
+    (second,) = _image_ids(label)
+    assert second != first and not _exists(first)
+    capsys.readouterr()
+
+
 # --- stand-in builds -------------------------------------------------------------------------
 @pytest.fixture
 def standin_builder() -> Iterator[Callable[..., list[str]]]:
