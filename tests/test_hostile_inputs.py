@@ -108,6 +108,30 @@ def test_an_unreachable_template_is_a_template_error_not_a_full_disk(
     assert not (tmp_path / "t-ep").exists()
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["loadtest", "--seconds", "nan"],
+        ["loadtest", "--rps", "nan", "--duration", "5", "--export", "out"],
+        ["loadtest", "--rps", "inf", "--duration", "5", "--export", "out"],
+        ["loadtest", "--rps", "10", "--duration=-inf", "--export", "out"],
+        ["rollout", "--to", "green", "--step-wait", "nan"],
+        ["deploy", "--dry-run", "--timeout", "inf"],
+    ],
+    ids=["seconds-nan", "rps-nan", "rps-inf", "duration-minus-inf", "step-wait-nan", "timeout-inf"],
+)
+def test_numbers_that_are_not_finite_are_refused_by_the_parser(
+    project: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    """`nan` passes every range check (comparisons with NaN are false) and `inf` overflows
+    int(): --rps nan/inf with --export was a ValueError/OverflowError traceback."""
+    with pytest.raises(SystemExit) as stopped:
+        main([*argv, str(project)])
+    err = capsys.readouterr().err
+    assert stopped.value.code == ExitCode.USAGE and "is not a finite number" in err, err
+    assert "Traceback" not in err and not (project / "out").exists()
+
+
 def test_a_gitignore_that_is_not_utf8_is_read_as_it_is(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

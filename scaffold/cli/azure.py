@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from scaffold.cli.common import add_common
+from scaffold.cli.common import add_common, number
 from scaffold.console import Console
 from scaffold.errors import ExitCode, UsageError
 
@@ -65,7 +65,7 @@ def add_parsers(sub: Any) -> None:
         "deploying it as environment.image instead of letting Azure build environment.build",
     )
     deploy.add_argument(
-        "--timeout", type=float, default=1800.0, help="seconds to wait (default 1800)"
+        "--timeout", type=number, default=1800.0, help="seconds to wait (default 1800)"
     )
     deploy.add_argument("--no-validate", action="store_true", help="skip scaffold validate")
     deploy.add_argument(
@@ -135,7 +135,7 @@ def add_parsers(sub: Any) -> None:
     )
     rollout.add_argument(
         "--step-wait",
-        type=float,
+        type=number,
         default=60.0,
         metavar="SECONDS",
         help="how long each step runs before it is checked (default 60; Azure Monitor "
@@ -143,7 +143,7 @@ def add_parsers(sub: Any) -> None:
     )
     rollout.add_argument(
         "--max-error-rate",
-        type=float,
+        type=number,
         default=1.0,
         metavar="PCT",
         help="roll back when more than this percent of the new deployment's scoring "
@@ -162,7 +162,7 @@ def add_parsers(sub: Any) -> None:
         "delete its new deployment)",
     )
     rollout.add_argument(
-        "--timeout", type=float, default=1800.0, help="seconds to wait in all (default 1800)"
+        "--timeout", type=number, default=1800.0, help="seconds to wait in all (default 1800)"
     )
     rollout.add_argument("--no-validate", action="store_true", help="skip scaffold validate")
     rollout.add_argument(

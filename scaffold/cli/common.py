@@ -11,6 +11,20 @@ from scaffold.console import Console
 from scaffold.errors import UsageError
 
 
+def number(text: str) -> float:
+    """argparse type for a finite number: `nan` and `inf` parse as floats, pass every range
+    check (comparisons with NaN are false) and ended in a traceback further on."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
 def add_common(parser: argparse.ArgumentParser) -> None:
     """-v/--verbose and -q/--quiet."""
     group = parser.add_mutually_exclusive_group()

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from scaffold.cli.common import add_common, validate_before_run
+from scaffold.cli.common import add_common, number, validate_before_run
 from scaffold.console import Console
 from scaffold.errors import ExitCode, UsageError
 
@@ -70,7 +70,7 @@ def add_parsers(sub: Any) -> None:
         help="concurrency levels, rising (default 1,2,4,8,16)",
     )
     loadtest.add_argument(
-        "--seconds", type=float, default=5.0, help="seconds per level at most (default 5)"
+        "--seconds", type=number, default=5.0, help="seconds per level at most (default 5)"
     )
     loadtest.add_argument(
         "--max-requests",
@@ -80,7 +80,7 @@ def add_parsers(sub: Any) -> None:
     )
     loadtest.add_argument(
         "--rps",
-        type=float,
+        type=number,
         metavar="TARGET",
         help="target requests/second: instance_count for it (local), the rate sent "
         "(--deployed, --export)",
@@ -124,7 +124,7 @@ def add_parsers(sub: Any) -> None:
         "--deployed", action="store_true", help="load-test the deployed endpoint, not a container"
     )
     deployed.add_argument(
-        "--duration", type=float, metavar="SECONDS", help="seconds to send (--deployed, --export)"
+        "--duration", type=number, metavar="SECONDS", help="seconds to send (--deployed, --export)"
     )
     deployed.add_argument(
         "--deployment",
@@ -156,13 +156,13 @@ def add_parsers(sub: Any) -> None:
     tune.add_argument("--runs", type=int, default=3, help="container starts (default 3, 1-20)")
     tune.add_argument(
         "--margin",
-        type=float,
+        type=number,
         default=2.0,
         help="budgets and timeouts cover this many times what was measured (default 2, 1-10)",
     )
     tune.add_argument(
         "--load-seconds",
-        type=float,
+        type=number,
         default=3.0,
         help="seconds of scoring load while the probe answers are timed (default 3; 0: idle only)",
     )
