@@ -212,13 +212,15 @@ def _limited() -> None:  # pragma: no cover - runs in the child before exec
     resource.setrlimit(resource.RLIMIT_CPU, (CHILD_CPU_SECONDS, CHILD_CPU_SECONDS))
 
 
-def run_limited(argv: list[str], cwd: Path) -> tuple[int, str, Any]:
+def run_limited(argv: list[str], cwd: Path, *, stdout: Path | None = None) -> tuple[int, str, Any]:
     """Run `python -m scaffold ARGV` under the memory and CPU limits; (exit code, stderr,
-    resource usage). A child over a limit dies (SIGXCPU, MemoryError) and fails the test."""
+    resource usage). A child over a limit dies (SIGXCPU, MemoryError) and fails the test.
+    `stdout`: a file that receives the standard output (else it is discarded)."""
+    out = stdout.open("wb") if stdout is not None else subprocess.DEVNULL
     proc = subprocess.Popen(
         [sys.executable, "-m", "scaffold", *argv],
         cwd=cwd,
-        stdout=subprocess.DEVNULL,
+        stdout=out,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
         preexec_fn=_limited,  # the limits are set in the child itself
@@ -227,6 +229,8 @@ def run_limited(argv: list[str], cwd: Path) -> tuple[int, str, Any]:
     err = proc.stderr.read().decode("utf-8", "replace")
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
+    if stdout is not None:
+        out.close()  # type: ignore[union-attr]
     return proc.returncode, err, usage
 
 

@@ -437,13 +437,17 @@ def test_hostile_model_files_are_read_bounded(tmp_path: Path, case: str) -> None
     assert model.stat().st_size < 1 << 20
     dest = tmp_path / "model-ep"
     argv = ["new", "--server", server, "--defaults", "--model-inspect", "none"]
-    code, err, usage = run_limited([*argv, "--model", str(model), str(dest)], tmp_path)
+    printed = tmp_path / "stdout.txt"
+    code, err, usage = run_limited(
+        [*argv, "--model", str(model), str(dest)], tmp_path, stdout=printed
+    )
     assert code == expected, f"exit {code} (killed by a limit if negative):\n{err[-2000:]}"
     assert "Traceback" not in err and "MemoryError" not in err, err[-2000:]
     if message is not None:
         lines = err.strip().splitlines()
         assert len(lines) == 1 and message in lines[0], err
         assert not dest.exists()
-    else:
+    else:  # copied, and the user is told it was not read
         assert (dest / "model" / name).is_file()
+        assert f"{name} was not read past scaffold's bounds" in printed.read_text(), err
     assert usage.ru_maxrss * 1024 < 384 << 20

@@ -150,6 +150,8 @@ class SklearnModel:
     feature_names: list[str] | None = None
     #: Column (name or index) -> the categories an encoder was fitted with.
     categories: dict[Any, list[Any]] = field(default_factory=dict)
+    #: Why the file was not read past a bound (it counts as too large to inspect), or "".
+    unread: str = ""
 
     def rows(self) -> list[Any] | None:
         """Two sample rows: records when the model knows its column names, else lists."""
@@ -175,8 +177,9 @@ def read_model(path: Path, loader: str, inspect: bool) -> SklearnModel:
         return info
     try:
         graph = pickles.read(path)
-    except pickles.TooLarge:
-        return info  # inflates or holds more than is read: treated as a model too large
+    except pickles.TooLarge as error:
+        info.unread = str(error)  # treated as a model too large to inspect
+        return info
     except pickles.PickleError as error:
         raise UsageError(f"--model {path.name}: not a readable {loader} file ({error})") from None
     root = graph.root
@@ -310,7 +313,15 @@ def prepare(model: ModelFile) -> Prepared:
         env.place(path, folder / path.name)
         return _configure(project, info, env)
 
-    return Prepared(answers={"multi_model": False}, finish=finish)
+    notes = [_unread_note(path, info.unread)] if info.unread else []
+    return Prepared(answers={"multi_model": False}, finish=finish, notes=notes)
+
+
+def _unread_note(path: Path, why: str) -> str:
+    return (
+        f"{path.name} was not read past scaffold's bounds ({why}): it is copied as it is, "
+        "treated as too large to inspect"
+    )
 
 
 def _here(info: SklearnModel) -> bool:

@@ -46,6 +46,8 @@ class RModel:
     #: Predictor variables: (data column, R class, model-frame column), in formula order.
     columns: list[tuple[str, str, str]] = field(default_factory=list)
     rows: list[dict[str, Any]] | None = None
+    #: Why the stream was not read past a bound (it counts as too large to inspect), or "".
+    unread: str = ""
 
 
 def _objects(root: Any) -> list[rds.RObj]:
@@ -186,8 +188,8 @@ def describe(path: Path) -> RModel:
     """What the model in an RDS file (or crate.bin) records; UsageError when unreadable."""
     try:
         read = rds.unwrap(rds.read(path))
-    except rds.TooLarge:
-        return RModel()  # inflates or holds more than is read: a model too large to inspect
+    except rds.TooLarge as error:
+        return RModel(unread=str(error))  # treated as a model too large to inspect
     except rds.RdsError as error:
         raise UsageError(f"--model {path.name}: not a readable R serialization ({error})") from None
     objects = _objects(read.root)
@@ -234,7 +236,13 @@ def prepare(model: ModelFile) -> Prepared:
             )
         return notes + _samples(project, path, info, env)
 
-    return Prepared(defaults=defaults, finish=finish)
+    notes = (
+        [f"{path.name} was not read past scaffold's bounds ({info.unread}): it is copied as it "
+         "is, treated as too large to inspect"]
+        if info.unread
+        else []
+    )  # fmt: skip
+    return Prepared(defaults=defaults, finish=finish, notes=notes)
 
 
 def _samples(project: Path, path: Path, info: RModel, env: modelenv.ModelEnv) -> list[str]:
