@@ -451,3 +451,23 @@ def test_hostile_model_files_are_read_bounded(tmp_path: Path, case: str) -> None
         assert (dest / "model" / name).is_file()
         assert f"{name} was not read past scaffold's bounds" in printed.read_text(), err
     assert usage.ru_maxrss * 1024 < 384 << 20
+
+
+def test_a_torchscript_file_with_a_huge_data_pkl_is_not_read(tmp_path: Path) -> None:
+    """A TorchScript file's data.pkl holds the module's structure (kilobytes): one declaring
+    300 MiB (a 300 KB file) is not inflated into memory to find the input width; the
+    project is made with the width unknown, in a child limited to 384 MiB."""
+    path = tmp_path / "model.pt"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("archive/data.pkl", "w", force_zip64=True) as entry:
+            block = b"\x00" * (16 << 20)
+            for _ in range(300 >> 4):
+                entry.write(block)
+        archive.writestr("archive/version", "3\n")
+    assert path.stat().st_size < 1 << 20
+    dest = tmp_path / "pt-ep"
+    argv = ["new", "--server", "torchserve", "--defaults", "--model-inspect", "none"]
+    code, err, usage = run_limited([*argv, "--model", str(path), str(dest)], tmp_path)
+    assert code == ExitCode.OK, f"exit {code} (killed by a limit if negative):\n{err[-2000:]}"
+    assert "Traceback" not in err and (dest / "model" / "model.mar").is_file()
+    assert usage.ru_maxrss * 1024 < 384 << 20

@@ -158,6 +158,11 @@ def _torchscript(model: ModelFile) -> Prepared:
     return Prepared(defaults=defaults, finish=finish, prefetch=False)
 
 
+#: Largest data.pkl of a TorchScript file that is read (it holds the module's structure;
+#: real ones are kilobytes, the tensors are separate entries).
+DATA_PKL_LIMIT = 64 << 20
+
+
 def read_width(path: Path) -> int | None:
     """Columns of the TorchScript module's first 2-D weight (rows of that many numbers are
     what it takes), read from its data.pkl without torch; None when unknown."""
@@ -166,7 +171,10 @@ def read_width(path: Path) -> int | None:
             names = [n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
             if not names:
                 raise UsageError(f"--model {path.name}: not a TorchScript file (no data.pkl)")
-            data = archive.read(min(names, key=len))
+            entry = archive.getinfo(min(names, key=len))
+            if entry.file_size > DATA_PKL_LIMIT:  # structure only (tensors are other entries)
+                return None
+            data = archive.read(entry)
     except (zipfile.BadZipFile, OSError) as error:
         raise UsageError(
             f"--model {path.name}: not a loadable TorchScript file ({error})"
