@@ -72,10 +72,26 @@ def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, list[str
 def main(argv: Sequence[str] | None = None, *, azure: dict[str, Any] | None = None) -> int:
     """Entry point of the `scaffold` command; returns the exit code.
 
+    Without `argv` (the console script and `python -m scaffold`: the process exits right
+    after), SIGINT and SIGTERM are ignored from the moment the command has finished
+    (`signals.hold_until_exit`), so a signal during the interpreter's shutdown cannot turn
+    a finished command into a killed process. With `argv` (library callers, tests) the
+    caller's signal handling is left alone afterwards.
+
     `azure`: keyword arguments for `scaffold.workspace.connect` (a credential, MLClient
     options such as a custom cloud), for library callers and tests.
     """
+    program = argv is None
     arguments = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _run(arguments, azure)
+    finally:
+        if program:
+            signals.hold_until_exit()
+
+
+def _run(arguments: list[str], azure: dict[str, Any] | None) -> int:
+    """Parse, run the command, map its errors to exit codes."""
     console = Console()
     signals.install()
     try:
