@@ -69,3 +69,18 @@ def init_and_commit(path: Path, message: str) -> None:
     git("add", "--all", cwd=path)
     env = None if has_identity(path) else BOT_ENV
     git("commit", "--quiet", "--no-verify", "-m", message, cwd=path, env=env)
+
+
+def show(cwd: Path, rev: str, path: str) -> bytes | None:
+    """The bytes of `path` (relative to `cwd`) at commit `rev`, or None if it is not there."""
+    if shutil.which("git") is None:
+        raise GitError("git is not installed; install git (e.g. apt-get install git) and retry")
+    proc = subprocess.run(
+        ["git", "cat-file", "blob", f"{rev}:./{path}"], cwd=cwd, capture_output=True, check=False
+    )
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def identity_env(path: Path) -> dict[str, str] | None:
+    """None when git knows who commits in `path`, else scaffold's own identity (BOT_ENV)."""
+    return None if has_identity(path) else BOT_ENV

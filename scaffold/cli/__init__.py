@@ -9,8 +9,9 @@ exit codes.
 Exit codes: 0 ok, 2 usage/bad answers, 3 template, 4 project files, 5 Docker, 6 container
 not ready, 7 smoke test failed, 8 update conflicts, 9 git, 10 behind template (status),
 11 validation errors, 12 cannot write (disk full, read-only), 13 Azure (SDK missing,
-sign-in, request refused), 14 Azure deployment failed or timed out, 130 interrupted
-(SIGINT), 143 terminated (SIGTERM).
+sign-in, request refused), 14 Azure deployment failed or timed out, 15 an update lost
+edits or answers (listed), 16 status/update --all: some projects could not be checked or
+updated, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ exit codes: 0 ok, 2 usage or invalid answers, 3 template problem, 4 project file
   8 update left conflicts, 9 git problem, 10 a project is behind its template (status),
   11 validation found errors, 12 cannot write (disk full, read-only),
   13 Azure problem (SDK, sign-in, refused request), 14 Azure deployment failed or timed out,
+  15 an update did not keep some of your edits (listed), 16 some projects of a folder
+  could not be checked or updated (status, update --all),
   130 interrupted (Ctrl-C), 143 terminated (SIGTERM)
 
 examples:
@@ -43,6 +46,7 @@ examples:
   scaffold deploy --dry-run my-endpoint                  # the azure-ai-ml entities, as YAML
   scaffold deploy my-endpoint                            # deploy to Azure ML, then smoke
   scaffold update my-endpoint                            # newer template, edits kept
+  scaffold update --all ~/endpoints                      # one branch + commit per project
   scaffold status ~/endpoints --json                     # template drift of many projects
   scaffold template init ~/team-template                 # start a team starter template
 """

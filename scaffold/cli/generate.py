@@ -148,6 +148,7 @@ def _cmd_new(args: argparse.Namespace, console: Console) -> int:
         overwrite=args.overwrite,
         git_init=not args.no_git,
         model=args.model,
+        flags=set(args.question_names) | {"server"},
     )
     server = result.answers.get("server", "?")
     for note in result.notes:
