@@ -247,17 +247,32 @@ def compare_structured(name: str, base: str | None, before: str, after: str) -> 
     for path, lines in now.duplicates.items():
         if path in mine.duplicates:
             continue
-        value = flat_after.get(path, _MISSING)
+        kept = _lookup(now.data, path)
         lost.append(
             LostEdit(
                 name,
                 _key(path),
-                f"one {path[-1]}",
-                f"{len(lines)} of them at lines {', '.join(map(str, lines))}",
-                f"duplicate key: YAML keeps only the last, {shown(value)}",
+                "(one key)",
+                f"defined at lines {', '.join(map(str, lines))}",
+                f"duplicate key: YAML keeps only the last one, {shown(kept)}",
             )
         )
     return lost
+
+
+def _lookup(data: Any, path: tuple[str, ...]) -> Any:
+    """The value at `path` in parsed YAML (mapping keys compared as text)."""
+    for part in path:
+        if isinstance(data, dict):
+            found = [v for k, v in data.items() if str(k) == part]
+            if not found:
+                return _MISSING
+            data = found[0]
+        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
+            data = data[int(part)]
+        else:
+            return _MISSING
+    return data
 
 
 def _covered(path: tuple[str, ...], present: Mapping[tuple[str, ...], Any]) -> bool:

@@ -290,6 +290,8 @@ def plan_update(
     context = computed_context(new_questions, {**previous, **renamed.data, **given})
     from scaffold.answers import applies
 
+    _check_recorded(new_questions, {**previous, **renamed.data}, given, context, to_ref)
+
     fresh = {
         name: context.get(name)
         for name, spec in new_questions.items()
@@ -324,6 +326,33 @@ def plan_update(
         old_questions=old_questions,
         new_questions_spec=new_questions,
     )
+
+
+def _check_recorded(
+    questions: Mapping[str, Mapping[str, Any]],
+    recorded: Mapping[str, Any],
+    given: Mapping[str, Any],
+    context: Mapping[str, Any],
+    version: str,
+) -> None:
+    """Refuse, before anything is written, a recorded answer the target version's
+    questions no longer accept (copier would replace it by the default without a word,
+    or stop with a traceback-like error): the user chooses the new value."""
+    from scaffold.answers import applies, check_answers
+
+    for name, value in recorded.items():
+        spec = questions.get(name)
+        if name in given or spec is None or spec.get("when") is False:
+            continue
+        if not applies(spec, context):
+            continue
+        try:
+            check_answers(questions, {name: value}, previous=recorded)
+        except UsageError as error:
+            raise UsageError(
+                f"your recorded answer {name} = {value!r} is refused by the template at "
+                f"{version} ({error.message}); choose one with --data {name}=VALUE"
+            ) from None
 
 
 # --- Applying ------------------------------------------------------------------------------
@@ -486,7 +515,11 @@ def _copier_error(error: Exception) -> ScaffoldError:
     lines = str(error).strip().splitlines()
     text = lines[0] if lines else type(error).__name__
     if "Validation error for question" in text or "Invalid choice" in text:
-        return UsageError(f"update refused: {text} (change it with --data NAME=VALUE)")
+        import re
+
+        match = re.search(r"question '(\w+)'|for '(\w+)'", text)
+        name = next((g for g in (match.groups() if match else ()) if g), "NAME")
+        return UsageError(f"update refused: {text} (set it with --data {name}=VALUE)")
     return TemplateError(f"update failed: {text}")
 
 
@@ -620,7 +653,14 @@ def _check_answers(
     from scaffold.answers import computed_context
 
     questions = plan.new_questions_spec
-    not_applicable = [k for k in before if k in questions and k not in after]
+    # A question that no longer applies to the project (its `when` is false for these
+    # answers) drops its answer by design; one made `when: false` for good (a computed
+    # value now) discards what the user answered, so that counts as lost.
+    not_applicable = [
+        k
+        for k in before
+        if k in questions and k not in after and questions[k].get("when") is not False
+    ]
     dropped = [
         k
         for k in before

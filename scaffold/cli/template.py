@@ -221,9 +221,15 @@ def _report_update(result: Any, args: argparse.Namespace, console: Console) -> i
     details = _problems(result)
     what = "would update" if result.pretend else "updated"
     verify = f"scaffold update --verify {result.path}"
+    if result.conflicts and result.pretend:
+        raise UpdateConflictError(
+            f"the update {move} would leave conflicts in {', '.join(result.conflicts)} "
+            "(nothing written; the diff above shows them)",
+            details="\n".join(details),
+        )
     if result.conflicts:
         raise UpdateConflictError(
-            f"{what} {move} with conflicts in {', '.join(result.conflicts)}; resolve them "
+            f"updated {move} with conflicts in {', '.join(result.conflicts)}; resolve them "
             f"(keep your values: see below), check with `{verify}`, then git add and commit",
             details="\n".join(details),
         )
@@ -244,6 +250,11 @@ def _lost_message(result: Any, what: str, move: str) -> str:
             f"({result.check.error}); review `git diff` before committing"
         )
     count = len(result.check.lost)
+    if result.pretend:
+        return (
+            f"the update {move} would not keep {count} of your edits or answers (listed "
+            "with your values; nothing written)"
+        )
     return (
         f"{what} {move} but {count} of your edits or answers are not in the result (listed "
         f"with your values); put them back, check with `scaffold update --verify "

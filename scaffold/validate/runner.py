@@ -22,7 +22,7 @@ import importlib
 from pathlib import Path
 
 from scaffold.servers import SERVERS
-from scaffold.validate import checks
+from scaffold.validate import checks, conflicts
 from scaffold.validate.model import (
     Context,
     Mapping,
@@ -50,6 +50,7 @@ def validate_project(project: Path, *, schema: bool = True) -> ValidationReport:
     files = {kind: _load_file(root, kind, problems) for kind in ("deployment", "endpoint")}
     ctx = Context(root, files)
     ctx.problems.extend(problems)
+    ctx.problems.extend(conflicts.check(root))  # unresolved updates (markers, .rej files)
     ctx.server = detect_server(ctx)
     if ctx.deployment is not None or ctx.endpoint is not None:
         for check in checks.BEFORE_CONTRACT:
