@@ -42,7 +42,7 @@ class Conflict:
             target = self.path.removesuffix(".rej")
             return f"{self.path} (rejected changes of {target} to apply by hand)"
         if self.kind == "unmerged":
-            return f"{self.path} (unmerged in git)"
+            return f"{self.path} (unmerged in git: `git add` it once resolved)"
         where = ", ".join(str(n) for n in self.lines[:5])
         return f"{self.path} (conflict markers at line {where})"
 

@@ -398,9 +398,8 @@ def compare_answers(
                 )
             continue
         if key in changes.renamed:
-            targets = changes.renamed[key]
-            notes.append(f"answer {key} = {shown(value)} renamed to {', '.join(targets)}")
-        elif key in changes.removed:
+            continue  # carried over by a declared rename (said before the update)
+        if key in changes.removed:
             notes.append(
                 f"answer {key} = {shown(value)} dropped: the template removed the question in "
                 f"{changes.removed[key]}"

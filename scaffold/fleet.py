@@ -40,6 +40,8 @@ class FleetRow:
     commit: str = ""
     conflicts: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
+    #: For conflicted files: what resolving every conflict with the template's side loses.
+    predicted: list[str] = field(default_factory=list)
     detail: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -153,6 +155,9 @@ def _on_branch(
     if not result.check.ran:
         lost.append(f"(not checked: {result.check.error})")
     outcome = "conflicts" if result.conflicts else "lost" if lost else "updated"
+    predicted = [
+        e.describe() for sides in result.check.predicted.values() for e in sides["template"]
+    ]
     return _with(
         row,
         outcome=outcome,
@@ -160,6 +165,7 @@ def _on_branch(
         commit=commit,
         conflicts=result.conflicts,
         lost=lost,
+        predicted=predicted,
         detail=f"review and merge branch {branch}",
     )
 
@@ -177,7 +183,14 @@ def _message(project: Path, plan: Any, result: Any) -> str:
     lines = [f"Update {project.name} from template {plan.from_ref} to {plan.to_ref}", ""]
     if result.conflict_details:
         lines.append("Conflicts to resolve on this branch (committed as they are):")
-        lines += [f"  - {c.describe()}" for c in result.conflict_details]
+        for conflict in result.conflict_details:
+            lines.append(f"  - {conflict.describe()}")
+            sides = result.check.predicted.get(conflict.path, {})
+            lines += [
+                f"      taking the template's side loses {e.describe()}"
+                for e in sides.get("template", [])
+            ]
+        lines.append("Then check: scaffold update --verify --since HEAD~1")
         lines.append("")
     if result.check.lost:
         lines.append("Edits of yours the update did not keep (put them back):")

@@ -181,3 +181,31 @@ def commit_all(project: Path, message: str) -> str:
     git(project, "add", "-A")
     git(project, "commit", "-q", "-m", message)
     return git(project, "rev-parse", "HEAD").strip()
+
+
+def values_named(data: object, key: str) -> list[object]:
+    """Every value of `key` anywhere in parsed YAML."""
+    found: list[object] = []
+    if isinstance(data, dict):
+        for k, v in data.items():
+            if k == key:
+                found.append(v)
+            found += values_named(v, key)
+    elif isinstance(data, list):
+        for item in data:
+            found += values_named(item, key)
+    return found
+
+
+def assert_kept_or_reported(
+    project: Path, file: str, user_values: dict[tuple[str, ...], object], reported: set[str]
+) -> None:
+    """The invariant of every update, checked independently of scaffold's own check: each
+    value the user set is at a key of its name in the file, or its dotted key is among the
+    reported ones."""
+    data = yaml.safe_load((project / file).read_text())
+    for path, value in user_values.items():
+        key = ".".join(path)
+        if value in values_named(data, path[-1]):
+            continue
+        assert key in reported, f"{file}: {key}={value!r} lost, not reported; reported {reported}"

@@ -233,7 +233,7 @@ def test_answers_renamed_removed_rejected_and_dropped() -> None:
         ("region", '"westeurope"', "(missing)"),
         ("timeout", "90000", "5000"),
     ]
-    assert len(notes) == 4 and any("renamed to instance_type" in n for n in notes)
+    assert len(notes) == 3 and not any("instance_size" in n for n in notes)
 
 
 def test_shown_keeps_types_apart() -> None:

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import templatekit as kit
 import yaml
 from templatekit import TemplateRepo, commit_all, edit, git, mini_template
 
@@ -56,29 +57,9 @@ USER_VALUES = {
 }
 
 
-def _find(data: object, key: str) -> list[object]:
-    """Every value of `key` anywhere in parsed YAML."""
-    found: list[object] = []
-    if isinstance(data, dict):
-        for k, v in data.items():
-            if k == key:
-                found.append(v)
-            found += _find(v, key)
-    elif isinstance(data, list):
-        for item in data:
-            found += _find(item, key)
-    return found
-
-
 def assert_kept_or_reported(project: Path, reported: set[str]) -> None:
-    """The invariant, checked independently of scaffold's own check: each user value is at
-    a key of its name in the result, or its key is among the reported ones."""
-    data = yaml.safe_load((project / "deployment.yml").read_text())
-    for path, value in USER_VALUES.items():
-        key = ".".join(path)
-        if value in _find(data, path[-1]):
-            continue
-        assert key in reported, f"{key}={value!r} lost and not reported; reported: {reported}"
+    """The invariant, checked independently of scaffold's own check."""
+    kit.assert_kept_or_reported(project, "deployment.yml", USER_VALUES, reported)
 
 
 def _move_sizing_up_in_flow_style(template: TemplateRepo) -> None:
