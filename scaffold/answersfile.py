@@ -78,11 +78,18 @@ def _missing(project: Path, name: str) -> str:
     """Why `name` is missing, and the fix: deleted (git knows it), or never generated."""
     from scaffold.gitutil import git
 
-    tracked = git("ls-files", "--error-unmatch", "--", name, cwd=project, check=False)
-    if tracked.strip():
+    why = "updates read the template version and your answers from it"
+    in_head = git("cat-file", "-t", f"HEAD:./{name}", cwd=project, check=False).strip()
+    if in_head == "blob":
         return (
-            f"{project / name} was deleted; restore it with `git -C {project} checkout -- "
-            f"{name}` (updates read the template version and your answers from it)"
+            f"{project / name} was deleted; restore it with `git -C {project} checkout HEAD "
+            f"-- {name}` ({why})"
+        )
+    removed_in = git("log", "-1", "--format=%h", "--", name, cwd=project, check=False).strip()
+    if removed_in:
+        return (
+            f"{project / name} was deleted in commit {removed_in}; restore it with "
+            f"`git -C {project} checkout {removed_in}^ -- {name}` ({why})"
         )
     others = [n for n in find(project) if n != name]
     if others:

@@ -9,6 +9,7 @@ without `mount`, they FAIL: a fault test that cannot make its fault proves nothi
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git
+from conftest import REPO, git
 from scaffold.cli import main
 from scaffold.errors import ExitCode
 from scaffold.generate import new_project
@@ -41,7 +42,8 @@ def tmpfs(where: Path, options: str) -> Iterator[Path]:
 
 
 def _one_line_error(err: str) -> str:
-    lines = err.splitlines()
+    """The one error line (progress lines, `==> ...`, may come before it)."""
+    lines = [line for line in err.splitlines() if not line.startswith("==> ")]
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     return lines[0]
 
@@ -144,3 +146,51 @@ def test_interrupted_update_is_undone(tmp_path: Path, signum: int) -> None:
         assert git(project, "status", "--porcelain", "--untracked-files=all") == ""
     assert interrupted >= 2, "the signal never landed while copier was working"
     assert [p.name for p in tmp_path.iterdir()] == ["demo-ep"]
+
+
+def test_read_only_home_is_one_line_exit_12(tmp_path: Path) -> None:
+    """Needs root. With a read-only HOME and no cache folder set, `new` and `update` stop
+    with one line naming SCAFFOLD_CACHE_DIR (exit 12, as the README promises), nothing
+    written; with SCAFFOLD_CACHE_DIR set, `new` works although HOME stays read-only
+    (copier's own cache moves there too)."""
+    identity = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.invalid",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.invalid",
+    }
+    with tmpfs(tmp_path / "home", "ro") as home:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k
+            not in {"SCAFFOLD_CACHE_DIR", "XDG_CACHE_HOME", "GIT_CONFIG_GLOBAL", "COPIER_CACHE_DIR"}
+            and not k.startswith("GIT_CONFIG_")
+        }
+        env.update(identity, HOME=str(home), PYTHONPATH=str(REPO))
+
+        def scaffold(*argv: str, **extra: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "scaffold", *argv],
+                env={**env, **extra},
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+
+        dest = tmp_path / "demo-ep"
+        proc = scaffold("new", str(dest), "--server", "minimal", "--defaults")
+        line = _one_line_error(proc.stderr)
+        assert proc.returncode == ExitCode.WRITE
+        assert "Read-only file system" in line and "SCAFFOLD_CACHE_DIR" in line
+        assert not dest.exists()
+        cache = str(tmp_path / "cache")
+        proc = scaffold(
+            "new", str(dest), "--server", "minimal", "--defaults", SCAFFOLD_CACHE_DIR=cache
+        )
+        assert proc.returncode == 0, proc.stderr
+        proc = scaffold("update", str(dest))
+        assert proc.returncode == ExitCode.WRITE
+        assert "SCAFFOLD_CACHE_DIR" in _one_line_error(proc.stderr)
+        assert scaffold("update", str(dest), SCAFFOLD_CACHE_DIR=cache).returncode == 0
