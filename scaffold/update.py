@@ -179,6 +179,11 @@ def _base_commit(repo: TemplateRepo, from_ref: str, pinned: str | None) -> tuple
     """The commit the project was made from, and notes on moved or duplicated tags."""
     notes: list[str] = []
     now = repo.resolve(from_ref)
+    if pinned and repo.bundled and now and not repo.has_commit(pinned):
+        # The bundled template's commits are made on each machine (from the installed
+        # files and the wheel's history bundle), so another machine's pin names nothing
+        # here; its release tags are not moved.
+        pinned = None
     if pinned:
         if not repo.has_commit(pinned):
             moved = f" (tag {from_ref} now points to {now[:12]})" if now else ""

@@ -109,7 +109,9 @@ cost_center:
   type: str
   help: Cost center for the billing tags (cc-NNNN)
   default: cc-0000
-  validator: "{% if not (cost_center | regex_search('^cc-[0-9]{4}$')) %}cost center must look like cc-1234{% endif %}"
+  validator: >-
+    {% if not (cost_center | regex_search('^cc-[0-9]{4}$')) %}cost center must look
+    like cc-1234{% endif %}
 """
 
 
@@ -236,11 +238,15 @@ def test_platform_team_rollout_never_loses_an_answer_or_an_edit(
     # a new file, a removed file, a changed default.
     _edit_template(team_template, "copier.yml", "\ninstance_type:\n", "\nvm_size:\n")
     _edit_template(team_template, "copier.yml", "if not (instance_type |", "if not (vm_size |")
+    help_line = (
+        "  help: Requests an instance handles at once (Azure returns 429 beyond twice this "
+        "per instance)\n"
+    )
     _edit_template(
         team_template,
         "copier.yml",
-        "max_concurrent_requests_per_instance:\n  type: int\n  help: Requests an instance handles at once (Azure returns 429 beyond twice this per instance)\n  default: 1",
-        "max_concurrent_requests_per_instance:\n  type: int\n  help: Requests an instance handles at once (Azure returns 429 beyond twice this per instance)\n  default: 2",
+        "max_concurrent_requests_per_instance:\n  type: int\n" + help_line + "  default: 1",
+        "max_concurrent_requests_per_instance:\n  type: int\n" + help_line + "  default: 2",
     )
     (team_template / "copier.yml").write_text(
         (team_template / "copier.yml").read_text()
@@ -324,7 +330,8 @@ def test_platform_team_rollout_never_loses_an_answer_or_an_edit(
         "instance_count: {{ instance_count | tojson }}\n"
         "request_settings:\n"
         "  request_timeout_ms: {{ request_timeout_ms | tojson }}\n"
-        "  max_concurrent_requests_per_instance: {{ max_concurrent_requests_per_instance | tojson }}\n"
+        "  max_concurrent_requests_per_instance: "
+        "{{ max_concurrent_requests_per_instance | tojson }}\n"
     )
     assert block in text
     text = text.replace(block, "").replace(
@@ -333,7 +340,8 @@ def test_platform_team_rollout_never_loses_an_answer_or_an_edit(
         "instance_type: {{ vm_size | tojson }}\n"
         "instance_count: {{ instance_count | tojson }}\n"
         "request_settings: {request_timeout_ms: {{ request_timeout_ms | tojson }}, "
-        "max_concurrent_requests_per_instance: {{ max_concurrent_requests_per_instance | tojson }}}\n",
+        "max_concurrent_requests_per_instance: "
+        "{{ max_concurrent_requests_per_instance | tojson }}}\n",
         1,
     )
     shared.write_text(text)

@@ -395,7 +395,8 @@ def test_split_question_with_declared_expressions(tmp_path: Path, template: Temp
         .read_text()
         .replace(
             "instance_type:\n  type: str\n  default: Standard_DS3_v2\n",
-            "vm_family:\n  type: str\n  default: Standard\nvm_size:\n  type: str\n  default: DS3_v2\n",
+            "vm_family:\n  type: str\n  default: Standard\n"
+            "vm_size:\n  type: str\n  default: DS3_v2\n",
         )
     )
     text += (

@@ -206,16 +206,7 @@ def _report_update(result: Any, args: argparse.Namespace, console: Console) -> i
         if not args.json:
             console.result(f"{result.path} is already at {plan.to_ref}; nothing to update")
         return ExitCode.OK
-    for name in result.added:
-        console.detail(f"added for the new server: {name}", important=True)
-    for name, value in result.defaulted.items():
-        console.detail(
-            f"new question {name} = {json.dumps(value, default=str)} (its default; change it "
-            f"with scaffold update --data {name}=VALUE)",
-            important=True,
-        )
-    for note in result.check.notes:
-        console.detail(note, important=True)
+    _show_outcome_notes(result, console)
     if result.pretend and not args.json:
         console.result(result.diff.rstrip() or "(no file would change)")
     details = _problems(result)
@@ -241,6 +232,19 @@ def _report_update(result: Any, args: argparse.Namespace, console: Console) -> i
         else:
             console.result(f"Updated {result.path}: {move}; review with `git diff`, then commit")
     return ExitCode.OK
+
+
+def _show_outcome_notes(result: Any, console: Console) -> None:
+    for name in result.added:
+        console.detail(f"added for the new server: {name}", important=True)
+    for name, value in result.defaulted.items():
+        console.detail(
+            f"new question {name} = {json.dumps(value, default=str)} (its default; change it "
+            f"with scaffold update --data {name}=VALUE)",
+            important=True,
+        )
+    for note in result.check.notes:
+        console.detail(note, important=True)
 
 
 def _lost_message(result: Any, what: str, move: str) -> str:
