@@ -22,7 +22,7 @@ from typing import Any
 from scaffold import answersfile
 from scaffold.conflicts import scan_conflicts
 from scaffold.errors import GitError, Interrupted, ScaffoldError
-from scaffold.gitutil import dirty_paths, git, identity_env, is_inside_repo
+from scaffold.gitutil import dirty_paths, git, identity_env, is_inside_repo, restore_folder
 from scaffold.status import find_projects
 
 
@@ -173,8 +173,7 @@ def _on_branch(
 def _abandon(project: Path, original: str, head: str, branch: str) -> None:
     """Back to where the project was; the half-made branch removed."""
     with contextlib.suppress(GitError):
-        git("reset", "--quiet", "--hard", head, cwd=project)
-        git("clean", "-d", "--force", "--quiet", "--", ".", cwd=project)
+        restore_folder(project, head)
         git("checkout", "--quiet", original, cwd=project)
         git("branch", "--quiet", "-D", branch, cwd=project)
 

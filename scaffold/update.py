@@ -42,7 +42,7 @@ from scaffold.errors import (
     UpdateConflictError,
     UsageError,
 )
-from scaffold.gitutil import BOT_ENV, dirty_paths, git, is_inside_repo, show
+from scaffold.gitutil import BOT_ENV, dirty_paths, git, is_inside_repo, restore_folder, show
 from scaffold.renames import Applied, apply, load_rules
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -475,6 +475,8 @@ def _base_pinned(plan: UpdatePlan, head: str) -> Iterator[None]:
         "--no-verify",
         "-m",
         "scaffold: pin the template commit",
+        "--",
+        plan.answers_file,
         cwd=plan.project,
         env=BOT_ENV,
     )
@@ -539,7 +541,6 @@ def _trial(plan: UpdatePlan, given: dict[str, Any], conflict: ConflictMode) -> U
         git(
             "clone",
             "--quiet",
-            "--no-hardlinks",
             str(top),
             str(clone),
             cwd=work,
@@ -806,6 +807,17 @@ def verify(
     )
     left = scan_conflicts(project)
     check = check_edits(project, since, plan, after, given, left)
+    if before.get("_commit") == after.get("_commit") and before.get(
+        answersfile.PIN_KEY
+    ) == after.get(answersfile.PIN_KEY):
+        check = replace(
+            check,
+            notes=[
+                *check.notes,
+                f"the answers file records the same template version at {since[:12]} as now: "
+                "if the update was committed since, pass --since with the commit before it",
+            ],
+        )
     return Verified(project, since, left, check)
 
 
@@ -837,8 +849,7 @@ def restore_after_interrupt(project: Path, head: str, stopped: KeyboardInterrupt
     try:
         with signals.shielded():  # a second Ctrl-C must not stop the restore half-way
             _wait_for_children(10.0)
-            git("reset", "--quiet", "--hard", head, cwd=project)
-            git("clean", "-d", "--force", "--quiet", "--", ".", cwd=project)
+            restore_folder(project, head)
             restored = not dirty_paths(project) and (
                 git("rev-parse", "HEAD", cwd=project).strip() == head
             )
@@ -847,10 +858,18 @@ def restore_after_interrupt(project: Path, head: str, stopped: KeyboardInterrupt
     if restored:
         note = f"the update was undone: {project} is as it was (HEAD {head[:12]}, clean)"
     else:
+        top = git("rev-parse", "--show-toplevel", cwd=project, check=False).strip()
+        if top and Path(top).resolve() == project:
+            how = f"git -C {project} reset --hard {head[:12]} && git -C {project} clean -fd"
+        else:  # a project inside a larger repository: only its own folder
+            how = (
+                f"git -C {project} reset --soft {head[:12]} && git -C {project} reset "
+                f"{head[:12]} -- . && git -C {project} checkout {head[:12]} -- . && "
+                f"git -C {project} clean -fd -- ."
+            )
         note = (
-            f"the update may be half-applied; restore it with `git -C {project} reset --hard "
-            f"{head[:12]} && git -C {project} clean -fd` (the update started from a clean "
-            "tree, so this loses nothing)"
+            f"the update may be half-applied; restore it with `{how}` (the update started "
+            "from a clean project folder, so this loses nothing)"
         )
     return Interrupted(signum, note=note)
 

@@ -150,3 +150,34 @@ def test_update_all_in_a_repository_holding_several_projects(
 def test_update_all_needs_folders(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["update", "--all"]) == ExitCode.USAGE
     assert "--all needs the folders" in capsys.readouterr().err
+
+
+def test_a_project_inside_a_larger_repository_leaves_the_rest_alone(
+    tmp_path: Path, template: TemplateRepo
+) -> None:
+    """Uncommitted work elsewhere in the repository neither blocks the project's update
+    (as for copier, only the project's folder must be clean) nor is touched when scaffold
+    puts the project back (`restore_folder` replaces `reset --hard`)."""
+    from scaffold.gitutil import restore_folder
+    from scaffold.update import update_project
+
+    repo = tmp_path / "mono"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    project = new_project(repo / "svc", {}, template=str(template.path)).path
+    (repo / "notes").mkdir()
+    (repo / "notes" / "todo.md").write_text("committed\n")
+    commit_all(repo, "project and notes")
+    head = git(repo, "rev-parse", "HEAD").strip()
+    (repo / "notes" / "todo.md").write_text("my uncommitted work\n")
+    (repo / "notes" / "draft.md").write_text("untracked draft\n")
+    git(repo, "add", "notes/draft.md")
+    template.replace("project/endpoint.yml.jinja", "auth_mode: key", "auth_mode: aml_token")
+    template.release("v1.1.0")
+    assert update_project(project).conflicts == []
+    assert "aml_token" in (project / "endpoint.yml").read_text()
+    restore_folder(project, head)
+    assert "auth_mode: key" in (project / "endpoint.yml").read_text()
+    assert git(project, "status", "--porcelain", "--", ".") == ""
+    assert (repo / "notes" / "todo.md").read_text() == "my uncommitted work\n"
+    assert git(repo, "diff", "--cached", "--name-only").split() == ["notes/draft.md"]
