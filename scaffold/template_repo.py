@@ -252,13 +252,28 @@ class TemplateRepo:
             return None
         return self.git("show", f"{commit}:{path}", check=False)
 
+    def config_files(self, commit: str) -> list[str]:
+        """copier.yml (or .yaml) at `commit` and the files its `!include` tags name."""
+        import fnmatch
+
+        names = [n for n in ("copier.yml", "copier.yaml") if self.read(commit, n) is not None]
+        patterns = []
+        for name in names:
+            text = self.read(commit, name) or ""
+            patterns += re.findall(r"!include\s+['\"]?([^'\"\s#]+)", text)
+        if patterns:
+            listing = self.git("ls-tree", "-r", "--name-only", commit).splitlines()
+            names += [f for f in listing if any(fnmatch.fnmatch(f, p) for p in patterns)]
+        return sorted(set(names))
+
     @contextmanager
-    def checkout(self, commit: str) -> Iterator[Path]:
-        """The template's files at `commit` in a temporary folder (removed afterwards)."""
+    def checkout(self, commit: str, paths: list[str] | None = None) -> Iterator[Path]:
+        """The template's files at `commit` (only `paths`, if given) in a temporary folder
+        (removed afterwards)."""
         work = Path(tempfile.mkdtemp(prefix="scaffold-template-"))
         try:
             archive = work / "template.tar"
-            self.git("archive", "--format=tar", f"--output={archive}", commit)
+            self.git("archive", "--format=tar", f"--output={archive}", commit, "--", *(paths or []))
             tree = work / "tree"
             tree.mkdir()
             with tarfile.open(archive) as tar:

@@ -64,7 +64,7 @@ class TemplateRef:
         installed, which is what `v<this version>` holds)."""
         if installed or self.repo is None or self.ref is None:
             return load_questions()
-        with self.repo.checkout(self.ref) as tree:
+        with self.repo.checkout(self.ref, self.repo.config_files(self.ref)) as tree:
             return load_questions(tree)
 
 

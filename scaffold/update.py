@@ -169,7 +169,7 @@ def server_change(answers: Mapping[str, Any], data: Mapping[str, Any]) -> tuple[
 # --- Planning ------------------------------------------------------------------------------
 def _questions(repo: TemplateRepo, commit: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(copier.yml as a mapping, its questions) at `commit`."""
-    with repo.checkout(commit) as tree:
+    with repo.checkout(commit, repo.config_files(commit)) as tree:
         config = template_source.load_copier_yml(tree)
         questions = template_source.load_questions(tree)
     return config, questions

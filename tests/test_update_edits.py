@@ -278,8 +278,9 @@ def _rename_instance_type(template: TemplateRepo, *, declare: bool, bridge: bool
     old = "instance_type:\n  type: str\n  default: Standard_DS3_v2\n"
     new = "vm_size:\n  type: str\n  default: Standard_DS3_v2\n"
     if bridge:  # the documented plain-copier pattern: old question kept, never asked
-        new = (
+        new = (  # exactly as the README shows it
             "instance_type:\n  type: str\n  default: ''\n  ask: false\n"
+            "  when: \"{{ instance_type is defined and instance_type != '' }}\"\n"
             "vm_size:\n  type: str\n  default: \"{{ instance_type or 'Standard_DS3_v2' }}\"\n"
         )
     text = text.replace(old, new)
@@ -351,10 +352,12 @@ def test_plain_copier_rename_bridge_keeps_the_answer(
     # scaffold update agrees, and has nothing to report.
     result = update_project(answered)
     assert result.lost == [] and result.conflicts == []
-    assert (
-        yaml.safe_load((answered / ".copier-answers.yml").read_text())["vm_size"]
-        == "Standard_F4s_v2"
-    )
+    answers = yaml.safe_load((answered / ".copier-answers.yml").read_text())
+    assert answers["vm_size"] == "Standard_F4s_v2"
+    # New projects do not store the old question.
+    fresh = new_project(tmp_path / "fresh", {}, template=str(template.path)).path
+    answers = yaml.safe_load((fresh / ".copier-answers.yml").read_text())
+    assert "instance_type" not in answers and answers["vm_size"] == "Standard_DS3_v2"
 
 
 def test_when_false_does_not_carry_an_answer_over(answered: Path, template: TemplateRepo) -> None:
