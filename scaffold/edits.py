@@ -216,7 +216,10 @@ def compare_structured(name: str, base: str | None, before: str, after: str) -> 
     try:
         template = _parse(base).data if base is not None else None
     except _Unparseable:
-        template = None
+        # The old template's file is not YAML (e.g. a `{{acr_name}}` placeholder left for
+        # sed): its values cannot be told from the user's key by key, so line by line,
+        # plus the duplicate keys the update left.
+        return compare_lines(name, base, before, after) + _new_duplicates(name, mine, now)
     flat_base = flatten(template) if template is not None else {}
     flat_before, flat_after = flatten(mine.data), flatten(now.data)
     lost: list[LostEdit] = []
@@ -244,6 +247,12 @@ def compare_structured(name: str, base: str | None, before: str, after: str) -> 
                     f"the update brought back {shown(value)}",
                 )
             )
+    return lost + _new_duplicates(name, mine, now)
+
+
+def _new_duplicates(name: str, mine: _Parsed, now: _Parsed) -> list[LostEdit]:
+    """Keys the update left twice in one mapping (YAML keeps only the last one)."""
+    lost = []
     for path, lines in now.duplicates.items():
         if path in mine.duplicates:
             continue

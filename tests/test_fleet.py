@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from templatekit import TemplateRepo, commit_all, edit, git, mini_template
 
 from scaffold.cli import main
 from scaffold.errors import ExitCode
 from scaffold.generate import new_project
+from templatekit import TemplateRepo, commit_all, edit, git, mini_template
 
 
 @pytest.fixture

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from templatekit import TemplateRepo, commit_all, edit, git, mini_template
 
 from scaffold import answersfile
 from scaffold.cli import main
 from scaffold.errors import ExitCode
 from scaffold.generate import new_project
 from scaffold.update import update_project
+from templatekit import TemplateRepo, commit_all, edit, git, mini_template
 
 
 @pytest.fixture

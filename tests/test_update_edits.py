@@ -14,14 +14,14 @@ import sys
 from pathlib import Path
 
 import pytest
-import templatekit as kit
 import yaml
-from templatekit import TemplateRepo, commit_all, edit, git, mini_template
 
+import templatekit as kit
 from scaffold.cli import main
 from scaffold.errors import ExitCode
 from scaffold.generate import new_project
 from scaffold.update import update_project, verify
+from templatekit import TemplateRepo, commit_all, edit, git, mini_template
 
 
 @pytest.fixture
