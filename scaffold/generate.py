@@ -245,17 +245,18 @@ def _render_and_place(
 
     with _staging_dir(dest) as rendered:
         try:
-            run_copy(
-                ref.url,
-                str(rendered),
-                data=dict(data),
-                vcs_ref=ref.ref,
-                defaults=not interactive,
-                unsafe=False,
-                quiet=True,
-                overwrite=True,
-                cleanup_on_error=True,
-            )
+            with template_source.git_policy(ref.url):
+                run_copy(
+                    ref.url,
+                    str(rendered),
+                    data=dict(data),
+                    vcs_ref=ref.ref,
+                    defaults=not interactive,
+                    unsafe=False,
+                    quiet=True,
+                    overwrite=True,
+                    cleanup_on_error=True,
+                )
         except (KeyboardInterrupt, ScaffoldError):
             raise
         except Exception as error:  # copier raises builtins and its own errors alike

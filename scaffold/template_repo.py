@@ -11,7 +11,7 @@ the tags that exist.
 `TemplateRepo.open(url)` gives local git access to any template source: the bundled
 template's cache repository, a local repository as it is, or, for a URL, a mirror clone
 kept in scaffold's cache (refreshed once per process), all under the git transport policy
-of `template_source.apply_git_policy`.
+of `template_source.git_policy`.
 """
 
 from __future__ import annotations
@@ -88,7 +88,6 @@ class TemplateRepo:
         Raises TemplateError (one line) when it cannot be reached or is not a repository.
         """
         url = template_source.check_url(url)
-        template_source.apply_git_policy(url)
         if url == template_source.CANONICAL_URL:
             template_source.materialise_bundled()
             repo = template_source.bundled_repo_path()
@@ -328,22 +327,28 @@ def _mirror(url: str, *, refresh: bool) -> Path:
     except OSError as error:
         raise template_source.cache_write_error(root, error) from None
     try:
-        if not (mirror / "HEAD").is_file():
-            staging = Path(tempfile.mkdtemp(prefix="mirror-", dir=root))
-            try:
-                git("clone", "--quiet", "--mirror", "--", url, str(staging / "repo.git"), cwd=root)
-                (staging / "repo.git").rename(mirror)
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
-            _FRESH.add(mirror)
-        elif refresh and mirror not in _FRESH:
-            git(f"--git-dir={mirror}", "remote", "update", "--prune", cwd=root)
-            _FRESH.add(mirror)
+        with template_source.git_policy(url):
+            _clone_or_fetch(url, root, mirror, refresh=refresh)
     except GitError as error:
         raise TemplateError(f"cannot read template {url}: {_git_reason(error)}") from None
     except OSError as error:
         raise template_source.cache_write_error(root, error) from None
     return mirror
+
+
+def _clone_or_fetch(url: str, root: Path, mirror: Path, *, refresh: bool) -> None:
+    """Create the mirror (in a staging folder, moved into place) or refresh it once."""
+    if not (mirror / "HEAD").is_file():
+        staging = Path(tempfile.mkdtemp(prefix="mirror-", dir=root))
+        try:
+            git("clone", "--quiet", "--mirror", "--", url, str(staging / "repo.git"), cwd=root)
+            (staging / "repo.git").rename(mirror)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        _FRESH.add(mirror)
+    elif refresh and mirror not in _FRESH:
+        git(f"--git-dir={mirror}", "remote", "update", "--prune", cwd=root)
+        _FRESH.add(mirror)
 
 
 def _git_reason(error: GitError) -> str:

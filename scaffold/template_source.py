@@ -16,7 +16,7 @@ project. The template bundled in scaffold's package is a plain folder, so:
 Template URLs are checked before git sees them (`check_url`): only local paths, `file://`,
 `https://`, `http://`, `ssh://`, `git://`, scp-like `user@host:path` and copier's `gh:`/`gl:`
 shortcuts; git's remote helpers (`ext::`, `fd::`, any `NAME::ADDRESS`) are refused with one
-line. scaffold also sets git's transport allowlist itself (`apply_git_policy`), so neither
+line. scaffold also sets git's transport allowlist itself (`git_policy`), so neither
 the user's git config nor a recorded `_src_path` can enable another transport.
 """
 
@@ -173,15 +173,31 @@ def local_path(url: str) -> Path:
     return Path(url).expanduser().resolve()
 
 
-def apply_git_policy(url: str) -> None:
-    """Allow git (scaffold's calls and copier's) only the transports a template at `url`
-    needs, whatever the user's git configuration says; set copier's mirror cache inside
-    scaffold's cache unless COPIER_CACHE_DIR is set (one folder to make writable)."""
+@contextlib.contextmanager
+def git_policy(url: str) -> Iterator[None]:
+    """While the block runs, allow git (scaffold's calls and copier's) only the transports
+    a template at `url` needs, whatever the user's git configuration says; restore the
+    previous setting afterwards. Also keeps copier's mirror cache inside scaffold's cache
+    unless COPIER_CACHE_DIR is set (one folder to make writable)."""
     allowed = LOCAL_PROTOCOLS if is_local(url) else REMOTE_PROTOCOLS
-    values = {"GIT_ALLOW_PROTOCOL": allowed}
     if "COPIER_CACHE_DIR" not in os.environ:
-        values["COPIER_CACHE_DIR"] = str(cache_dir() / "copier")
-    _set_environment(values)
+        _set_environment({"COPIER_CACHE_DIR": str(cache_dir() / "copier")})
+    saved = os.environ.get("GIT_ALLOW_PROTOCOL")
+    _set_environment({"GIT_ALLOW_PROTOCOL": allowed})
+    try:
+        yield
+    finally:
+        if saved is None:
+            _unset_environment("GIT_ALLOW_PROTOCOL")
+        else:
+            _set_environment({"GIT_ALLOW_PROTOCOL": saved})
+
+
+def _unset_environment(name: str) -> None:
+    os.environ.pop(name, None)
+    plumbum = sys.modules.get("plumbum")
+    if plumbum is not None and name in plumbum.local.env:
+        del plumbum.local.env[name]
 
 
 def _set_environment(values: dict[str, str]) -> None:

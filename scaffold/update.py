@@ -490,24 +490,24 @@ def _base_pinned(plan: UpdatePlan, head: str) -> Iterator[None]:
 def _run_copier(
     plan: UpdatePlan, data: dict[str, Any], conflict: ConflictMode, interactive: bool
 ) -> None:
-    template_source.apply_git_policy(plan.template)
     if plan.template == template_source.CANONICAL_URL:
         template_source.redirect_git_to_cache()
     from copier import run_update
 
     try:
-        run_update(
-            str(plan.project),
-            data=data,
-            vcs_ref=plan.to_commit,
-            answers_file=plan.answers_file,
-            defaults=not interactive,
-            overwrite=True,
-            unsafe=False,
-            quiet=True,
-            conflict=conflict,
-            skip_answered=True,
-        )
+        with template_source.git_policy(plan.template):
+            run_update(
+                str(plan.project),
+                data=data,
+                vcs_ref=plan.to_commit,
+                answers_file=plan.answers_file,
+                defaults=not interactive,
+                overwrite=True,
+                unsafe=False,
+                quiet=True,
+                conflict=conflict,
+                skip_answered=True,
+            )
     except (KeyboardInterrupt, ScaffoldError):
         raise
     except Exception as error:
@@ -568,17 +568,17 @@ def _base_rendering(
     work = Path(tempfile.mkdtemp(prefix="scaffold-base-"))
     try:
         dest = work / name
-        template_source.apply_git_policy(template)
-        run_copy(
-            template,
-            str(dest),
-            data={k: v for k, v in answers.items() if not k.startswith("_")},
-            vcs_ref=commit,
-            defaults=True,
-            unsafe=False,
-            quiet=True,
-            overwrite=True,
-        )
+        with template_source.git_policy(template):
+            run_copy(
+                template,
+                str(dest),
+                data={k: v for k, v in answers.items() if not k.startswith("_")},
+                vcs_ref=commit,
+                defaults=True,
+                unsafe=False,
+                quiet=True,
+                overwrite=True,
+            )
         yield dest
     finally:
         shutil.rmtree(work, ignore_errors=True)

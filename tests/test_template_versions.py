@@ -275,3 +275,19 @@ def test_recorded_ext_source_and_git_config_cannot_enable_other_transports(
     finally:
         home.write_text(saved)
     assert not mark.exists()
+
+
+def test_the_transport_policy_is_scoped_to_template_operations(
+    tmp_path: Path, template: TemplateRepo
+) -> None:
+    """The allowlist applies while scaffold reads a template, and is the caller's own
+    setting again afterwards (a library caller's later `git clone` of a local path works)."""
+    before = os.environ.get("GIT_ALLOW_PROTOCOL")
+    hosted = tmp_path / "hosted.git"
+    git(tmp_path, "clone", "-q", "--bare", str(template.path), str(hosted))
+    with pytest.raises(Exception, match="cannot read template"):
+        from scaffold.template_repo import TemplateRepo as Repo
+
+        Repo.open("https://example.invalid/not-there.git")
+    assert os.environ.get("GIT_ALLOW_PROTOCOL") == before
+    git(tmp_path, "clone", "-q", str(hosted), str(tmp_path / "plain-clone"))
