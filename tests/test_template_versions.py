@@ -288,6 +288,6 @@ def test_the_transport_policy_is_scoped_to_template_operations(
     with pytest.raises(Exception, match="cannot read template"):
         from scaffold.template_repo import TemplateRepo as Repo
 
-        Repo.open("https://example.invalid/not-there.git")
+        Repo.open("https://127.0.0.1:9/not-there.git")  # refused at once, no network
     assert os.environ.get("GIT_ALLOW_PROTOCOL") == before
     git(tmp_path, "clone", "-q", str(hosted), str(tmp_path / "plain-clone"))
