@@ -21,6 +21,7 @@ from scaffold import answersfile, template_source
 from scaffold.answers import check_answers, how_to_set
 from scaffold.errors import GitError, ScaffoldError, TemplateError, UsageError, WriteError
 from scaffold.gitutil import init_and_commit
+from scaffold.tempdirs import copier_temp
 
 if TYPE_CHECKING:  # pragma: no cover
     from scaffold import usermodel
@@ -245,7 +246,7 @@ def _render_and_place(
 
     with _staging_dir(dest) as rendered:
         try:
-            with template_source.git_policy(ref.url):
+            with template_source.git_policy(ref.url), copier_temp():
                 run_copy(
                     ref.url,
                     str(rendered),

@@ -27,14 +27,28 @@ from scaffold.errors import Interrupted
 _lock = threading.Lock()
 _shield_depth = 0
 _pending: int | None = None
-#: Set once the command has finished (hold_until_exit): signals no longer interrupt.
+#: Set once the command has finished (hold_until_exit, or finish() in the program):
+#: signals no longer interrupt.
 _exiting = False
+#: True when the scaffold program itself installed the handlers (main() without argv).
+_program = False
+#: The first SIGINT/SIGTERM since `install()`, or None.
+_received: int | None = None
+
+
+def received() -> int | None:
+    """The signal that arrived since `install()` (None if none did). An exception raised
+    while Python was importing a module or inside a library that caught the interrupt and
+    failed otherwise (e.g. `TypeError: expected a message argument` out of an interrupted
+    `import`) is the interrupt's doing when this is set."""
+    return _received
 
 
 def _handler(signum: int, _frame: FrameType | None) -> None:
-    global _pending
+    global _pending, _received
     if _exiting:
         return
+    _received = _received or signum
     with _lock:
         if _shield_depth:
             _pending = _pending or signum
@@ -42,12 +56,29 @@ def _handler(signum: int, _frame: FrameType | None) -> None:
     raise Interrupted(signum)
 
 
-def install() -> None:
-    """Route SIGINT and SIGTERM to `Interrupted` (main thread only; a no-op elsewhere)."""
+def install(*, program: bool = False) -> None:
+    """Route SIGINT and SIGTERM to `Interrupted` (main thread only; a no-op elsewhere).
+    `program`: the scaffold program runs (the process exits when the command is done), so
+    `finish()` takes effect."""
+    global _received, _exiting, _program
     if threading.current_thread() is not threading.main_thread():
         return
+    _received, _exiting, _program = None, False, program
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _handler)
+
+
+def finish() -> None:
+    """The command's work is done and written (only its report is left): in the scaffold
+    program, SIGINT and SIGTERM no longer interrupt it from here on, so a signal landing
+    while the outcome is printed cannot report "interrupted" for a finished change (an
+    update in place but exit 130/143). Call it as the last step of the protected block: a
+    signal that arrives before it is raised inside that block, at this call, and is handled
+    there (the update is undone). A no-op for library callers (`install()` without
+    `program`) and outside the main thread."""
+    global _exiting
+    if _program and threading.current_thread() is threading.main_thread():
+        _exiting = True
 
 
 def hold_until_exit() -> None:

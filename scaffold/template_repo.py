@@ -31,6 +31,7 @@ from typing import Any
 from scaffold import template_source
 from scaffold.errors import GitError, TemplateError, UsageError
 from scaffold.gitutil import git
+from scaffold.tempdirs import scratch_dir
 
 _SHA = re.compile(r"[0-9a-f]{7,64}\Z")
 _DESCRIBE = re.compile(r"(?P<tag>.+)-(?P<distance>\d+)-g(?P<sha>[0-9a-f]{4,64})\Z")
@@ -269,8 +270,7 @@ class TemplateRepo:
     def checkout(self, commit: str, paths: list[str] | None = None) -> Iterator[Path]:
         """The template's files at `commit` (only `paths`, if given) in a temporary folder
         (removed afterwards)."""
-        work = Path(tempfile.mkdtemp(prefix="scaffold-template-"))
-        try:
+        with scratch_dir("scaffold-template-") as work:
             archive = work / "template.tar"
             self.git("archive", "--format=tar", f"--output={archive}", commit, "--", *(paths or []))
             tree = work / "tree"
@@ -279,8 +279,6 @@ class TemplateRepo:
                 tar.extractall(tree, filter="data")
             archive.unlink()
             yield tree
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
 
     def log(self, old: str, new: str, limit: int = 50) -> list[str]:
         """Subjects of the commits after `old` up to `new` (newest first)."""

@@ -23,7 +23,6 @@ import contextlib
 import hashlib
 import json
 import shutil
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -44,6 +43,7 @@ from scaffold.errors import (
 )
 from scaffold.gitutil import BOT_ENV, dirty_paths, git, is_inside_repo, restore_folder, show
 from scaffold.renames import Applied, apply, load_rules
+from scaffold.tempdirs import copier_temp, scratch_dir, wait_for_children
 
 if TYPE_CHECKING:  # pragma: no cover
     from scaffold.template_repo import TemplateRepo
@@ -394,10 +394,13 @@ def apply_update(
     allow_server_change: bool = False,
     conflict: ConflictMode = "inline",
     interactive: bool = False,
+    final: bool = False,
 ) -> UpdateResult:
     """Run the planned update, then check it. `pretend`: in a throwaway clone, returning
     the diff it made; the project is not touched. Changing the `server` answer needs
-    `allow_server_change`."""
+    `allow_server_change`. `final`: this update is the command's last change, so once it
+    is written and checked a signal no longer interrupts the program (`signals.finish`):
+    an interrupt either undoes the update or comes too late to matter, never both."""
     given = dict(data or {})
     change = server_change(plan.answers, given)
     if change and not allow_server_change:
@@ -412,9 +415,19 @@ def apply_update(
         return _trial(plan, given, conflict)
     head = git("rev-parse", "HEAD", cwd=plan.project).strip()
     try:
-        return _apply(plan, given, conflict, interactive, head, change is not None)
+        result = _apply(plan, given, conflict, interactive, head, change is not None)
+        if final:
+            signals.finish()  # inside the try: a signal before this still undoes the update
+        return result
     except KeyboardInterrupt as stopped:
         raise restore_after_interrupt(plan.project, head, stopped) from None
+    except Exception:
+        # copier (or an import) interrupted by the signal may fail with another error:
+        # the update is still interrupted, and undone.
+        signum = signals.received()
+        if signum is None:
+            raise
+        raise restore_after_interrupt(plan.project, head, Interrupted(signum)) from None
 
 
 def _apply(
@@ -495,7 +508,7 @@ def _run_copier(
     from copier import run_update
 
     try:
-        with template_source.git_policy(plan.template):
+        with template_source.git_policy(plan.template), copier_temp():
             run_update(
                 str(plan.project),
                 data=data,
@@ -535,8 +548,7 @@ def _trial(plan: UpdatePlan, given: dict[str, Any], conflict: ConflictMode) -> U
     with the diff; the project is not touched."""
     top = Path(git("rev-parse", "--show-toplevel", cwd=plan.project).strip())
     prefix = plan.project.relative_to(top.resolve()) if plan.project != top.resolve() else Path()
-    work = Path(tempfile.mkdtemp(prefix="scaffold-trial-"))
-    try:
+    with scratch_dir("scaffold-trial-") as work:
         clone = work / top.name
         git(
             "clone",
@@ -553,8 +565,6 @@ def _trial(plan: UpdatePlan, given: dict[str, Any], conflict: ConflictMode) -> U
         git("add", "--all", "--", ".", cwd=project)
         diff = git("diff", "--cached", "--relative", head, cwd=project, check=False)
         return replace(result, path=plan.project, plan=plan, pretend=True, diff=diff)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 # --- The lost-edit check -------------------------------------------------------------------
@@ -565,10 +575,9 @@ def _base_rendering(
     """The old template version rendered with the old answers, in a temporary folder."""
     from copier import run_copy
 
-    work = Path(tempfile.mkdtemp(prefix="scaffold-base-"))
-    try:
+    with scratch_dir("scaffold-base-") as work:
         dest = work / name
-        with template_source.git_policy(template):
+        with template_source.git_policy(template), copier_temp():
             run_copy(
                 template,
                 str(dest),
@@ -580,8 +589,6 @@ def _base_rendering(
                 overwrite=True,
             )
         yield dest
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def _changed_paths(project: Path, since: str) -> list[str]:
@@ -822,22 +829,6 @@ def verify(
 
 
 # --- Interrupts and server changes ---------------------------------------------------------
-def _wait_for_children(seconds: float) -> None:
-    """Let the git processes copier started finish (an interrupt leaves them running and
-    they hold git's index lock), reaping them; give up after `seconds`."""
-    import os
-    import time
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            pid, _status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return  # no children left
-        if pid == 0:
-            time.sleep(0.02)
-
-
 def restore_after_interrupt(project: Path, head: str, stopped: KeyboardInterrupt) -> Interrupted:
     """Put `project` back as it was before an interrupted update and return the interrupt
     to raise, saying what was done. The update started from a clean work tree at `head`
@@ -848,7 +839,7 @@ def restore_after_interrupt(project: Path, head: str, stopped: KeyboardInterrupt
     restored = False
     try:
         with signals.shielded():  # a second Ctrl-C must not stop the restore half-way
-            _wait_for_children(10.0)
+            wait_for_children(10.0)
             restore_folder(project, head)
             restored = not dirty_paths(project) and (
                 git("rev-parse", "HEAD", cwd=project).strip() == head
@@ -878,8 +869,7 @@ def _add_missing_files(project: Path, answers: Mapping[str, Any], plan: UpdatePl
     """Copy files a fresh rendering with `answers` has and the project lacks."""
     from scaffold.generate import new_project
 
-    work = Path(tempfile.mkdtemp(prefix="scaffold-server-change-"))
-    try:
+    with scratch_dir("scaffold-server-change-") as work:
         data = {k: v for k, v in answers.items() if not k.startswith("_")}
         fresh = new_project(
             work / project.name,
@@ -893,5 +883,3 @@ def _add_missing_files(project: Path, answers: Mapping[str, Any], plan: UpdatePl
             (project / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(fresh.path / name, project / name)
         return added
-    finally:
-        shutil.rmtree(work, ignore_errors=True)

@@ -87,17 +87,19 @@ def test_new_into_an_empty_mount_point(tmp_path: Path) -> None:
         assert [p.name for p in tmp_path.iterdir()] == ["volume"]
 
 
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        with contextlib.suppress(OSError):
-            found += [int(c) for c in (task / "children").read_text().split()]
-    return found
+def _copier_started(temp: Path) -> bool:
+    """True once the update runs copier (scaffold.tempdirs.copier_temp's folder exists)."""
+    with contextlib.suppress(OSError):
+        return any(p.name.startswith("scaffold-copier-") for p in temp.iterdir())
+    return False
 
 
-def _interrupt_update(project: Path, signum: int, after_activity: float) -> tuple[int, str]:
-    """Run `scaffold update` in a subprocess and send `signum` `after_activity` seconds after
-    copier starts its first git process; return (exit code, stderr)."""
+def _interrupt_update(
+    project: Path, signum: int, after_activity: float, temp: Path
+) -> tuple[int, str]:
+    """Run `scaffold update` in a subprocess (TMPDIR `temp`) and send `signum`
+    `after_activity` seconds after copier starts working (after the update's planning: its
+    private temporary folder for copier appears in `temp`); return (exit code, stderr)."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -111,9 +113,10 @@ def _interrupt_update(project: Path, signum: int, after_activity: float) -> tupl
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "TMPDIR": str(temp)},
     )
     deadline = time.monotonic() + 60
-    while proc.poll() is None and time.monotonic() < deadline and not _children(proc.pid):
+    while proc.poll() is None and time.monotonic() < deadline and not _copier_started(temp):
         time.sleep(0.005)
     time.sleep(after_activity)
     if proc.poll() is None:
@@ -126,14 +129,18 @@ def _interrupt_update(project: Path, signum: int, after_activity: float) -> tupl
 def test_interrupted_update_is_undone(tmp_path: Path, signum: int) -> None:
     """An update interrupted mid-way (the signal is sent at several moments after copier
     starts working) exits 130/143 with one line saying the project was restored, and the
-    project is exactly as it was: same HEAD, clean work tree. Runs that finish before the
-    signal lands must have updated normally."""
+    project is exactly as it was: same HEAD, clean work tree; nothing is left in its
+    temporary folder (copier's renderings and clones). Runs that finish before the signal
+    lands must have updated normally."""
     project = new_project(tmp_path / "demo-ep", {"server": "minimal"}).path
     head = git(project, "rev-parse", "HEAD")
     want = 128 + signum
     interrupted = 0
+    temp = tmp_path / "tmp"  # the update's TMPDIR: nothing may be left in it
+    temp.mkdir()
     for after in (0.0, 0.2, 0.5, 0.9, 1.4, 2.0):
-        code, err = _interrupt_update(project, signum, after)
+        code, err = _interrupt_update(project, signum, after, temp)
+        assert list(temp.iterdir()) == [], f"left behind: {list(temp.iterdir())}"
         if code == 0:  # finished first: an ordinary update; undo it for the next round
             assert "deployment.yml" in git(project, "status", "--porcelain")
             git(project, "checkout", "--", ".")
@@ -145,7 +152,7 @@ def test_interrupted_update_is_undone(tmp_path: Path, signum: int) -> None:
         assert git(project, "rev-parse", "HEAD") == head
         assert git(project, "status", "--porcelain", "--untracked-files=all") == ""
     assert interrupted >= 2, "the signal never landed while copier was working"
-    assert [p.name for p in tmp_path.iterdir()] == ["demo-ep"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo-ep", "tmp"]
 
 
 def test_read_only_home_is_one_line_exit_12(tmp_path: Path) -> None:

@@ -58,14 +58,34 @@ if __name__ == '__main__':
 """
 
 
+#: Sends the signal when the update's report starts: the update is written and checked.
+SIGNAL_AT_REPORT = """\
+import os
+import scaffold.cli.template as template
+
+_report = template._report_update
+
+
+def _signal_then_report(result, args, console):
+    signum = int(os.environ["SCAFFOLD_TEST_TEARDOWN_SIGNAL"])
+    with open(os.environ["SCAFFOLD_TEST_TEARDOWN_MARK"], "w") as mark:
+        mark.write(str(signum))
+    os.kill(os.getpid(), signum)  # Python runs its handler right after this call
+    return _report(result, args, console)
+
+
+template._report_update = _signal_then_report
+"""
+
+
 def _run_with_teardown_signal(
-    tmp_path: Path, signum: int, argv: list[str]
+    tmp_path: Path, signum: int, argv: list[str], hook: str = SITECUSTOMIZE
 ) -> tuple[subprocess.CompletedProcess[str], Path]:
-    """Run `argv` (a Python command line) with the teardown signal armed; return the
-    process and the mark file the signal sender writes."""
+    """Run `argv` (a Python command line) with the signal armed (at teardown unless `hook`
+    is another sitecustomize); return the process and the mark file the sender writes."""
     hooks = tmp_path / "hooks"
     hooks.mkdir(exist_ok=True)
-    (hooks / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    (hooks / "sitecustomize.py").write_text(hook)
     mark = tmp_path / f"sent-{signum}"
     mark.unlink(missing_ok=True)
     env = {
@@ -116,3 +136,24 @@ def test_a_finished_update_is_not_killed_by_a_signal_during_shutdown(
     deployment = yaml.safe_load((project / "deployment.yml").read_text())
     assert deployment["name"] == "green"
     assert "deployment.yml" in git(project, "status", "--porcelain")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_a_finished_update_reports_does_not_undo_or_misreport_it(
+    tmp_path: Path, signum: int
+) -> None:
+    """The signal lands after the update was written and checked, as its report begins
+    (sent by the process itself from a hook around the report: no timing). The update is
+    kept and the exit code is the update's (0), not 130/143 for a project that was in fact
+    updated: an interrupt either undoes the update or comes too late to matter."""
+    project = new_project(tmp_path / "demo-ep", {"server": "minimal"}).path
+    argv = [sys.executable, "-m", "scaffold", "update", str(project), "--data"]
+    proc, mark = _run_with_teardown_signal(
+        tmp_path, signum, [*argv, "deployment_name=green"], hook=SIGNAL_AT_REPORT
+    )
+    assert mark.read_text() == str(int(signum)), "the signal was never sent"
+    assert proc.returncode == 0, proc.stderr
+    assert "interrupted" not in proc.stderr and "terminated" not in proc.stderr
+    assert "Updated" in proc.stdout
+    deployment = yaml.safe_load((project / "deployment.yml").read_text())
+    assert deployment["name"] == "green"

@@ -88,16 +88,19 @@ def main(argv: Sequence[str] | None = None, *, azure: dict[str, Any] | None = No
     program = argv is None
     arguments = list(sys.argv[1:] if argv is None else argv)
     try:
-        return _run(arguments, azure)
+        return _run(arguments, azure, program)
+    except KeyboardInterrupt as late:  # landed while an error was being reported
+        return _exit_code(late)
     finally:
         if program:
             signals.hold_until_exit()
 
 
-def _run(arguments: list[str], azure: dict[str, Any] | None) -> int:
-    """Parse, run the command, map its errors to exit codes."""
+def _run(arguments: list[str], azure: dict[str, Any] | None, program: bool) -> int:
+    """Parse, run the command, map its errors to exit codes. Once the outcome is known,
+    `signals.finish()`: in the program, a later signal no longer changes it."""
     console = Console()
-    signals.install()
+    signals.install(program=program)
     try:
         parser, _ = build_parser(arguments)
         args = parser.parse_args(arguments)
@@ -108,15 +111,34 @@ def _run(arguments: list[str], azure: dict[str, Any] | None) -> int:
         console.level = QUIET if quiet else VERBOSE if verbose else NORMAL
         args.azure_options = dict(azure or {})
         code: int = args.handler(args, console)
+        signals.finish()
         return code
     except ScaffoldError as error:
+        if signals.received() is not None:  # a failure the interrupt caused
+            return _interrupted(Interrupted(signals.received() or 2), console)
+        signals.finish()
         console.error(error)
         return error.exit_code
     except KeyboardInterrupt as stopped:
-        code = stopped.exit_code if isinstance(stopped, Interrupted) else ExitCode.INTERRUPTED
-        why = "terminated (SIGTERM)" if code == ExitCode.TERMINATED else "interrupted"
-        note = stopped.note if isinstance(stopped, Interrupted) and stopped.note else ""
-        console.error(
-            UsageError(f"{why}; {note or 'every container scaffold started was removed'}")
-        )
-        return code
+        return _interrupted(stopped, console)
+    except Exception:
+        # An unexpected error stays loud (a traceback), unless a signal caused it: an
+        # interrupt landing in an `import` or inside a library surfaces as another error.
+        if signals.received() is None:
+            raise
+        return _interrupted(Interrupted(signals.received() or 2), console)
+
+
+def _exit_code(stopped: KeyboardInterrupt) -> int:
+    """130 (SIGINT, Ctrl-C) or 143 (SIGTERM)."""
+    return stopped.exit_code if isinstance(stopped, Interrupted) else ExitCode.INTERRUPTED
+
+
+def _interrupted(stopped: KeyboardInterrupt, console: Console) -> int:
+    """Report an interrupt in one line; its exit code (130 SIGINT, 143 SIGTERM)."""
+    signals.finish()
+    code = _exit_code(stopped)
+    why = "terminated (SIGTERM)" if code == ExitCode.TERMINATED else "interrupted"
+    note = stopped.note if isinstance(stopped, Interrupted) and stopped.note else ""
+    console.error(UsageError(f"{why}; {note or 'every container scaffold started was removed'}"))
+    return code

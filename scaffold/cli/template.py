@@ -169,6 +169,7 @@ def _cmd_update(args: argparse.Namespace, console: Console) -> int:
         allow_server_change=allow,
         conflict=args.conflict,
         interactive=interactive and not args.pretend,
+        final=True,
     )
     return _report_update(result, args, console)
 
