@@ -78,19 +78,38 @@ class ServerSpec(NamedTuple):
     image_hints: tuple[str, ...] = ()
     #: Substrings of the container command (ENTRYPOINT + CMD) naming this server.
     command_hints: tuple[str, ...] = ()
-    #: File name patterns in the model, build context or code folders naming this server.
+    #: File name patterns in the model folder or build context naming this server.
     file_hints: tuple[str, ...] = ()
+    #: Azure ML model types (`model.type`) deployed with this server without an environment
+    #: (a no-code deployment: Azure supplies the server).
+    model_types: tuple[str, ...] = ()
+    #: The server runs on Azure ML's inference images (azureml-inference-server-http): a
+    #: deployment whose image is one of them needs no inference_config.
+    azureml_inference: bool = False
+    #: Ports the server listens on behind its image's own front server, which the probes do
+    #: not reach (azmlinfsrv on 31311 behind nginx on 5001 in Azure ML's curated inference
+    #: images): a log line "Listening at: http://127.0.0.1:31311" is no wrong port or bind.
+    internal_ports: tuple[int, ...] = ()
     #: The base image's ENTRYPOINT evaluates its arguments, so $VARS in an exec-form CMD expand.
     base_entrypoint_evals: bool = False
+    #: The official base image's own ENTRYPOINT, which runs when a Dockerfile FROM it sets
+    #: none (rstudio/plumber: plumb the file given as CMD, on 0.0.0.0:8000); () if unknown.
+    base_entrypoint: tuple[str, ...] = ()
     #: The server's cross-file contract module, scaffold.validate.contracts.<contract>, run
     #: by `scaffold validate` (a name, so importing the registry stays cheap).
     contract: str = ""
     #: Environment variable setting the server's worker processes (azmlinfsrv's
     #: WORKER_COUNT), which `scaffold loadtest` sizes; "" when the server has none.
     worker_env: str = ""
+    #: How `scaffold loadtest` drives the scoring route: a name in scaffold.loadtest.PROFILES
+    #: ("json": POST the sample request as JSON and time whole answers).
+    load_profile: str = "json"
     #: The scoring script is not Python (plumber.R): azure-ai-ml's pre-deploy syntax check
     #: of it must be skipped (`az ml online-deployment create --skip-script-validation`).
     skip_script_validation: bool = False
+    #: The CPython version (e.g. "3.12") of the default base image, for checking the wheels
+    #: its pip requirements need; "" when unknown or the image has no Python.
+    image_python: str = ""
 
 
 def model_dir_for(spec: ServerSpec, served_model_name: str) -> str:
@@ -121,7 +140,14 @@ def _spec(name: str, facts: dict[str, Any]) -> ServerSpec:
         if isinstance(value, str) and MODEL_PLACEHOLDER in value:
             fields[key] = value.replace(MODEL_PLACEHOLDER, served)
     fields["model_dir_pattern"] = str(facts.get("model_dir", ""))
-    for key in ("image_hints", "command_hints", "file_hints"):
+    for key in (
+        "image_hints",
+        "command_hints",
+        "file_hints",
+        "model_types",
+        "base_entrypoint",
+        "internal_ports",
+    ):
         fields[key] = tuple(fields.get(key, ()))
     fields["base_image_lifecycle"] = ImageLifecycle(**fields.get("base_image_lifecycle", {}))
     return ServerSpec(name=name, **fields)

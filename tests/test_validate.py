@@ -162,7 +162,8 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
     def _get(server: str) -> Path:
         if server not in cache:
             dest = tmp_path_factory.mktemp("pristine") / f"{server}-ep"
-            cache[server] = new_project(dest, {"server": server}, git_init=False).path
+            answers = {"server": server, "endpoint_name": dest.name}  # no unique suffix
+            cache[server] = new_project(dest, answers, git_init=False).path
         return cache[server]
 
     return _get
@@ -232,7 +233,12 @@ CATALOGUE: list[tuple[str, str, list[Edit], list[Expected]]] = [
         [rename_key(E, "auth_mode", "auth_mod")],
         errors("schema.unknown_field", E, "auth_mod"),
     ),
-    ("missing-name", "plumber", [del_key(D, "name")], errors("schema.missing_field", D, "name")),
+    (
+        "missing-name",
+        "plumber",
+        [del_key(D, "name")],
+        [("warning", "name.deployment.missing", D, "name")],
+    ),
     (
         "missing-route-port",
         "plumber",
@@ -336,7 +342,7 @@ CATALOGUE: list[tuple[str, str, list[Edit], list[Expected]]] = [
         [remove(E), set_key(D, "endpoint_name", "Bad_Name")],
         errors("name.endpoint.pattern", D, "endpoint_name")
         + errors("name.endpoint.case", D, "endpoint_name")
-        + [("warning", "file.missing", E, "")],
+        + [("info", "endpoint.file.none", D, "")],
     ),
     # Names YAML reads as another type (`name: null`, `yes`, `1e3`): caught without the SDK.
     (
@@ -379,16 +385,19 @@ CATALOGUE: list[tuple[str, str, list[Edit], list[Expected]]] = [
         errors("name.null", D, "endpoint_name"),
     ),
     (
-        "deployment-name-missing",
+        "deployment-name-missing-given-by-deploy-script",
         "plumber",
-        [del_key(D, "name")],
-        errors("schema.missing_field", D, "name"),
+        [
+            del_key(D, "name"),
+            write("deploy.sh", "az ml online-deployment create --name blue -f deployment.yml\n"),
+        ],
+        [],
     ),
     (
         "endpoint-name-missing",
         "plumber",
         [del_key(E, "name")],
-        errors("schema.missing_field", E, "name"),
+        [("warning", "endpoint.name.missing", E, "name")],
     ),
     # Environment and routes.
     ("no-inference-config", "plumber", [del_key(D, IC)], errors("routes.missing", D, IC)),
@@ -432,6 +441,13 @@ CATALOGUE: list[tuple[str, str, list[Edit], list[Expected]]] = [
         "image-placeholder",
         "azure-r-multimodel-plumber",
         [set_key(R_DEP, "environment.image", "{{ACR_NAME}}.azurecr.io/r_server")],
+        # A template a deploy script fills in (Microsoft's examples): a warning, not an error.
+        [("warning", "placeholder", R_DEP, "environment.image")],
+    ),
+    (
+        "image-invalid",
+        "azure-r-multimodel-plumber",
+        [set_key(R_DEP, "environment.image", "myacr.azurecr.io/R Server")],
         errors("image.invalid", R_DEP, "environment.image"),
     ),
     (
@@ -642,10 +658,12 @@ CATALOGUE: list[tuple[str, str, list[Edit], list[Expected]]] = [
         errors("file.unreadable", D, ""),
     ),
     (
-        "two-deployment-files",
+        "second-deployment-file-half-written",
         "azure-r-multimodel-plumber",
         [lambda root: (root / "green-deployment.yml").write_text("name: green\n")],
-        errors("file.missing", D, ""),
+        errors("schema.missing_field", "green-deployment.yml", "instance_type")
+        + errors("environment.missing", "green-deployment.yml", "environment")
+        + [("warning", "name.endpoint.missing", "green-deployment.yml", "endpoint_name")],
     ),
     # Plumber contract.
     (

@@ -40,13 +40,49 @@ def schema_step(ctx: Context) -> tuple[bool, str]:
             if data is None:
                 continue
             source = (
-                _sdk_input(ctx, data, Path(scratch)) if kind == "deployment" else (ctx.root / file)
+                _sdk_input(ctx, data, Path(scratch))
+                if kind == "deployment"
+                else _dump(_named(data, "endpoint-name"), Path(scratch) / "endpoint.yml")
             )
+            if any(p.file == file and p.code == "schema.preview_format" for p in ctx.problems):
+                continue  # a file in the 2021 preview format: the SDK would only add noise
             error = _sdk_load(loaders[kind], source)
+            filled = _placeholder_keys(ctx, data)
             for problem in sdk_problems(error, file, sections) if error else []:
-                if not ctx.has(problem.file, problem.key):
+                if (
+                    not ctx.has(problem.file, problem.key)
+                    and not _about(problem.key, filled)
+                    and not _reported_below(ctx, problem)
+                ):
                     ctx.problems.append(problem)
     return True, f"checked with azure-ai-ml {version}"
+
+
+def _reported_below(ctx: Context, problem: Problem) -> bool:
+    """Whether a missing path the SDK reports at a section (`environment` or `model`: No such
+    file) is already reported by the SDK-free checks at a key in it (environment.conda_file,
+    model.path)."""
+    below = f"{problem.key}."
+    return problem.code == "schema.path" and any(
+        p.file == problem.file
+        and p.code.startswith("path.")
+        and (p.key == problem.key or p.key.startswith(below))
+        for p in ctx.problems
+    )
+
+
+def _placeholder_keys(ctx: Context, data: Mapping) -> list[str]:
+    """Key paths whose value is a placeholder a script fills in (reported once, as such)."""
+    from scaffold.validate.checks import scalars
+
+    return [key for key, value in scalars(data, "") if ctx.is_placeholder(value)]
+
+
+def _about(key: str, keys: list[str]) -> bool:
+    """Whether a problem at `key` is about one of `keys` (the same, a parent or a child)."""
+    return any(
+        key == other or other.startswith(f"{key}.") or key.startswith(f"{other}.") for other in keys
+    )
 
 
 def _sdk_input(ctx: Context, data: Mapping, scratch: Path) -> Path:
@@ -57,8 +93,6 @@ def _sdk_input(ctx: Context, data: Mapping, scratch: Path) -> Path:
     (their existence is checked above); other relative paths become absolute.
     """
     import copy
-
-    import yaml
 
     data = copy.deepcopy(data)
     stub = scratch / "empty"
@@ -72,7 +106,23 @@ def _sdk_input(ctx: Context, data: Mapping, scratch: Path) -> Path:
             parent[key] = str(stub if local.is_dir() else scratch / "empty-file")
         else:
             parent[key] = str(local)
-    target = scratch / "deployment.yml"
+    if "endpoint_name" not in data:  # deploy scripts pass it: --endpoint-name (a warning)
+        named = (ctx.endpoint or {}).get("name")
+        data["endpoint_name"] = named if isinstance(named, str) else "endpoint-name"
+    return _dump(_named(data, "deployment-name"), scratch / "deployment.yml")
+
+
+def _named(data: Mapping, name: str) -> Mapping:
+    """The mapping with a stand-in name when it has none: `az ml ... create --name N`
+    gives it on the command line (checks.check_names reports when nothing does)."""
+    return data if "name" in data else {"name": name, **data}
+
+
+def _dump(data: Mapping, target: Path) -> Path:
+    """Write the parsed mapping for the SDK: `{{PLACEHOLDER}}` values that are not YAML as
+    written (Microsoft's example templates) are strings in it."""
+    import yaml
+
     target.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return target
 
@@ -175,7 +225,10 @@ def _walk(node: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], s
             yield from _walk(value, path if key == "_schema" else (*path, str(key)))
     elif isinstance(node, list):
         yield from ((path, m) for m in node if isinstance(m, str))
-        branches = [b for b in node if isinstance(b, dict)]
+        # a union's branches: mappings of field errors, or plain messages of one branch
+        # ("No such file or directory: .../conda.yaml")
+        messages = [b for b in node if isinstance(b, list) and all(isinstance(m, str) for m in b)]
+        branches = [b for b in node if isinstance(b, dict)] + [{"_schema": b} for b in messages]
         if branches:
             yield from _walk(_best_branch(branches), path)
     elif isinstance(node, str):
@@ -185,13 +238,16 @@ def _walk(node: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], s
 def _best_branch(branches: list[Mapping]) -> Mapping:
     """The union branch that describes the input: not a 'use azureml:' hint, fewest errors."""
 
-    def score(index: int) -> tuple[bool, int, int]:
+    def score(index: int) -> tuple[bool, bool, int, int]:
         leaves = list(_walk(branches[index], ()))
         noise = all(
             m.startswith("In order to specify an existing") or m == "Not a valid URL."
             for _, m in leaves
         )
-        return noise, len(leaves), index
+        # a branch that only misses fields (a registered environment's name) describes
+        # another kind of input than a branch with a concrete complaint about this one
+        missing_only = all(m == "Missing data for required field." for _, m in leaves)
+        return noise, missing_only, len(leaves), index
 
     return branches[min(range(len(branches)), key=score)]
 
@@ -264,14 +320,11 @@ def _message_problem(file: str, key: str, message: str) -> Problem:
             f"`{leaf}` has invalid characters",
             "Use a letter first, then letters, digits and dashes",
         )
-    if message.startswith("Can't find directory or file"):
+    if message.startswith("Can't find directory or file") or "No such file or directory" in message:
+        missing = re.search(r"No such file or directory:?\s*'?([^'\s]+)", message)
+        text = f"{missing.group(1)} does not exist" if missing else message.strip().splitlines()[0]
         return Problem(
-            "error",
-            "schema.path",
-            file,
-            key,
-            message.strip().rstrip("."),
-            f"Fix {key} (relative to {file})",
+            "error", "schema.path", file, key, text.rstrip("."), f"Fix {key} (relative to {file})"
         )
     first = message.strip().splitlines()[0] if message.strip() else message
     return Problem("error", "schema.invalid", file, key, first, f"Fix {key or 'the file'}")
