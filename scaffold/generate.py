@@ -355,8 +355,11 @@ def _keep_large_files_out(
     """Keep model files above the size threshold out of git objects (scaffold.largefiles);
     True when there were any."""
     from scaffold import largefiles, usermodel
+    from scaffold.servers import SERVERS
 
-    roots = [usermodel.model_dir(project, answers), project / "docker-context" / "models"]
+    roots = [project / "docker-context" / "models"]
+    if str(answers.get("server")) in SERVERS:  # a team template may ask no `server`
+        roots.insert(0, usermodel.model_dir(project, answers))
     files = [
         (f"{root.relative_to(project).as_posix()}/{name}", size)
         for root in roots

@@ -82,12 +82,17 @@ def test_status_reports_broken_projects_and_goes_on(
 def test_status_shows_half_finished_updates(
     fleet: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Conflict markers committed by mistake are a half-finished update, not "up to date"."""
+    """Conflict markers committed by mistake are a half-finished update, not "up to date";
+    `validate` names them too, before and after they were committed."""
     project = fleet / "edited"
     assert main(["update", str(project)]) == ExitCode.UPDATE_CONFLICT
+    capsys.readouterr()
+    assert main(["validate", "--no-schema", str(project)]) == ExitCode.INVALID
+    assert "deployment.yml has unresolved conflict markers at line" in capsys.readouterr().out
     git(project, "add", "-A")
     git(project, "commit", "-qm", "oops, committed with markers")
-    capsys.readouterr()
+    assert main(["validate", "--no-schema", str(project)]) == ExitCode.INVALID
+    assert "deployment.yml has unresolved conflict markers at line" in capsys.readouterr().out
     assert main(["status", "--json", str(project)]) == ExitCode.UPDATE_CONFLICT
     (row,) = json.loads(capsys.readouterr().out)
     assert row["state"] == "unresolved" and not row["behind"]
