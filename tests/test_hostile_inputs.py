@@ -103,8 +103,8 @@ def test_an_unreachable_template_is_a_template_error_not_a_full_disk(
         ["new", "--server", "plumber", "--defaults", "--template", url, str(tmp_path / "t-ep")]
     )
     line = _one_line(code, capsys.readouterr().err)
-    assert code == ExitCode.TEMPLATE and "git could not fetch the template" in line
-    assert "127.0.0.1" in line and "check the disk" not in line
+    assert code == ExitCode.TEMPLATE and "template" in line
+    assert "Failed to connect to 127.0.0.1" in line and "check the disk" not in line
     assert not (tmp_path / "t-ep").exists()
 
 
