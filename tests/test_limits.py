@@ -271,3 +271,26 @@ def test_the_issue_bomb_costs_no_more_than_a_plain_refusal(tmp_path: Path) -> No
         assert code == 2 and err.startswith("error: "), err
         peaks[name] = usage.ru_maxrss
     assert peaks["bomb"] <= 1.5 * peaks["plain"], peaks
+
+
+def test_an_answers_file_bomb_is_refused_by_status_and_update(tmp_path: Path) -> None:
+    """A cloned project's .copier-answers.yml is input too: a billion-laughs one costs
+    `status` and `update` (children under the same kernel limits) one refusal, never the
+    expansion."""
+    from scaffold.generate import new_project
+
+    project = new_project(tmp_path / "bomb-ep", {"server": "plumber"}).path
+    subprocess.run(["git", "-C", str(project), "config", "user.email", "t@example.invalid"])
+    (project / ".copier-answers.yml").write_text(laughs(9, key="server"), encoding="utf-8")
+    subprocess.run(
+        ["git", "-C", str(project), "commit", "-qam", "bomb", "--author", "t <t@example.invalid>"],
+        check=True,
+        env={**os.environ, "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"},
+    )
+    for command in ("status", "update"):
+        printed = tmp_path / f"{command}.txt"
+        code, err, usage = run_limited([command, str(project)], tmp_path, stdout=printed)
+        said = err + printed.read_text()
+        assert code > 0, f"{command}: exit {code} (killed by a limit if negative):\n{said[-2000:]}"
+        assert "Traceback" not in said and "expands to more than 1 MiB" in said, said[-2000:]
+        assert usage.ru_maxrss * 1024 < CHILD_MEMORY
