@@ -52,3 +52,15 @@ def instance_types() -> dict[str, InstanceType]:
 def lookup(name: str) -> InstanceType | None:
     """The size called `name` (any case), or None when it is not a managed-endpoint size."""
     return instance_types().get(name.strip().upper())
+
+
+@cache
+def _gpu_models() -> dict[str, float]:
+    path = facts_file().with_name(INSTANCE_TYPES_FILE)
+    table = json.loads(path.read_text(encoding="utf-8")).get("gpu_models", {})
+    return {name: float(facts["compute_capability"]) for name, facts in table.items()}
+
+
+def gpu_compute_capability(gpu_model: str) -> float | None:
+    """CUDA compute capability of a GPU model (e.g. 8.0 for "A100"), None when unknown."""
+    return _gpu_models().get(gpu_model)
