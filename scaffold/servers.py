@@ -91,6 +91,13 @@ class ServerSpec(NamedTuple):
     #: The scoring script is not Python (plumber.R): azure-ai-ml's pre-deploy syntax check
     #: of it must be skipped (`az ml online-deployment create --skip-script-validation`).
     skip_script_validation: bool = False
+    #: /dev/shm size the container needs (Docker's --shm-size, e.g. "2g"), "" for Docker's
+    #: default 64 MB; `scaffold run`/`serve`/`loadtest` start the container with it.
+    shm_size: str = ""
+    #: How `scaffold loadtest` drives the scoring route: "" posts the sample request and
+    #: times whole answers; "openai-chat" streams chat completions and measures time to first
+    #: token and tokens per second (scaffold.llmload).
+    load_profile: str = ""
 
 
 def model_dir_for(spec: ServerSpec, served_model_name: str) -> str:
