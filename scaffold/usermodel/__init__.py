@@ -42,6 +42,8 @@ class ModelFile:
     size: int
     #: The model may be loaded for inspection (its size is within the limit).
     inspect: bool
+    #: The answers given so far (e.g. the instance type the model is sized for).
+    answers: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -142,7 +144,9 @@ def prepare(model: str, data: Mapping[str, Any]) -> Prepared:
     size = _size(path)
     adapter = importlib.import_module(f"scaffold.usermodel.{spec.model_adapter}")
     prepared: Prepared = adapter.prepare(
-        ModelFile(path=path.resolve(), size=size, inspect=size <= inspect_limit())
+        ModelFile(
+            path=path.resolve(), size=size, inspect=size <= inspect_limit(), answers=dict(data)
+        )
     )
     for key, value in prepared.answers.items():
         if key in data and data[key] != value:
