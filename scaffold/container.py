@@ -138,9 +138,11 @@ def start(
     ports: list[int] | Mapping[int, int | None],
     labels: Mapping[str, str],
     platform: str | None = None,
+    shm_size: str | None = None,
 ) -> Container:
     """Start `image` detached with tini (init), each container port published on 127.0.0.1:
-    at the host port `ports` maps it to, or a random one (a list, or None in the mapping)."""
+    at the host port `ports` maps it to, or a random one (a list, or None in the mapping);
+    `shm_size` (e.g. "2g") replaces Docker's 64 MB /dev/shm."""
     from docker.errors import APIError, ImageNotFound
 
     host_ports = ports if isinstance(ports, Mapping) else dict.fromkeys(ports)
@@ -156,6 +158,8 @@ def start(
     }
     if platform:
         options["platform"] = platform
+    if shm_size:
+        options["shm_size"] = shm_size
     try:
         started: Container = client.containers.run(image, **options)
         return started

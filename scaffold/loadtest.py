@@ -22,10 +22,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scaffold.errors import NotReadyError, SmokeTestError, UsageError
 from scaffold.localrun import LocalDeployment, Reporter
+
+if TYPE_CHECKING:  # pragma: no cover
+    from scaffold.llmload import LlmLoadReport
 
 #: A level whose throughput is within this share of the best one counts as saturated:
 #: more concurrency only adds queueing, so the smallest such level is recommended.
@@ -432,15 +435,31 @@ def loadtest_project(
     platform: str | None = None,
     request: Path | None = None,
     progress: ProgressCallback | None = None,
-) -> LoadReport:
+) -> LoadReport | LlmLoadReport:
     """Start the project like `scaffold run`, drive its scoring route at each level, remove
-    the container, and return the measurements with a recommendation."""
+    the container, and return the measurements with a recommendation (an LlmLoadReport for
+    servers whose load profile is "openai-chat")."""
     from scaffold.servers import SERVERS
     from scaffold.validate import validate_project
 
     project = project.expanduser().resolve()
-    body = _sample_body(project, request)
     server = validate_project(project, schema=False).server
+    if server in SERVERS and SERVERS[server].load_profile == "openai-chat":
+        # LLM servers: streamed chat completions, time to first token and tokens per second.
+        from scaffold.llmload import loadtest_llm
+
+        return loadtest_llm(
+            project,
+            reporter,
+            levels=levels,
+            seconds_per_level=seconds_per_level,
+            max_requests_per_level=max_requests_per_level,
+            target_rps=target_rps,
+            platform=platform,
+            request=request,
+            progress=progress,
+        )
+    body = _sample_body(project, request)
     worker_env = SERVERS[server].worker_env if server in SERVERS else ""
     deployment = LocalDeployment(project, reporter, platform=platform)
     plan = deployment.plan
@@ -515,8 +534,12 @@ def _notes(report: LoadReport) -> list[str]:
 # -- rendering ----------------------------------------------------------------------------
 
 
-def format_table(report: LoadReport) -> str:
+def format_table(report: LoadReport | LlmLoadReport) -> str:
     """The report as a text table with the recommendation below it."""
+    if not isinstance(report, LoadReport):  # an LLM server's report (scaffold.llmload)
+        from scaffold import llmload
+
+        return llmload.format_table(report)
     head = (
         f"{'concurrency':>11} {'requests':>9} {'ok':>7} {'errors':>7} {'req/s':>8} "
         f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}"
@@ -555,9 +578,13 @@ def format_table(report: LoadReport) -> str:
     return "\n".join(lines)
 
 
-def plot(report: LoadReport, path: Path) -> None:
+def plot(report: LoadReport | LlmLoadReport, path: Path) -> None:
     """Draw throughput and latency percentiles per level into a PNG (needs matplotlib)."""
     require_matplotlib()
+    if not isinstance(report, LoadReport):  # an LLM server's report (scaffold.llmload)
+        from scaffold import llmload
+
+        return llmload.plot(report, path)
     import matplotlib
 
     matplotlib.use("Agg")

@@ -30,6 +30,7 @@ from scaffold import container as docker_adapter
 from scaffold.errors import NotReadyError, ProjectError, SmokeTestError
 from scaffold.probes import wait_ready
 from scaffold.project import Route, RunPlan, load_plan
+from scaffold.servers import ServerSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     from docker import DockerClient
@@ -48,6 +49,7 @@ HOST_LABEL = "scaffold.host"
 #: Seconds between two looks at the container and the watched files in --serve.
 SERVE_POLL = 0.5
 _SKIP_DIRS = frozenset({".git", "__pycache__", ".ipynb_checkpoints", ".Rproj.user"})
+_UNKNOWN_SERVER = ServerSpec("", "", 0, "", "", "", "", "", "")
 
 
 class Reporter(Protocol):
@@ -96,6 +98,25 @@ class RunResult:
     timings: Timings = field(default_factory=Timings)
 
 
+def server_spec(project: Path) -> ServerSpec:
+    """The registry entry of the project's server (answers file, else detected from its
+    files as `scaffold validate` does); an empty spec when it cannot be told."""
+    import yaml
+
+    from scaffold.servers import SERVERS
+
+    try:
+        answers = yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        answers = None
+    server = answers.get("server") if isinstance(answers, dict) else None
+    if server not in SERVERS:
+        from scaffold.validate import validate_project
+
+        server = validate_project(project, schema=False).server
+    return SERVERS.get(str(server), _UNKNOWN_SERVER)
+
+
 def image_tag(plan: RunPlan) -> str:
     """A stable local tag, so rebuilds reuse Docker's layer cache."""
     name = re.sub(r"[^a-z0-9_.-]+", "-", f"{plan.endpoint_name}-{plan.deployment_name}".lower())
@@ -117,6 +138,8 @@ class LocalDeployment:
     ) -> None:
         self.reporter = reporter or SilentReporter()
         self.plan = load_plan(project)
+        #: /dev/shm size the project's server needs (the registry's shm_size), "" for default.
+        self.shm_size = server_spec(self.plan.project).shm_size
         self.platform = resolve_platform(platform)
         self.client: DockerClient = docker_adapter.connect()
         self.tag = image_tag(self.plan)
@@ -184,6 +207,7 @@ class LocalDeployment:
                 HOST_LABEL: socket.gethostname(),
             },
             platform=self.platform,
+            shm_size=self.shm_size or None,
         )
         self.ports = docker_adapter.published_ports(self.container, plan.ports)
         self.timings.start = time.monotonic() - started
