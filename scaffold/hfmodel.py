@@ -345,7 +345,7 @@ def load_delay_seconds(weights_bytes: int) -> int:
     """Seconds before the first probe for a model of this size: the engine's start
     (compilation, CUDA graphs) plus reading the weights, rounded up to 10 s."""
     seconds = LOAD_BASE_SECONDS + LOAD_SECONDS_PER_GIB * weights_bytes / GIB
-    return min(3600, math.ceil(seconds / 10.0) * 10)
+    return min(3600, math.ceil(round(seconds) / 10.0) * 10)
 
 
 def concurrency_for(estimate_: GpuEstimate, max_model_len: int, default: int) -> int:

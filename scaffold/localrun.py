@@ -48,6 +48,8 @@ PID_LABEL = "scaffold.pid"
 HOST_LABEL = "scaffold.host"
 #: Seconds between two looks at the container and the watched files in --serve.
 SERVE_POLL = 0.5
+#: Seconds between two looks at the container's log for its server's fatal lines.
+LOG_SCAN_INTERVAL = 2.0
 _SKIP_DIRS = frozenset({".git", "__pycache__", ".ipynb_checkpoints", ".Rproj.user"})
 _UNKNOWN_SERVER = ServerSpec("", "", 0, "", "", "", "", "", "")
 
@@ -138,8 +140,11 @@ class LocalDeployment:
     ) -> None:
         self.reporter = reporter or SilentReporter()
         self.plan = load_plan(project)
+        spec = server_spec(self.plan.project)
         #: /dev/shm size the project's server needs (the registry's shm_size), "" for default.
-        self.shm_size = server_spec(self.plan.project).shm_size
+        self.shm_size = spec.shm_size
+        #: Log lines after which the server never becomes ready (the registry's fatal_log).
+        self.fatal_log = spec.fatal_log
         self.platform = resolve_platform(platform)
         self.client: DockerClient = docker_adapter.connect()
         self.tag = image_tag(self.plan)
@@ -220,10 +225,19 @@ class LocalDeployment:
     def wait_ready(self) -> float:
         """Wait for liveness, then readiness; seconds until ready, NotReadyError if never."""
         plan, running = self.plan, self._running()
+        scanned = [time.monotonic()]
 
         def alive() -> str:
             state, code = docker_adapter.status(running)
-            return "" if state == "running" else f"container {state} (exit code {code})"
+            if state != "running":
+                return f"container {state} (exit code {code})"
+            if self.fatal_log and time.monotonic() - scanned[0] >= LOG_SCAN_INTERVAL:
+                scanned[0] = time.monotonic()
+                recent = docker_adapter.logs(running, tail=200)
+                for line in self.fatal_log:
+                    if line in recent:
+                        return f"the server logged {line!r} and will not become ready"
+            return ""
 
         began = time.monotonic()
         for label, route, probe in (

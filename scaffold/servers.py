@@ -98,6 +98,9 @@ class ServerSpec(NamedTuple):
     #: times whole answers; "openai-chat" streams chat completions and measures time to first
     #: token and tokens per second (scaffold.llmload).
     load_profile: str = ""
+    #: Log lines that mean the server cannot start although its process lives on (vLLM's API
+    #: server can hang after its engine failed): `run` stops waiting for the probes at once.
+    fatal_log: tuple[str, ...] = ()
 
 
 def model_dir_for(spec: ServerSpec, served_model_name: str) -> str:
@@ -128,7 +131,7 @@ def _spec(name: str, facts: dict[str, Any]) -> ServerSpec:
         if isinstance(value, str) and MODEL_PLACEHOLDER in value:
             fields[key] = value.replace(MODEL_PLACEHOLDER, served)
     fields["model_dir_pattern"] = str(facts.get("model_dir", ""))
-    for key in ("image_hints", "command_hints", "file_hints"):
+    for key in ("image_hints", "command_hints", "file_hints", "fatal_log"):
         fields[key] = tuple(fields.get(key, ()))
     fields["base_image_lifecycle"] = ImageLifecycle(**fields.get("base_image_lifecycle", {}))
     return ServerSpec(name=name, **fields)

@@ -308,7 +308,6 @@ def prepare(model: ModelFile) -> Prepared:
             f"served as {answers.get('served_model_name')} with max_model_len "
             f"{answers.get('max_model_len')} on {answers.get('instance_type')} "
             f"(tensor_parallel_size {answers.get('tensor_parallel_size')})",
-            *notes,
         ]
 
-    return Prepared(defaults=sizing.defaults, finish=finish)
+    return Prepared(defaults=sizing.defaults, finish=finish, notes=notes)

