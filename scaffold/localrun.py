@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from scaffold import container as docker_adapter
-from scaffold.errors import NotReadyError, ProjectError, SmokeTestError
+from scaffold.errors import DockerError, NotReadyError, ProjectError, SmokeTestError
 from scaffold.probes import wait_ready
 from scaffold.project import Route, RunPlan, load_plan
 from scaffold.servers import ServerSpec
@@ -214,7 +214,19 @@ class LocalDeployment:
             platform=self.platform,
             shm_size=self.shm_size or None,
         )
-        self.ports = docker_adapter.published_ports(self.container, plan.ports)
+        try:
+            self.ports = docker_adapter.published_ports(self.container, plan.ports)
+        except DockerError:
+            # A container that exits at once has no published ports left to read: that is
+            # the container's failure (its log says why), not Docker's.
+            state, code = docker_adapter.status(self.container)
+            if state == "running":
+                raise
+            raise NotReadyError(
+                f"the container {state} at once (exit code {code}); see the container log "
+                "below",
+                details=docker_adapter.logs(self.container),
+            ) from None
         self.timings.start = time.monotonic() - started
         return self.container
 
