@@ -887,3 +887,36 @@ def test_vllm_without_its_model_fails_fast_with_the_reason(
     assert main(["run", str(project), "--no-validate"]) == ExitCode.NOT_READY
     err = capsys.readouterr().err
     assert "exited" in err and "no Hugging Face model (config.json)" in err
+
+
+@pytest.mark.docker
+def test_a_server_that_logs_a_fatal_line_is_not_waited_for(
+    sample: Path, tmp_path: Path, standin: Callable[[str], str]
+) -> None:
+    """vLLM's API server can live on after its engine failed, so its probes would time out
+    only after the whole budget (7 minutes here): a line of the registry's fatal_log ends
+    the wait at once. A start script that logs the line and sleeps stands in for the hang."""
+    from scaffold.errors import NotReadyError
+    from scaffold.localrun import LocalDeployment, clean
+
+    project = tmp_path / sample.name
+    shutil.copytree(sample, project, ignore=shutil.ignore_patterns(".git"))
+    dockerfile = project / "docker-context" / "Dockerfile"
+    text = dockerfile.read_text().replace("vllm/vllm-openai:v0.32.0", standin("base"))
+    dockerfile.write_text(text)
+    (project / "docker-context" / "start-vllm.sh").write_text(
+        "#!/bin/sh\necho 'RuntimeError: Engine core initialization failed. See root cause "
+        "above.'\nexec sleep 600\n"
+    )
+    deployment = LocalDeployment(project)
+    assert deployment.fatal_log
+    try:
+        deployment.build()
+        deployment.start()
+        with pytest.raises(NotReadyError) as failed:
+            deployment.wait_ready()
+    finally:
+        deployment.stop()
+        clean(project)
+    assert "logged 'Engine core initialization failed'" in failed.value.message
+    assert "See root cause above" in failed.value.details
