@@ -20,8 +20,17 @@ from typing import Any
 
 #: Files a model's weights come in, most preferred first (vLLM's load_format "auto" order).
 WEIGHT_PATTERNS = (("safetensors", "*.safetensors"), ("pytorch", "*.bin"), ("pytorch", "*.pt"))
-#: Tokenizer files, any of which makes a tokenizer transformers can load.
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tiktoken.model")
+#: Tokenizer files, any of which makes a tokenizer transformers (or vLLM's Mistral mode)
+#: can load.
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer.model",
+    "vocab.json",
+    "tekken.json",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "tiktoken.model",
+)
 #: config.json keys vLLM reads the model's longest sequence from (the smallest wins).
 MAX_LEN_KEYS = (
     "max_position_embeddings",
@@ -52,8 +61,11 @@ GIB = 1 << 30
 #: GPU memory per GPU that the weights and the KV cache cannot use (CUDA context, activations
 #: of a full batch, CUDA graphs): an allowance, not a measurement.
 RUNTIME_ALLOWANCE_GIB = 2.0
-#: vLLM's default cap on sequences in one batch (--max-num-seqs).
-MAX_NUM_SEQS = 256
+#: Concurrency sizing: sequences of this many tokens (or max_model_len if shorter) that the
+#: KV cache holds at once, at most MAX_CONCURRENCY (vLLM batches up to --max-num-seqs, 256,
+#: but Azure queues what exceeds the setting: measure with `scaffold loadtest`).
+TYPICAL_SEQUENCE = 2048
+MAX_CONCURRENCY = 128
 #: Minimum compute capability vLLM's CUDA image has kernels for, and bfloat16 needs.
 MIN_COMPUTE_CAPABILITY = 7.0
 BF16_COMPUTE_CAPABILITY = 8.0
@@ -214,8 +226,30 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
     return loaded
 
 
+def _indexed(folder: Path, fmt: str) -> tuple[Path, ...]:
+    """The shards a `*.index.json` names (Mistral's repos also hold a consolidated copy of
+    the same weights, which vLLM does not load by default)."""
+    name = (
+        "model.safetensors.index.json" if fmt == "safetensors" else "pytorch_model.bin.index.json"
+    )
+    index = folder / name
+    if not index.is_file():
+        return ()
+    try:
+        weight_map = _read_json(index, name).get("weight_map")
+    except HfModelError:
+        return ()
+    if not isinstance(weight_map, dict):
+        return ()
+    shards = {folder / str(shard) for shard in weight_map.values()}
+    return tuple(sorted(p for p in shards if p.is_file()))
+
+
 def _weights(folder: Path) -> tuple[str, tuple[Path, ...]]:
     for fmt, pattern in WEIGHT_PATTERNS:
+        indexed = _indexed(folder, fmt)
+        if indexed:
+            return fmt, indexed
         files = tuple(sorted(p for p in folder.glob(pattern) if p.is_file()))
         if fmt == "pytorch":
             files = tuple(p for p in files if not p.name.startswith("training_args"))
@@ -270,6 +304,7 @@ def read_model(folder: Path, *, need_weights: bool = True) -> HfModel:
     if (folder / "tokenizer_config.json").is_file():
         tokenizer_config = _read_json(folder / "tokenizer_config.json", "tokenizer_config.json")
     tokenizers = tuple(name for name in TOKENIZER_FILES if (folder / name).is_file())
+    tokenizers += tuple(sorted(p.name for p in folder.glob("*.tiktoken")))
     return HfModel(
         path=folder,
         config=config,
@@ -350,9 +385,9 @@ def load_delay_seconds(weights_bytes: int) -> int:
 
 def concurrency_for(estimate_: GpuEstimate, max_model_len: int, default: int) -> int:
     """max_concurrent_requests_per_instance for vLLM's batching: the sequences of
-    max_model_len that fit the KV cache at once (at least 1, at most vLLM's max-num-seqs),
-    or `default` when the fit cannot be estimated."""
-    fit = estimate_.max_concurrency(max_model_len)
+    TYPICAL_SEQUENCE tokens (max_model_len if shorter) that fit the KV cache at once, at
+    least 1 and at most MAX_CONCURRENCY, or `default` when the fit cannot be estimated."""
     if not estimate_.kv_tokens:
         return default
-    return max(1, min(MAX_NUM_SEQS, fit))
+    fit = estimate_.max_concurrency(min(max_model_len, TYPICAL_SEQUENCE))
+    return max(1, min(MAX_CONCURRENCY, fit))

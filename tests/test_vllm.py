@@ -155,6 +155,81 @@ def test_folders_that_are_not_hf_models(tmp_path: Path, layout: str, message: st
         hfmodel.read_model(folder)
 
 
+#: tests/vllm_cases/hf-configs: (derived max length, KV bytes per token at 16 bit, attention
+#: heads, quantization, weights in GiB of the real checkpoint) as vLLM 0.32 derives them.
+PUBLIC_CONFIGS = {
+    "meta-llama--Llama-3.1-8B-Instruct": (131072, 2 * 32 * 8 * 128 * 2, 32, "", 15.0),
+    "meta-llama--Llama-3.2-11B-Vision-Instruct": (131072, 2 * 40 * 8 * 128 * 2, 32, "", 19.9),
+    "Qwen--Qwen2.5-7B-Instruct": (32768, 2 * 28 * 4 * 128 * 2, 28, "", 14.2),
+    "Qwen--Qwen2.5-7B-Instruct-AWQ": (32768, 2 * 28 * 4 * 128 * 2, 28, "awq", 5.2),
+    "mistralai--Mistral-7B-Instruct-v0.3": (32768, 2 * 32 * 8 * 128 * 2, 32, "", 13.5),
+    "microsoft--Phi-3-mini-128k-instruct": (131072, 2 * 32 * 32 * 96 * 2, 32, "", 7.1),
+    "google--gemma-2-9b-it": (8192, 2 * 42 * 8 * 256 * 2, 16, "", 34.4),
+    "deepseek-ai--DeepSeek-V2-Lite-Chat": (163840, 27 * (512 + 64) * 2, 16, "", 29.3),
+    "facebook--opt-125m": (2048, 2 * 12 * 12 * 64 * 2, 12, "", 0.24),
+    "openai-community--gpt2": (1024, 2 * 12 * 12 * 64 * 2, 12, "", 0.51),
+}
+
+
+def _public(tmp_path: Path, name: str, *, weights: float = 0.0) -> Path:
+    config = json.loads((CASES / "hf-configs" / f"{name}.json").read_text())
+    return fake_model(tmp_path / name.split("--")[1], config, weights=int(weights * GIB) or 1024)
+
+
+@pytest.mark.parametrize("name", sorted(PUBLIC_CONFIGS))
+def test_public_model_configs_read_as_vllm_reads_them(tmp_path: Path, name: str) -> None:
+    derived, kv_bytes, heads, quantization, _ = PUBLIC_CONFIGS[name]
+    model = hfmodel.read_model(_public(tmp_path, name))
+    assert model.derived_max_len()[0] == derived
+    assert model.kv_bytes_per_token() == kv_bytes
+    assert model.num_attention_heads == heads
+    assert model.quantization == quantization
+
+
+@pytest.mark.parametrize("name", sorted(PUBLIC_CONFIGS))
+def test_public_models_get_settings_that_fit(tmp_path: Path, name: str) -> None:
+    """`--model` sizing for real checkpoints' shapes and sizes (sparse weights): the weights
+    fit the chosen size, tensor parallelism divides the heads, max_model_len is at most the
+    model's and its KV cache fits, concurrency is sized."""
+    from scaffold import instances
+
+    derived, _, heads, _, gib = PUBLIC_CONFIGS[name]
+    folder = _public(tmp_path, name, weights=gib)
+    prepared = usermodel.prepare(str(folder), {"server": "vllm"})
+    defaults = prepared.defaults
+    size = instances.lookup(defaults.get("instance_type", "Standard_NC24ads_A100_v4"))
+    assert size is not None and size.gpus >= 1
+    tp = defaults["tensor_parallel_size"]
+    assert heads % tp == 0 and tp <= size.gpus
+    fit = hfmodel.estimate(
+        hfmodel.read_model(folder),
+        gpus=size.gpus,
+        gpu_memory_gib=size.gpu_memory_gib,
+        tensor_parallel_size=tp,
+    )
+    assert fit.weights_fit
+    assert defaults["max_model_len"] <= derived
+    assert fit.kv_tokens is not None and fit.kv_tokens >= defaults["max_model_len"]
+    assert 1 <= defaults["max_concurrent_requests_per_instance"] <= 128
+    assert defaults["probe_initial_delay"] >= 120
+
+
+def test_sharded_weights_count_once(tmp_path: Path) -> None:
+    """Mistral's repositories hold the weights twice (HF shards and consolidated.safetensors):
+    the index names what vLLM loads."""
+    folder = fake_model(tmp_path / "mistral", weights=0)
+    (folder / "model.safetensors").unlink()
+    shards = {f"model-0000{i}-of-00003.safetensors": GIB for i in (1, 2, 3)}
+    for shard, size in {**shards, "consolidated.safetensors": 3 * GIB}.items():
+        with (folder / shard).open("wb") as handle:
+            handle.truncate(size)
+    weight_map = {f"layer{i}": shard for i, shard in enumerate(shards)}
+    (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    model = hfmodel.read_model(folder)
+    assert model.weights_bytes == 3 * GIB
+    assert [p.name for p in model.weight_files] == sorted(shards)
+
+
 # --- the --model adapter ----------------------------------------------------------------------
 def test_tiny_model_configures_the_project(tiny_model: Path, tmp_path: Path) -> None:
     result = new_project(tmp_path / "llm-ep", {"server": "vllm"}, model=str(tiny_model))
@@ -168,7 +243,7 @@ def test_tiny_model_configures_the_project(tiny_model: Path, tmp_path: Path) -> 
     assert answers["instance_type"] == "Standard_NC24ads_A100_v4"
     assert answers["tensor_parallel_size"] == 1
     assert answers["probe_initial_delay"] == 120
-    assert answers["max_concurrent_requests_per_instance"] == 256  # the KV cache is ample
+    assert answers["max_concurrent_requests_per_instance"] == 128  # the KV cache is ample
     deployment = yaml.safe_load((project / D).read_text())
     env = deployment["environment_variables"]
     assert env["SERVED_MODEL_NAME"] == "tiny-chat" and env["MAX_MODEL_LEN"] == "512"
@@ -198,7 +273,7 @@ def test_a_big_model_gets_a_bigger_gpu_size_and_sized_settings(tmp_path: Path) -
     # 131072 tokens x 320 KiB do not fit what the weights leave: capped to a power of two.
     assert defaults["max_model_len"] < 131072
     assert defaults["max_model_len"] & (defaults["max_model_len"] - 1) == 0
-    assert 1 <= defaults["max_concurrent_requests_per_instance"] <= 256
+    assert 1 <= defaults["max_concurrent_requests_per_instance"] <= 128
     assert any("instance_type is Standard_NC80adis_H100_v5" in n for n in prepared.notes)
     assert any("max_model_len is" in n for n in prepared.notes)
     # A size the user chose is kept (validate then reports that the weights do not fit).

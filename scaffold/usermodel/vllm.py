@@ -11,8 +11,8 @@ the settings come from config.json, the weights' size and the instance type
   attention heads; when the weights do not fit the default instance type, the smallest
   A100/H100 size they fit is chosen (never when --instance-type was given);
 - probe_initial_delay: sized from the weights;
-- max_concurrent_requests_per_instance: the sequences of max_model_len the KV cache holds
-  at once (vLLM's "maximum concurrency");
+- max_concurrent_requests_per_instance: the sequences of 2048 tokens (max_model_len if
+  shorter) the KV cache holds at once, at most 128;
 - served_model_name: the folder's name.
 
 A model without a chat template gets a plain one (messages joined as text) in its copy, so
