@@ -134,6 +134,59 @@ RULES: tuple[_Rule, ...] = (
         "disable it in docker-context/config.properties (disable_token_authorization=true) "
         "or start torchserve with --disable-token-auth",
     ),
+    # vLLM's own start-up errors (texts of vLLM 0.32's source), fixed in deployment.yml's
+    # environment_variables (docker-context/start-vllm.sh passes them on).
+    _rule(
+        "vllm-no-gpu",
+        r"Failed to infer device type|No CUDA GPUs are available|Found no NVIDIA driver",
+        "logs",
+        "vLLM found no GPU: its CUDA image runs on a CPU instance type ({instance_type})",
+        "choose a GPU instance_type in deployment.yml (e.g. Standard_NC24ads_A100_v4), or "
+        "base docker-context/Dockerfile on vllm/vllm-openai-cpu:<version> for a CPU size",
+    ),
+    _rule(
+        "vllm-bfloat16",
+        r"Bfloat16 is only supported on GPUs",
+        "logs",
+        "the GPUs of {instance_type} have no bfloat16 (T4, V100: compute capability below 8.0)",
+        "set DTYPE: float16 in deployment.yml's environment_variables, or use an A100/H100 "
+        "instance type",
+    ),
+    _rule(
+        "vllm-max-model-len",
+        r"User-specified max_model_len .{0,80}greater than the derived max_model_len",
+        "logs",
+        "MAX_MODEL_LEN is longer than the model's max_position_embeddings",
+        "lower MAX_MODEL_LEN in deployment.yml's environment_variables to the model's length "
+        "(`scaffold validate` names it)",
+    ),
+    _rule(
+        "vllm-kv-cache",
+        r"larger than the available KV cache memory|No available memory for the cache blocks",
+        "logs",
+        "after the weights, the GPU memory of {instance_type} leaves too little KV cache for "
+        "one sequence of MAX_MODEL_LEN tokens",
+        "lower MAX_MODEL_LEN or raise GPU_MEMORY_UTILIZATION in deployment.yml's "
+        "environment_variables, or use an instance type with more GPU memory",
+    ),
+    _rule(
+        "vllm-tensor-parallel",
+        r"must be divisible by tensor parallel size|exceeds the total number of available GPUs"
+        r"|world_size .{0,40}available",
+        "logs",
+        "TENSOR_PARALLEL_SIZE does not fit the model's attention heads or the GPUs of "
+        "{instance_type}",
+        "set TENSOR_PARALLEL_SIZE in deployment.yml's environment_variables to a divisor of "
+        "the attention heads, at most the instance type's GPUs (`scaffold validate` checks both)",
+    ),
+    _rule(
+        "gpu-out-of-memory",
+        r"CUDA out of memory|torch\.OutOfMemoryError|OutOfMemoryError: CUDA",
+        "logs",
+        "the model does not fit the GPU memory of {instance_type}",
+        "use an instance type with more GPU memory or more GPUs (TENSOR_PARALLEL_SIZE), a "
+        "quantized model, or a lower GPU_MEMORY_UTILIZATION/MAX_MODEL_LEN",
+    ),
     _rule(
         "bind-localhost",
         r"(Listening|Running|started).{0,40}(127\.0\.0\.1|localhost)",

@@ -223,8 +223,7 @@ class LocalDeployment:
             if state == "running":
                 raise
             raise NotReadyError(
-                f"the container {state} at once (exit code {code}); see the container log "
-                "below",
+                f"the container {state} at once (exit code {code}); see the container log below",
                 details=docker_adapter.logs(self.container),
             ) from None
         self.timings.start = time.monotonic() - started

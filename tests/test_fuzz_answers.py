@@ -227,6 +227,24 @@ def _model_places(model: Any, env: Mapping[str, str]) -> dict[str, list[Any]]:
     return places
 
 
+def _llm_places(project: Path, env: Mapping[str, str]) -> dict[str, list[Any]]:
+    """vLLM's answers: deployment variables read by its start script, and the served name
+    in the sample request."""
+    places: dict[str, list[Any]] = {}
+    if "SERVED_MODEL_NAME" in env:
+        sample = json.loads((project / "sample_request.json").read_text())["model"]
+        places["served_model_name"] = [env["SERVED_MODEL_NAME"], sample]
+    for name, variable, kind in (
+        ("max_model_len", "MAX_MODEL_LEN", int),
+        ("tensor_parallel_size", "TENSOR_PARALLEL_SIZE", int),
+        ("gpu_memory_utilization", "GPU_MEMORY_UTILIZATION", float),
+        ("dtype", "DTYPE", str),
+    ):
+        if variable in env:
+            places[name] = [kind(env[variable])]
+    return places
+
+
 def landed(project: Path, updated: bool = False) -> dict[str, list[Any]]:
     """Every place an answer lands, read back with the file's own syntax. After an update,
     user-owned files (the model folder, e.g. Triton's config.pbtxt) keep what the project
@@ -254,17 +272,8 @@ def landed(project: Path, updated: bool = False) -> dict[str, list[Any]]:
     served = places.setdefault("served_model_name", [])
     if "MODEL_NAME" in env:
         served.append(env["MODEL_NAME"])
-    if "SERVED_MODEL_NAME" in env:  # vLLM: the name requests ask for, in the sample too
-        served.append(env["SERVED_MODEL_NAME"])
-        served.append(json.loads((project / "sample_request.json").read_text())["model"])
-    for name, variable, kind in (
-        ("max_model_len", "MAX_MODEL_LEN", int),
-        ("tensor_parallel_size", "TENSOR_PARALLEL_SIZE", int),
-        ("gpu_memory_utilization", "GPU_MEMORY_UTILIZATION", float),
-        ("dtype", "DTYPE", str),
-    ):
-        if variable in env:
-            places[name] = [kind(env[variable])]
+    for name, found in _llm_places(project, env).items():
+        places.setdefault(name, []).extend(found)
     places["probe_initial_delay"] = [
         deployment[probe]["initial_delay"] for probe in ("liveness_probe", "readiness_probe")
     ]
