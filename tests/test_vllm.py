@@ -501,7 +501,7 @@ CATALOGUE: list[tuple[str, dict[str, Any], set[tuple[str, str, str, str]]]] = [
     (
         "cuda-image-on-a-cpu-size",
         {"deployment": _set("instance_type", "Standard_DS3_v2")},
-        {("error", "vllm.image.gpu_on_cpu", D, "instance_type")},
+        {("error", "image.gpu_only", "docker-context/Dockerfile", "FROM (line 12)")},
     ),
     (
         "loopback-host-from-extra-args",

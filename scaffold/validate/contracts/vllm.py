@@ -1,7 +1,8 @@
 """The vLLM contract: `vllm serve`'s host and port vs the routes, the routes vLLM serves, the
 Hugging Face model folder vs where Azure mounts it, max_model_len vs config.json, tensor
 parallelism vs the instance type's GPUs and the attention heads, dtype vs the GPU, a memory
-estimate, and the served model name vs the sample request.
+estimate, and the served model name vs the sample request. (vLLM's CUDA image on a size
+without a GPU is the generic `image.gpu_only` rule, from the instance facts.)
 
 The command line is read the way the container runs it: the Dockerfile's ENTRYPOINT/CMD and
 the scripts they run, with the image's and the deployment's variables expanded (so
@@ -28,8 +29,6 @@ PROBE_PATHS = ("/health", "/ping", "/v1/models", "/version", "/load", "/metrics"
 #: Scoring paths: the OpenAI API, SageMaker's /invocations, or "/" (sub-paths forwarded).
 _SCORING = re.compile(r"/(?:v1/[\w/.-]+|invocations|pooling|classify|score|rerank|tokenize)?")
 _SCORING_NOT_SERVED = {"/score"}
-#: Images that hold vLLM's CUDA build (the CPU build is vllm/vllm-openai-cpu).
-_CUDA_IMAGE = re.compile(r"(?:^|/)vllm/vllm-openai(?:[:@]|$)")
 _CHAT = "/v1/chat/completions"
 
 
@@ -53,7 +52,6 @@ def check(ctx: Context) -> None:
     _liveness_budget(ctx)
     _concurrency(ctx)
     instance = _instance(ctx)
-    _gpu_image(ctx, instance)
     model = _model(ctx, args)
     tp = as_int(args.get("--tensor-parallel-size") or args.get("-tp")) or 1
     _tensor_parallel(ctx, args, tp, instance, model)
@@ -197,26 +195,6 @@ def _concurrency(ctx: Context) -> None:
 def _instance(ctx: Context) -> instances.InstanceType | None:
     name = (ctx.deployment or {}).get("instance_type")
     return instances.lookup(name) if isinstance(name, str) else None
-
-
-def _gpu_image(ctx: Context, instance: instances.InstanceType | None) -> None:
-    if instance is None or instance.has_gpu or ctx.dockerfile is None:
-        return
-    if ctx.has(ctx.deployment_file, "instance_type"):
-        return  # reported already (e.g. by the generic GPU-image rule)
-    for image, line in ctx.dockerfile.images:
-        if _CUDA_IMAGE.search(image.split("@")[0]):
-            ctx.error(
-                "vllm.image.gpu_on_cpu",
-                ctx.deployment_file,
-                "instance_type",
-                f"{image} (line {line} of {ctx.dockerfile.rel}) is vLLM's CUDA build but "
-                f"{instance.name} has no GPU: vLLM exits at start with 'Failed to infer "
-                "device type'",
-                "Choose a GPU instance type (e.g. Standard_NC24ads_A100_v4), or base the "
-                "image on vllm/vllm-openai-cpu:<version> for a CPU size",
-            )
-            return
 
 
 # --- the model -----------------------------------------------------------------------------
