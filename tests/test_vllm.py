@@ -1118,3 +1118,71 @@ def test_vllm_start_failures_are_diagnosed(log: str, code: str, fix: str) -> Non
     )
     assert found and found[0].code == code, [d.code for d in found]
     assert fix in found[0].fix
+
+
+MOUNTED = "/var/azureml-app/azureml-models/tiny/1/model"
+
+
+@pytest.mark.parametrize(
+    ("command", "served", "expected"),
+    [
+        # The official image's ENTRYPOINT (vllm serve) takes the CMD as its arguments; without
+        # --served-model-name, vLLM serves the model under its path.
+        (
+            f'CMD ["{MOUNTED}", "--max-model-len", "4096"]',
+            MOUNTED,
+            {("error", "vllm.max_model_len", "Dockerfile", "")},
+        ),
+        (
+            f'CMD ["{MOUNTED}", "--max-model-len", "4096"]',
+            "tiny",
+            {
+                ("error", "vllm.max_model_len", "Dockerfile", ""),
+                ("error", "vllm.served_name.mismatch", "sample_request.json", "model"),
+            },
+        ),
+        (
+            f'CMD ["{MOUNTED}", "--served-model-name", "tiny", "--host", "localhost"]',
+            "tiny",
+            {("error", "vllm.host.loopback", "Dockerfile", "")},
+        ),
+        ('CMD ["--port", "8000"]', "tiny", {("warning", "vllm.model.none", "Dockerfile", "")}),
+        (
+            'ENTRYPOINT ["vllm", "serve", "Qwen/Qwen2.5-7B-Instruct"]',
+            "Qwen/Qwen2.5-7B-Instruct",
+            {("warning", "vllm.model.hub", "Dockerfile", "")},
+        ),
+    ],
+)
+def test_hand_written_commands_on_the_official_image(
+    tmp_path: Path, tiny_model: Path, command: str, served: str, expected: set[tuple[str, ...]]
+) -> None:
+    """A Dockerfile that only adds arguments to vllm/vllm-openai's own `vllm serve`."""
+    shutil.copytree(tiny_model, tmp_path / "model")
+    (tmp_path / "Dockerfile").write_text(f"FROM vllm/vllm-openai:v0.32.0\n{command}\n")
+    (tmp_path / "sample_request.json").write_text(json.dumps({"model": served, "messages": []}))
+    deployment = {
+        "name": "blue",
+        "endpoint_name": "hand-written",
+        "model": {"name": "tiny", "version": "1", "path": "./model"},
+        "environment": {
+            "build": {"path": "."},
+            "inference_config": {
+                route: {"port": 8000, "path": path}
+                for route, path in (
+                    ("liveness_route", "/health"),
+                    ("readiness_route", "/health"),
+                    ("scoring_route", "/v1/chat/completions"),
+                )
+            },
+        },
+        "instance_type": "Standard_NC24ads_A100_v4",
+        "instance_count": 1,
+        "request_settings": {"max_concurrent_requests_per_instance": 8},
+    }
+    (tmp_path / D).write_text(yaml.safe_dump(deployment))
+    (tmp_path / "endpoint.yml").write_text("name: hand-written\nauth_mode: key\n")
+    report = validate_project(tmp_path, schema=False)
+    assert report.server == "vllm"
+    found = {(p.severity, p.code, p.file, p.key) for p in report.problems}
+    assert found == expected, found

@@ -127,6 +127,12 @@ def _collect(found: VllmArgs, words: list[str], rel: str) -> None:
         index += 1
 
 
+def _runs_vllm(ctx: Context) -> bool:
+    """Whether the container's command is vLLM's server itself (not a script around it)."""
+    command = " ".join(ctx.command)
+    return bool(re.search(r"(^|/|\s)vllm\s+serve\b|vllm\.entrypoints\.openai", command))
+
+
 def _serve_index(words: list[str]) -> int | None:
     for index, word in enumerate(words):
         if word == "serve" and index and PurePosixPath(words[index - 1]).name == "vllm":
@@ -202,6 +208,16 @@ def _model(ctx: Context, args: VllmArgs) -> hfmodel.HfModel | None:
     """The Hugging Face folder the command serves, read from the project (None when it is
     a registered model, a Hub id or not known)."""
     value = args.model
+    if not value and _runs_vllm(ctx):
+        ctx.warn(
+            "vllm.model.none",
+            ctx.dockerfile.rel if ctx.dockerfile else ctx.deployment_file,
+            "",
+            "the container runs vLLM without a model, so it serves its default model, "
+            "downloaded from the Hugging Face Hub at every start",
+            "Pass the folder Azure mounts: vllm serve $AZUREML_MODEL_DIR/<folder> (a shell-form "
+            "CMD or a start script expands the variable)",
+        )
     if not value or "$" in value:
         return None
     if not value.startswith("/"):
