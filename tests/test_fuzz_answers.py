@@ -227,13 +227,16 @@ def _model_places(model: Any, env: Mapping[str, str]) -> dict[str, list[Any]]:
     return places
 
 
-def _llm_places(project: Path, env: Mapping[str, str]) -> dict[str, list[Any]]:
+def _llm_places(project: Path, env: Mapping[str, str], updated: bool) -> dict[str, list[Any]]:
     """vLLM's answers: deployment variables read by its start script, and the served name
-    in the sample request."""
+    in the sample request (user-owned: an update leaves it as generated, and `validate`
+    reports a sample that asks for another name)."""
     places: dict[str, list[Any]] = {}
     if "SERVED_MODEL_NAME" in env:
-        sample = json.loads((project / "sample_request.json").read_text())["model"]
-        places["served_model_name"] = [env["SERVED_MODEL_NAME"], sample]
+        places["served_model_name"] = [env["SERVED_MODEL_NAME"]]
+        if not updated:
+            sample = json.loads((project / "sample_request.json").read_text())["model"]
+            places["served_model_name"].append(sample)
     for name, variable, kind in (
         ("max_model_len", "MAX_MODEL_LEN", int),
         ("tensor_parallel_size", "TENSOR_PARALLEL_SIZE", int),
@@ -272,7 +275,7 @@ def landed(project: Path, updated: bool = False) -> dict[str, list[Any]]:
     served = places.setdefault("served_model_name", [])
     if "MODEL_NAME" in env:
         served.append(env["MODEL_NAME"])
-    for name, found in _llm_places(project, env).items():
+    for name, found in _llm_places(project, env, updated).items():
         places.setdefault(name, []).extend(found)
     places["probe_initial_delay"] = [
         deployment[probe]["initial_delay"] for probe in ("liveness_probe", "readiness_probe")

@@ -1186,3 +1186,22 @@ def test_hand_written_commands_on_the_official_image(
     assert report.server == "vllm"
     found = {(p.severity, p.code, p.file, p.key) for p in report.problems}
     assert found == expected, found
+
+
+def test_an_update_of_the_served_name_keeps_the_sample_and_validate_says_so(
+    tmp_path: Path,
+) -> None:
+    """`scaffold update --data served_model_name=...` re-renders deployment.yml; the sample
+    request is the user's (updates never touch it), and validate names the difference."""
+    from scaffold.update import update_project
+
+    project = new_project(tmp_path / "llm-up", {"server": "vllm"}).path
+    update_project(project, data={"served_model_name": "my-llm", "max_model_len": 256})
+    env = yaml.safe_load((project / D).read_text())["environment_variables"]
+    assert env["SERVED_MODEL_NAME"] == "my-llm" and env["MAX_MODEL_LEN"] == "256"
+    assert json.loads((project / "sample_request.json").read_text())["model"] == "tiny-llama"
+    errors = validate_project(project, schema=False).errors
+    assert [(p.code, p.file) for p in errors] == [
+        ("vllm.served_name.mismatch", "sample_request.json")
+    ]
+    assert '"model": "my-llm"' in errors[0].fix
