@@ -17,18 +17,21 @@ to the loopback port of the container this process started.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import os
+import secrets
 import statistics
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from scaffold.errors import NotReadyError, SmokeTestError, UsageError
+from scaffold.localrun import LocalDeployment
 
 #: A level within this share of the best token throughput counts as saturated.
 KNEE_SHARE = 0.9
@@ -183,6 +186,8 @@ class LlmLoadReport:
     target_rps: float | None
     levels: list[LlmLevel] = field(default_factory=list)
     recommendation: LlmRecommendation | None = None
+    #: Requests went through the local emulation of Azure's front end (auth, 408, 424).
+    frontend: bool = False
     stopped_early: str = ""
     cores: int = 0
     notes: list[str] = field(default_factory=list)
@@ -200,6 +205,7 @@ class LlmLoadReport:
                 "instance_count": self.instance_count,
             },
             "target_rps": self.target_rps,
+            "frontend": self.frontend,
             "cores": self.cores,
             "levels": [level.to_json() for level in self.levels],
             "stopped_early": self.stopped_early or None,
@@ -258,7 +264,9 @@ def parse_event(line: str) -> tuple[str, int | None, bool]:
 # -- the driver ---------------------------------------------------------------------------
 
 
-async def _one(client: Any, url: str, body: bytes, *, detail: bool = False) -> Sample | str:
+async def _one(
+    client: Any, url: str, body: bytes, headers: dict[str, str], *, detail: bool = False
+) -> Sample | str:
     """Stream one request; a Sample, or the kind of failure (with `detail`, also what the
     server answered)."""
     import httpx
@@ -269,9 +277,7 @@ async def _one(client: Any, url: str, body: bytes, *, detail: bool = False) -> S
     usage: int | None = None
     done = False
     try:
-        async with client.stream(
-            "POST", url, content=body, headers={"Content-Type": "application/json"}
-        ) as answer:
+        async with client.stream("POST", url, content=body, headers=headers) as answer:
             if not 200 <= answer.status_code < 300:
                 text = (await answer.aread()).decode("utf-8", errors="replace")
                 return (
@@ -304,6 +310,7 @@ async def _one(client: Any, url: str, body: bytes, *, detail: bool = False) -> S
 async def _drive(
     url: str,
     body: bytes,
+    headers: dict[str, str],
     *,
     concurrency: int,
     seconds: float,
@@ -328,7 +335,7 @@ async def _drive(
             nonlocal sent
             while sent < max_requests and loop.time() < deadline:
                 sent += 1
-                outcome = await _one(client, url, body)
+                outcome = await _one(client, url, body, headers)
                 if isinstance(outcome, Sample):
                     samples.append(outcome)
                 else:
@@ -365,12 +372,15 @@ def run_levels(
     request_timeout_ms: int,
     progress: ProgressCallback | None = None,
     alive: Callable[[], str] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> tuple[list[LlmLevel], str]:
     """Drive `url` at each level in turn; stop rising once a level saturates (half the
-    requests fail, or p95 latency is over the request timeout)."""
+    requests fail, or p95 latency is over the request timeout). `headers` go with every
+    request (the front end's Authorization)."""
     if not url.startswith(("http://127.", "http://localhost:", "http://[::1]:")):
         raise UsageError(f"loadtest only sends traffic to this machine's loopback, not {url}")
     timeout_s = request_timeout_ms / 1000.0
+    sent_headers = {"Content-Type": "application/json", **(headers or {})}
     results: list[LlmLevel] = []
     for index, concurrency in enumerate(levels):
 
@@ -392,6 +402,7 @@ def run_levels(
             _drive(
                 url,
                 body,
+                sent_headers,
                 concurrency=concurrency,
                 seconds=seconds_per_level,
                 max_requests=max_requests_per_level,
@@ -466,12 +477,12 @@ def recommend(
 # -- the command --------------------------------------------------------------------------
 
 
-def _warm_up(url: str, body: bytes, timeout_s: float) -> None:
+def _warm_up(url: str, body: bytes, timeout_s: float, headers: dict[str, str]) -> None:
     """Stream the request until it completes (the first answer may be slow), or fail with
     what the server answered: a load test of errors measures nothing."""
     last = ""
     for _ in range(WARMUP_TRIES):
-        outcome = asyncio.run(_warm_one(url, body, max(timeout_s, 30.0)))
+        outcome = asyncio.run(_warm_one(url, body, max(timeout_s, 30.0), headers))
         if isinstance(outcome, Sample):
             return
         last = outcome
@@ -482,11 +493,14 @@ def _warm_up(url: str, body: bytes, timeout_s: float) -> None:
     )
 
 
-async def _warm_one(url: str, body: bytes, timeout_s: float) -> Sample | str:
+async def _warm_one(
+    url: str, body: bytes, timeout_s: float, headers: dict[str, str]
+) -> Sample | str:
     import httpx
 
+    sent = {"Content-Type": "application/json", **headers}
     async with httpx.AsyncClient(timeout=httpx.Timeout(timeout_s), trust_env=False) as client:
-        return await _one(client, url, body, detail=True)
+        return await _one(client, url, body, sent, detail=True)
 
 
 def loadtest_llm(
@@ -500,11 +514,13 @@ def loadtest_llm(
     platform: str | None = None,
     request: Path | None = None,
     progress: ProgressCallback | None = None,
+    frontend: bool = True,
+    keep_limit: bool = False,
 ) -> LlmLoadReport:
-    """Start the project like `scaffold run`, stream its chat request at each level, remove
-    the container, and return the measurements with a recommendation."""
-    from scaffold.localrun import LocalDeployment
-
+    """Start the project like `scaffold run`, stream its chat request at each level (through
+    the front-end emulation unless `frontend` is False; its 429 limit lifted unless
+    `keep_limit`), remove the container, and return the measurements with a
+    recommendation."""
     project = project.expanduser().resolve()
     path = request if request is not None else project / "sample_request.json"
     try:
@@ -528,11 +544,12 @@ def loadtest_llm(
         instance_count=settings.instance_count,
         target_rps=target_rps,
         cores=os.cpu_count() or 1,
+        frontend=frontend,
     )
-    with deployment.ready():
-        url = deployment.url(plan.scoring)
+    with deployment.ready(), _front_end(deployment, frontend, keep_limit) as (base, headers):
+        url = base + plan.scoring.path
         deployment.reporter.step(f"Warming up POST {plan.scoring.path} (streamed)")
-        _warm_up(url, body, settings.request_timeout_ms / 1000.0)
+        _warm_up(url, body, settings.request_timeout_ms / 1000.0, headers)
         deployment.reporter.step(
             f"Load: concurrency {', '.join(map(str, levels))}; each level at most "
             f"{seconds_per_level:g}s and {max_requests_per_level} streamed chat requests, "
@@ -552,12 +569,37 @@ def loadtest_llm(
             request_timeout_ms=settings.request_timeout_ms,
             progress=progress,
             alive=alive,
+            headers=headers,
         )
     report.recommendation = recommend(
         report.levels, request_timeout_ms=settings.request_timeout_ms, target_rps=target_rps
     )
     report.notes.extend(_notes(report))
     return report
+
+
+@contextlib.contextmanager
+def _front_end(
+    deployment: LocalDeployment, enabled: bool, keep_limit: bool
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """(base URL, headers for every request): the local emulation of Azure's front end
+    (scaffold.frontend: auth, 408 past request_timeout_ms, 424, streaming passed through),
+    or the container itself."""
+    plan = deployment.plan
+    if not enabled:
+        yield f"http://127.0.0.1:{deployment.ports[plan.scoring.port]}", {}
+        return
+    from scaffold.frontend import running
+
+    key = secrets.token_urlsafe(32)
+    config, notes = deployment.frontend_config(
+        keys=(key,), max_in_flight=0 if keep_limit else 1 << 20
+    )
+    for note in notes:
+        deployment.reporter.detail(note, important=True)
+    headers = {"Authorization": f"Bearer {key}"} if config.keys else {}
+    with running(config) as front:
+        yield front.url, headers
 
 
 def _notes(report: LlmLoadReport) -> list[str]:
@@ -594,9 +636,10 @@ def format_table(report: LlmLoadReport) -> str:
         f"{'TTFT p50':>9} {'TTFT p95':>9} {'TPOT p50':>9} {'p95 ms':>8}"
     )
     tokens = f", max_tokens {report.max_tokens}" if report.max_tokens else ""
+    path = "through the front-end emulation" if report.frontend else "raw server"
     lines = [
         f"Load test of streamed POST {report.scoring_path} (model {report.model}{tokens}; "
-        f"{report.project})",
+        f"{path}; {report.project})",
         head,
     ]
     for level in report.levels:

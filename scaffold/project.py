@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from scaffold.assets import LOCAL_MODEL_VERSION
 from scaffold.errors import ProjectError
 
 AZUREML_APP_ROOT = PurePosixPath("/var/azureml-app")
@@ -90,6 +91,8 @@ class RunPlan:
     environment: dict[str, str] = field(default_factory=dict)
     smoke_script: Path | None = None
     requests: RequestSettings = field(default_factory=RequestSettings)
+    #: deployment.yml's instance_type ("" when unset): the CPU and memory the container gets.
+    instance_type: str = ""
 
     @property
     def ports(self) -> list[int]:
@@ -188,9 +191,11 @@ def _model(project: Path, data: dict[str, Any]) -> tuple[list[Mount], dict[str, 
             "model with name, version and a local path"
         )
     model = _mapping(model, "model")
-    name, version = str(model.get("name", "")), str(model.get("version", ""))
-    if not name or not version or "/" in name + version:
-        raise ProjectError("deployment.yml: model needs a name and a version (no '/' in either)")
+    # No version: scaffold deploy numbers versions by content; a local run mounts it as 1.
+    name = str(model.get("name", ""))
+    version = str(model.get("version") or LOCAL_MODEL_VERSION)
+    if not name or "/" in name + version:
+        raise ProjectError("deployment.yml: model needs a name (no '/' in it or the version)")
     source = _local_path(project, model.get("path"), "model.path")
     model_dir = AZUREML_MODELS_ROOT / name / version
     mount_path = data.get("model_mount_path")
@@ -288,6 +293,7 @@ def load_plan(project: Path) -> RunPlan:
         environment={**model_env, **code_env, **_user_environment(data)},
         smoke_script=smoke if smoke.is_file() else None,
         requests=_request_settings(data),
+        instance_type=str(data.get("instance_type") or ""),
     )
 
 
@@ -305,3 +311,31 @@ def load_names(project: Path) -> tuple[str, str]:
             "run scaffold validate"
         )
     return endpoint, data["name"]
+
+
+@dataclass(frozen=True)
+class EndpointSettings:
+    """What endpoint.yml says about how clients reach the deployments (Azure's defaults when
+    the file or a key is missing)."""
+
+    name: str
+    auth_mode: str = "key"
+    #: `traffic` of endpoint.yml (deployment name -> percent); None when it has none.
+    traffic: dict[str, int] | None = None
+
+
+def load_endpoint(project: Path, default_name: str) -> EndpointSettings:
+    """endpoint.yml's name, auth_mode and traffic (ProjectError on values scaffold cannot use)."""
+    path = project.expanduser().resolve() / "endpoint.yml"
+    if not path.is_file():
+        return EndpointSettings(default_name)
+    data = _load_yaml(path)
+    auth = str(data.get("auth_mode") or "key")
+    traffic = data.get("traffic")
+    weights: dict[str, int] | None = None
+    if traffic is not None:
+        weights = {
+            str(name): _int(value, f"endpoint.yml traffic.{name}", low=0, high=100)
+            for name, value in _mapping(traffic, "endpoint.yml traffic").items()
+        }
+    return EndpointSettings(str(data.get("name") or default_name), auth, weights)

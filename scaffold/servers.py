@@ -97,19 +97,21 @@ class ServerSpec(NamedTuple):
     #: Environment variable setting the server's worker processes (azmlinfsrv's
     #: WORKER_COUNT), which `scaffold loadtest` sizes; "" when the server has none.
     worker_env: str = ""
+    #: How `scaffold loadtest` drives the scoring route: a name in scaffold.loadtest.PROFILES
+    #: ("json": POST the sample request as JSON and time whole answers).
+    load_profile: str = "json"
     #: The scoring script is not Python (plumber.R): azure-ai-ml's pre-deploy syntax check
     #: of it must be skipped (`az ml online-deployment create --skip-script-validation`).
     skip_script_validation: bool = False
     #: /dev/shm size the container needs (Docker's --shm-size, e.g. "2g"), "" for Docker's
     #: default 64 MB; `scaffold run`/`serve`/`loadtest` start the container with it.
     shm_size: str = ""
-    #: How `scaffold loadtest` drives the scoring route: "" posts the sample request and
-    #: times whole answers; "openai-chat" streams chat completions and measures time to first
-    #: token and tokens per second (scaffold.llmload).
-    load_profile: str = ""
     #: Log lines that mean the server cannot start although its process lives on (vLLM's API
     #: server can hang after its engine failed): `run` stops waiting for the probes at once.
     fatal_log: tuple[str, ...] = ()
+    #: The CPython version (e.g. "3.12") of the default base image, for checking the wheels
+    #: its pip requirements need; "" when unknown or the image has no Python.
+    image_python: str = ""
 
 
 def model_dir_for(spec: ServerSpec, served_model_name: str) -> str:

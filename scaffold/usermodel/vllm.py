@@ -28,7 +28,8 @@ from typing import Any
 
 from scaffold import hfmodel, instances
 from scaffold.errors import UsageError
-from scaffold.usermodel import ModelFile, Prepared, copy_model, model_dir, remove
+from scaffold.usermodel import ModelFile, Prepared, model_dir, remove
+from scaffold.usermodel.modelenv import ModelEnv
 
 SERVER = "vllm"
 #: Sample files of the template that the user's model replaces.
@@ -296,10 +297,10 @@ def prepare(model: ModelFile) -> Prepared:
         )
     weights = hf.weights_bytes / hfmodel.GIB
 
-    def finish(project: Path, answers: Mapping[str, Any]) -> list[str]:
+    def finish(project: Path, answers: Mapping[str, Any], env: ModelEnv) -> list[str]:
         target = model_dir(project, answers)
         remove(project, target.relative_to(project).as_posix(), *SAMPLE_FILES)
-        copy_model(folder, target)
+        env.place(folder, target)
         if add_template:
             (target / "chat_template.jinja").write_text(PLAIN_CHAT_TEMPLATE, encoding="utf-8")
         rel = target.relative_to(project).as_posix()
@@ -310,4 +311,4 @@ def prepare(model: ModelFile) -> Prepared:
             f"(tensor_parallel_size {answers.get('tensor_parallel_size')})",
         ]
 
-    return Prepared(defaults=sizing.defaults, finish=finish, notes=notes)
+    return Prepared(defaults=sizing.defaults, finish=finish, notes=notes, source=folder)

@@ -13,6 +13,7 @@ from typing import Any
 
 from scaffold import instances, layout
 from scaffold.servers import SERVERS
+from scaffold.validate import pins, weights
 from scaffold.validate.dockerfile import VARIABLE, Command, Dockerfile
 from scaffold.validate.model import (
     AUTH_MODES,
@@ -961,6 +962,18 @@ def check_samples(ctx: Context) -> None:
             )
         elif name.endswith(".json"):
             _check_json(ctx, path, name)
+    expected = set(re.findall(r"sample_response\.\w+", ctx.read(smoke) or ""))
+    for name in sorted(expected):
+        if not (ctx.root / name).is_file():
+            ctx.warn(
+                "smoke.response.missing",
+                name,
+                "",
+                f"{name} (the response smoke_test.py expects) is missing: the smoke test "
+                "will fail after the request succeeds",
+                f"Save the response the model should give to {name} (the smoke test shows "
+                "what the server answered), or run it with --expect none",
+            )
 
 
 def _check_json(ctx: Context, path: Path, name: str) -> None:
@@ -1039,4 +1052,6 @@ AFTER_CONTRACT = (
     check_expose,
     check_model_file,
     check_samples,
+    pins.check_requirements,
+    weights.check_weights,
 )
