@@ -783,6 +783,8 @@ class FakeStream(BaseHTTPRequestHandler):
 
     delay = 0.05
     tokens = 4
+    #: Seconds between tokens.
+    gap = 0.0
 
     def do_POST(self) -> None:
         request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -798,7 +800,9 @@ class FakeStream(BaseHTTPRequestHandler):
         import time
 
         time.sleep(self.delay)
-        for _ in range(self.tokens):
+        for index in range(self.tokens):
+            if index:
+                time.sleep(self.gap)
             chunk = {"object": "chat.completion.chunk", "choices": [{"delta": {"content": "x"}}]}
             self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
             self.wfile.flush()
@@ -843,6 +847,48 @@ def test_levels_measure_ttft_and_tokens(fake_stream: str) -> None:
     assert "TTFT p50" in table and "tok/s" in table
     assert "max_concurrent_requests_per_instance:" in table
     assert json.loads(json.dumps(report.to_json()))["levels"][0]["output_tokens"] > 0
+
+
+class SlowTokens(FakeStream):
+    gap = 0.1
+
+
+def test_levels_through_the_front_end_emulation() -> None:
+    """The load goes through the local emulation of Azure's front end, as `scaffold loadtest`
+    sends it: the key is required, and tokens pass through as the server writes them (a
+    buffering front end would make time to first token the whole answer's time; the server
+    waits 3 x 0.1 s between its four tokens)."""
+    from scaffold.frontend import Deployment, EndpointConfig, running
+
+    body, _ = llmload.streaming_body(b'{"model": "m", "messages": [], "max_tokens": 4}')
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), SlowTokens)) as httpd:
+        blue = Deployment(
+            "blue",
+            "127.0.0.1",
+            httpd.server_address[1],
+            request_timeout_ms=5000,
+            max_concurrent_requests_per_instance=2,
+        )
+        config = EndpointConfig("e", {"blue": blue}, traffic={"blue": 100}, keys=("k3y",))
+        with running(config) as front:
+            url = front.url + "/v1/chat/completions"
+            options: dict[str, Any] = {
+                "levels": [2],
+                "seconds_per_level": 0.5,
+                "max_requests_per_level": 4,
+                "request_timeout_ms": 5000,
+            }
+            levels, stopped = llmload.run_levels(
+                url, body, headers={"Authorization": "Bearer k3y"}, **options
+            )
+            refused, _ = llmload.run_levels(url, body, **options)
+    assert stopped == ""
+    (level,) = levels
+    assert level.failed == 0 and level.ok >= 1
+    assert level.output_tokens == 4 * level.ok
+    assert level.ttft(0.5) >= SlowTokens.delay * 1000
+    assert level.latency(0.5) - level.ttft(0.5) >= 3 * SlowTokens.gap * 1000 / 2
+    assert refused[0].ok == 0 and set(refused[0].errors) == {"401"}
 
 
 def test_errors_are_counted_and_stop_the_rise(fake_stream: str) -> None:
@@ -902,15 +948,16 @@ def _copy(project: Path, tmp_path: Path, **env: str) -> Path:
 
 @pytest.mark.docker
 def test_vllm_project_runs_green(llm_project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """`scaffold run` with the generated settings (torch.compile on): the model mounted
-    read-only where Azure mounts it, probes on /health, a chat completion checked for its
-    shape and a streamed answer."""
+    """`scaffold run --frontend` with the generated settings (torch.compile on): the model
+    mounted read-only where Azure mounts it, probes on /health, a chat completion checked for
+    its shape and a streamed answer, both through the emulation of Azure's front end (key
+    auth, streaming passed through)."""
     from scaffold.cli import main
     from scaffold.errors import ExitCode
 
-    assert main(["run", str(llm_project)]) == ExitCode.OK
+    assert main(["run", str(llm_project), "--frontend"]) == ExitCode.OK
     out, err = capsys.readouterr()
-    assert "OK: smoke test passed" in out
+    assert "OK: smoke test passed through the front-end emulation" in out
     assert "a chat completion from tiny-chat" in err
     assert "PASS streaming:" in err and "chunks" in err
 
@@ -933,6 +980,7 @@ def test_vllm_loadtest_reports_ttft_and_tokens(
         clean(project)
     report = json.loads(capsys.readouterr().out)
     assert report["profile"] == "openai-chat" and report["model"] == "tiny-chat"
+    assert report["frontend"] is True  # through the emulation of Azure's front end
     assert [level["concurrency"] for level in report["levels"]] == [1, 4]
     for level in report["levels"]:
         assert level["ok"] >= 1 and level["errors"] == {}
