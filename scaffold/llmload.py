@@ -17,21 +17,18 @@ to the loopback port of the container this process started.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import math
 import os
-import secrets
 import statistics
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from scaffold.errors import NotReadyError, SmokeTestError, UsageError
-from scaffold.localrun import LocalDeployment
 
 #: A level within this share of the best token throughput counts as saturated.
 KNEE_SHARE = 0.9
@@ -529,6 +526,9 @@ def loadtest_llm(
         raise UsageError(
             f"cannot read the request body {path} ({error.strerror}); pass --request FILE"
         ) from None
+    from scaffold.loadtest import front_end
+    from scaffold.localrun import LocalDeployment
+
     body, parsed = streaming_body(raw)
     deployment = LocalDeployment(project, reporter, platform=platform)
     plan = deployment.plan
@@ -546,7 +546,15 @@ def loadtest_llm(
         cores=os.cpu_count() or 1,
         frontend=frontend,
     )
-    with deployment.ready(), _front_end(deployment, frontend, keep_limit) as (base, headers):
+    with (
+        deployment.ready(),
+        front_end(
+            deployment,
+            enabled=frontend,
+            lift_limit=not keep_limit,
+            client_cpus=deployment.resources.client_cpus,
+        ) as (base, headers, _),
+    ):
         url = base + plan.scoring.path
         deployment.reporter.step(f"Warming up POST {plan.scoring.path} (streamed)")
         _warm_up(url, body, settings.request_timeout_ms / 1000.0, headers)
@@ -576,30 +584,6 @@ def loadtest_llm(
     )
     report.notes.extend(_notes(report))
     return report
-
-
-@contextlib.contextmanager
-def _front_end(
-    deployment: LocalDeployment, enabled: bool, keep_limit: bool
-) -> Iterator[tuple[str, dict[str, str]]]:
-    """(base URL, headers for every request): the local emulation of Azure's front end
-    (scaffold.frontend: auth, 408 past request_timeout_ms, 424, streaming passed through),
-    or the container itself."""
-    plan = deployment.plan
-    if not enabled:
-        yield f"http://127.0.0.1:{deployment.ports[plan.scoring.port]}", {}
-        return
-    from scaffold.frontend import running
-
-    key = secrets.token_urlsafe(32)
-    config, notes = deployment.frontend_config(
-        keys=(key,), max_in_flight=0 if keep_limit else 1 << 20
-    )
-    for note in notes:
-        deployment.reporter.detail(note, important=True)
-    headers = {"Authorization": f"Bearer {key}"} if config.keys else {}
-    with running(config) as front:
-        yield front.url, headers
 
 
 def _notes(report: LlmLoadReport) -> list[str]:

@@ -669,10 +669,12 @@ def _worker_count(deployment: LocalDeployment, worker_env: str) -> int | None:
 
 
 @contextlib.contextmanager
-def _front_end(
+def front_end(
     deployment: LocalDeployment, *, enabled: bool, lift_limit: bool, client_cpus: tuple[int, ...]
 ) -> Iterator[tuple[str, dict[str, str], FrontEnd | None]]:
-    """(base URL, headers for every request, the front end or None)."""
+    """(base URL, headers for every request, the front end or None): the local emulation of
+    Azure's front end before `deployment` (its 429 limit lifted with `lift_limit`), or the
+    container itself. scaffold.llmload drives LLM servers through it too."""
     plan = deployment.plan
     base = f"http://127.0.0.1:{deployment.ports[plan.scoring.port]}"
     if not enabled:
@@ -757,7 +759,7 @@ def loadtest_project(
     )
     with (
         deployment.ready(),
-        _front_end(
+        front_end(
             deployment,
             enabled=frontend,
             lift_limit=not keep_limit,
