@@ -30,6 +30,7 @@ from scaffold import container as docker_adapter
 from scaffold.errors import DockerError, NotReadyError, ProjectError, SmokeTestError, UsageError
 from scaffold.probes import wait_ready
 from scaffold.project import Route, RunPlan, load_plan
+from scaffold.servers import ServerSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     from docker import DockerClient
@@ -54,7 +55,10 @@ LEFTOVER_AGE = 900.0
 UNREACHABLE_POLL = 1.0
 #: Seconds between two looks at the container and the watched files in --serve.
 SERVE_POLL = 0.5
+#: Seconds between two looks at the container's log for its server's fatal lines.
+LOG_SCAN_INTERVAL = 2.0
 _SKIP_DIRS = frozenset({".git", "__pycache__", ".ipynb_checkpoints", ".Rproj.user"})
+_UNKNOWN_SERVER = ServerSpec("", "", 0, "", "", "", "", "", "")
 
 
 class Reporter(Protocol):
@@ -105,6 +109,24 @@ class RunResult:
     frontend_url: str = ""
 
 
+def server_spec(project: Path) -> ServerSpec:
+    """The registry entry of the project's server (answers file, else detected from its
+    files as `scaffold validate` does); an empty spec when it cannot be told."""
+    from scaffold import limits
+    from scaffold.servers import SERVERS
+
+    try:  # bounded: a cloned project's answers file is input like any other
+        answers = limits.load_yaml_file(project / ".copier-answers.yml")
+    except (OSError, limits.InputRejected):
+        answers = None
+    server = answers.get("server") if isinstance(answers, dict) else None
+    if server not in SERVERS:
+        from scaffold.validate import validate_project
+
+        server = validate_project(project, schema=False).server
+    return SERVERS.get(str(server), _UNKNOWN_SERVER)
+
+
 def image_tag(plan: RunPlan, project: str | None = None) -> str:
     """A stable local tag per project folder, so rebuilds reuse Docker's layer cache and two
     projects with the same endpoint and deployment names never take each other's tag.
@@ -140,6 +162,11 @@ class LocalDeployment:
 
         self.reporter = reporter or SilentReporter()
         self.plan = load_plan(project)
+        spec = server_spec(self.plan.project)
+        #: /dev/shm size the project's server needs (the registry's shm_size), "" for default.
+        self.shm_size = spec.shm_size
+        #: Log lines after which the server never becomes ready (the registry's fatal_log).
+        self.fatal_log = spec.fatal_log
         #: The project the image and containers are labelled with (`scaffold clean` finds
         #: them by it): the project itself, or where `scaffold new` will move it.
         self.label = str(label or self.plan.project)
@@ -265,6 +292,7 @@ class LocalDeployment:
             },
             "platform": self.platform,
             "memory_bytes": resources.memory_bytes,
+            "shm_size": self.shm_size or None,
         }
         try:
             self.container = docker_adapter.start(
@@ -287,7 +315,18 @@ class LocalDeployment:
                 notes=(*resources.notes, "CPU pinning refused by Docker: client and server share"),
             )
             self.container = docker_adapter.start(self.client, image, cpus=limit, **options)
-        self.ports = docker_adapter.published_ports(self.container, plan.ports)
+        try:
+            self.ports = docker_adapter.published_ports(self.container, plan.ports)
+        except DockerError:
+            # A container that exits at once has no published ports left to read: that is
+            # the container's failure (its log says why), not Docker's.
+            state, code = docker_adapter.status(self.container)
+            if state == "running":
+                raise
+            raise NotReadyError(
+                f"the container {state} at once (exit code {code}); see the container log below",
+                details=docker_adapter.logs(self.container),
+            ) from None
         self.timings.start = time.monotonic() - started
         return self.container
 
@@ -299,6 +338,19 @@ class LocalDeployment:
         """Wait for liveness, then readiness; seconds until ready, NotReadyError if never."""
         plan, running = self.plan, self._running()
         unreachable = _Unreachable(running)
+        scanned = [time.monotonic()]
+
+        def alive_on(port: int) -> str:
+            state, code = docker_adapter.status(running)
+            if state != "running":
+                return f"container {state} (exit code {code})"
+            if self.fatal_log and time.monotonic() - scanned[0] >= LOG_SCAN_INTERVAL:
+                scanned[0] = time.monotonic()
+                recent = docker_adapter.logs(running, tail=200)
+                for line in self.fatal_log:
+                    if line in recent:
+                        return f"the server logged {line!r} and will not become ready"
+            return unreachable.check(port)
 
         began = time.monotonic()
         for label, route, probe in (
@@ -307,10 +359,7 @@ class LocalDeployment:
         ):
 
             def alive(port: int = route.port) -> str:
-                state, code = docker_adapter.status(running)
-                if state != "running":
-                    return f"container {state} (exit code {code})"
-                return unreachable.check(port)
+                return alive_on(port)
 
             self.reporter.step(
                 f"Waiting for {label} GET {route.path} on port {route.port} (127.0.0.1:"

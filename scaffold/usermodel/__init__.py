@@ -52,6 +52,8 @@ class ModelFile:
     size: int
     #: The model may be loaded for inspection (its size is within the limit).
     inspect: bool
+    #: The answers given so far (e.g. the instance type the model is sized for).
+    answers: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -398,7 +400,12 @@ def prepare(model: str, data: Mapping[str, Any]) -> Prepared:
     adapter = importlib.import_module(f"scaffold.usermodel.{spec.model_adapter}")
     expanded = max(scan.size, _expanded_size(scan.root, model))
     prepared: Prepared = adapter.prepare(
-        ModelFile(path=scan.root, size=scan.size, inspect=expanded <= inspect_limit())
+        ModelFile(
+            path=scan.root,
+            size=scan.size,
+            inspect=expanded <= inspect_limit(),
+            answers=dict(data),
+        )
     )
     note = scan.note()
     if note is not None:
