@@ -114,3 +114,73 @@ def test_batching_a_model_that_cannot_batch_is_an_error(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace("max_batch_size: 0", "max_batch_size: 8"))
     (problem,) = [p for p in validate_project(project, schema=False).errors]
     assert problem.code == "triton.onnx.batching" and "max_batch_size: 0" in problem.fix
+
+
+MAKE_SKL2ONNX = r"""
+import json, sys
+from pathlib import Path
+import numpy as np, pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from skl2onnx import to_onnx
+from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+
+out = Path(sys.argv[1])
+X, y = load_iris(return_X_y=True)
+names = np.array(["setosa", "versicolor", "virginica"])[y]
+clf = LogisticRegression(max_iter=500).fit(X, names)
+(out / "zipmap.onnx").write_bytes(to_onnx(clf, X[:1].astype(np.float32)).SerializeToString())
+frame = pd.DataFrame({"width": X[:, 0], "color": np.array(["red", "blue", "green"])[y]})
+pipe = Pipeline([("pre", ColumnTransformer([("n", StandardScaler(), ["width"]),
+                                            ("c", OneHotEncoder(), ["color"])])),
+                 ("clf", LogisticRegression(max_iter=500))]).fit(frame, y)
+types = [("width", FloatTensorType([None, 1])), ("color", StringTensorType([None, 1]))]
+onx = to_onnx(pipe, initial_types=types, options={"zipmap": False})
+(out / "frame.onnx").write_bytes(onx.SerializeToString())
+print(json.dumps({}))
+"""
+
+
+@pytest.fixture(scope="module")
+def skl2onnx_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Models made with skl2onnx in the users' own environment (tests/modelvenv.py)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import modelvenv
+
+    folder = tmp_path_factory.mktemp("skl2onnx")
+    modelvenv.make_models(folder, MAKE_SKL2ONNX)
+    return folder
+
+
+def test_skl2onnx_default_zipmap_is_refused_with_the_option_to_use(
+    skl2onnx_models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from conftest import new_refused
+
+    argv = ["--server", "triton", "--model", str(skl2onnx_models / "zipmap.onnx")]
+    line = new_refused(argv, tmp_path / "ep", capsys)
+    assert "options={'zipmap': False}" in line
+
+
+def test_string_inputs_are_sampled_from_the_encoders_categories(
+    skl2onnx_models: Path, tmp_path: Path
+) -> None:
+    """A OneHotEncoder fails on a category it never saw: the sample request uses the ones
+    the graph holds, so ONNX Runtime can record the response."""
+    result = new_project(
+        tmp_path / "frame",
+        {"server": "triton"},
+        model=str(skl2onnx_models / "frame.onnx"),
+        model_inspect="here",
+    )
+    request = json.loads((result.path / "sample_request.json").read_text())
+    color = next(i for i in request["inputs"] if i["name"] == "color")
+    assert set(color["data"]) <= {"red", "blue", "green"}
+    response = json.loads((result.path / "sample_response.json").read_text())
+    assert {o["name"] for o in response["outputs"]} == {"label", "probabilities"}
+    assert validate_project(result.path, schema=False).errors == []
