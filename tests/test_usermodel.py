@@ -212,7 +212,7 @@ def test_sklearn_model_configures_the_minimal_project(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ({"not": "a model"}, "not a fitted scikit-learn model"),
+        ({"not": "a model"}, "is not a model minimal projects serve"),
         (b"\x80\x04garbage", "not a readable pickle file"),
     ],
     ids=["not-a-model", "corrupt"],
@@ -474,3 +474,128 @@ def test_torchscript_is_green_in_docker(
         assert "OK: smoke test passed" in capsys.readouterr().out
     finally:
         main(["clean", str(project)])
+
+
+def _two_input_torchscript(path: Path) -> Path:
+    """A traced module with two inputs (token ids and a float row), as a text head is."""
+    import torch
+
+    class Head(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb = torch.nn.Embedding(20, 3)
+            self.num = torch.nn.Linear(2, 3)
+
+        def forward(self, input_ids: torch.Tensor, extra: torch.Tensor) -> torch.Tensor:
+            return self.emb(input_ids).sum(1) + self.num(extra)
+
+    torch.manual_seed(0)
+    example = (torch.tensor([[1, 2]]), torch.zeros(1, 2))
+    torch.jit.trace(Head().eval(), example).save(str(path))
+    return path
+
+
+def test_torchscript_with_two_inputs_gets_object_instances(tmp_path: Path) -> None:
+    source = _two_input_torchscript(tmp_path / "head.pt")
+    result = new_project(
+        tmp_path / "ts2", {"server": "torchserve"}, model=str(source), model_inspect="here"
+    )
+    project = result.path
+    request = json.loads((project / "sample_request.json").read_text())
+    assert [sorted(row) for row in request["instances"]] == [["extra", "input_ids"]] * 2
+    response = json.loads((project / "sample_response.json").read_text())
+    assert len(response["predictions"]) == 2 and len(response["predictions"][0]) == 3
+    handler = (project / "model-src" / "handler.py").read_text()
+    assert 'INPUTS = [["input_ids", "int64"], ["extra", "float32"]]' in handler
+    assert {p.code for p in validate_project(project, schema=False).problems} == {
+        "image.end_of_life"
+    }
+
+
+@pytest.mark.docker
+def test_torchscript_with_two_inputs_is_green_in_docker(
+    tmp_path: Path, standin: Callable[[str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The generated handler feeds both inputs to the real TorchServe's model, zero edits."""
+    source = _two_input_torchscript(tmp_path / "head.pt")
+    new_and_run_green("torchserve", standin("torchserve"), tmp_path / "ts2-run", capsys,
+                      "--model", str(source))  # fmt: skip
+
+
+# --- minimal: pickles as users write them (hold-out review) -------------------------------------
+def _pickle_in_subprocess(tmp_path: Path, code: str, env_path: Path | None = None) -> Path:
+    """Run `code` (which writes tmp_path/model.pkl) as a script, as a notebook would."""
+    import os
+
+    env = {**os.environ, "PYTHONPATH": str(env_path)} if env_path else None
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, env=env, timeout=120)
+    return tmp_path / "model.pkl"
+
+
+USER_CLASS = """
+import pickle, sys
+from sklearn.linear_model import LogisticRegression
+{define}
+inner = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+with open(sys.argv[1] + "/model.pkl", "wb") as handle:
+    pickle.dump(Threshold(inner), handle)
+"""
+THRESHOLD = """
+class Threshold:
+    def __init__(self, inner):
+        self.inner = inner
+    def predict(self, rows):
+        return self.inner.predict_proba(rows)[:, 1] > 0.3
+"""
+
+
+def test_a_class_defined_in_the_notebook_is_refused_with_the_way_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = _pickle_in_subprocess(tmp_path, USER_CLASS.format(define=THRESHOLD))
+    line = new_refused(["--server", "minimal", "--model", str(source)], tmp_path / "ep", capsys)
+    assert "pickles Threshold from the notebook or script that saved it (__main__)" in line
+    assert "move the class into a module" in line
+
+
+def test_a_class_from_the_users_own_module_is_named_not_pinned(tmp_path: Path) -> None:
+    package = tmp_path / "lib" / "churnlib"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(THRESHOLD)
+    code = USER_CLASS.format(define="from churnlib import Threshold")
+    source = _pickle_in_subprocess(tmp_path, code, env_path=tmp_path / "lib")
+    result = new_project(
+        tmp_path / "ep", {"server": "minimal"}, model=str(source), model_inspect="none"
+    )
+    notes = " ".join(result.notes)
+    assert "needs module(s) churnlib, which scaffold cannot map to a PyPI package" in notes
+    requirements = (result.path / "docker-context" / "requirements.txt").read_text()
+    assert "churnlib" not in requirements and "scikit-learn==" in requirements
+
+
+def test_a_compressed_joblib_file_is_loaded_with_joblib_whatever_its_suffix(
+    tmp_path: Path,
+) -> None:
+    import joblib
+
+    source = _sklearn_model(tmp_path / "lin.joblib")
+    renamed = tmp_path / "model.pkl"
+    joblib.dump(joblib.load(source), renamed, compress=3)
+    result = new_project(
+        tmp_path / "ep", {"server": "minimal"}, model=str(renamed), model_inspect="here"
+    )
+    score = (result.path / "src" / "score.py").read_text()
+    assert "return joblib.load(path)" in score and "pickle.load" not in score
+    response = json.loads((result.path / "sample_response.json").read_text())
+    assert len(response["predictions"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("version", "numpy"), [("1.3.2", "numpy<2"), ("1.5.2", "numpy")], ids=["old", "new"]
+)
+def test_a_scikit_learn_built_for_numpy_1_keeps_numpy_below_2(version: str, numpy: str) -> None:
+    from scaffold.usermodel.minimal import SklearnModel, requirements_for
+
+    info = SklearnModel(Path("m.pkl"), "pickle", version=version, modules={"sklearn", "numpy"})
+    lines = requirements_for(info)
+    assert f"scikit-learn=={version}" in lines and numpy in lines

@@ -27,7 +27,7 @@ import yaml
 
 from scaffold import requirements as pins
 from scaffold.errors import UsageError
-from scaffold.usermodel import ModelFile, Prepared, model_dir, modelenv, remove
+from scaffold.usermodel import ModelFile, Prepared, add_system_packages, model_dir, modelenv, remove
 
 #: Sample files of the template that the user's model replaces.
 SAMPLE_FILES = ("model-src/make_model.py",)
@@ -229,11 +229,13 @@ def prepare(model: ModelFile) -> Prepared:
         remove(project, target.relative_to(project).as_posix(), *SAMPLE_FILES)
         env.place(folder, target)
         (project / "docker-context" / "requirements.txt").write_text(requirements, encoding="utf-8")
+        system = add_system_packages(project, answers, requirements)
         notes = [
             f"{target.relative_to(project).as_posix()}/ holds the MLflow model {folder.name}; "
             "docker-context/requirements.txt lists its own requirements",
             *fixed,
             *warnings,
+            *([system] if system else []),
         ]
         if request is None:
             remove(project, "sample_request.json", "sample_response.json")
