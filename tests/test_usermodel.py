@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -599,3 +599,79 @@ def test_a_scikit_learn_built_for_numpy_1_keeps_numpy_below_2(version: str, nump
     info = SklearnModel(Path("m.pkl"), "pickle", version=version, modules={"sklearn", "numpy"})
     lines = requirements_for(info)
     assert f"scikit-learn=={version}" in lines and numpy in lines
+
+
+# --- plumber: forests and bundles as R users save them (hold-out review) -------------------------
+R_FORESTS = r"""
+library(randomForest); library(ranger)
+set.seed(1)
+saveRDS(randomForest(Species ~ ., data = iris, ntree = 20), "/out/rf.rds")
+saveRDS(ranger(Species ~ ., data = iris, num.trees = 20, seed = 1), "/out/ranger.rds")
+saveRDS(randomForest(x = iris[, 1:4], y = iris$Species, ntree = 10), "/out/rf_xy.rds")
+fit <- lm(mpg ~ wt + hp, data = mtcars)
+saveRDS(list(model = fit, trained = "2026-12-01"), "/out/bundle.rds")
+saveRDS(list(lm = fit, other = fit), "/out/two.rds")
+"""
+
+
+@pytest.fixture(scope="module")
+def forests(
+    standin: Callable[[str], str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Path]]:
+    """(a plumber base image with randomForest and ranger from Debian, as a team's base
+    image has them, CRAN being out of reach here; the models R made in it)."""
+    base = standin("plumber")
+    tag = f"scaffold-test/plumber-forests:{base.rsplit(':', 1)[-1]}"
+    dockerfile = (
+        f"FROM {base}\nUSER root\n"
+        "RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "
+        "--no-install-recommends r-cran-randomforest r-cran-ranger "
+        "&& rm -rf /var/lib/apt/lists/*\n"
+    )
+    build = ["docker", "build", "-q", "--label", "scaffold.test=forests", "-t", tag, "-"]
+    subprocess.run(build, input=dockerfile, text=True, check=True, capture_output=True, timeout=900)
+    out = tmp_path_factory.mktemp("forests")
+    out.chmod(0o777)
+    (out / "make.R").write_text(R_FORESTS)
+    try:
+        subprocess.run(
+            ["docker", "run", "--rm", "--init", "--network", "none", "--entrypoint", "Rscript",
+             "-v", f"{out}:/out", tag, "/out/make.R"],
+            check=True, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        yield tag, out
+    finally:
+        subprocess.run(["docker", "rmi", "-f", tag], capture_output=True, check=False)
+
+
+IRIS_COLUMNS = ["Sepal.Length", "Sepal.Width", "Petal.Length", "Petal.Width"]
+
+
+@pytest.mark.docker
+def test_forests_and_bundles_are_read_without_r(
+    forests: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scaffold.usermodel import plumber
+
+    out = forests[1]
+    for name in ("rf.rds", "ranger.rds", "rf_xy.rds"):
+        info = plumber.describe(out / name)
+        assert info.rows is not None and list(info.rows[0]) == IRIS_COLUMNS, name
+    assert plumber.describe(out / "ranger.rds").packages == ["ranger"]
+    bundle = plumber.describe(out / "bundle.rds")
+    assert bundle.rows is not None and list(bundle.rows[0]) == ["wt", "hp"]
+    line = new_refused(["--server", "plumber", "--model", str(out / "two.rds")],
+                       tmp_path / "ep", capsys)  # fmt: skip
+    assert "it holds a list (lm, other), not a model" in line
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("name", ["ranger.rds", "rf_xy.rds"])
+def test_forests_are_green_in_docker(
+    forests: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """Zero edits: src/plumber.R loads the package's namespace (predict() finds its method),
+    calls ranger's predict with `data =`, serves its $predictions; the request is built from
+    the predictors the object records (no formula for rf_xy)."""
+    new_and_run_green("plumber", forests[0], tmp_path / "ep", capsys, "--model",
+                      str(forests[1] / name))  # fmt: skip
