@@ -5,6 +5,7 @@ config against its model.onnx the way Triton does when it loads it."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -118,6 +119,7 @@ def test_batching_a_model_that_cannot_batch_is_an_error(tmp_path: Path) -> None:
 
 MAKE_SKL2ONNX = r"""
 import json, sys
+from collections.abc import Callable
 from pathlib import Path
 import numpy as np, pandas as pd
 from sklearn.compose import ColumnTransformer
@@ -184,3 +186,42 @@ def test_string_inputs_are_sampled_from_the_encoders_categories(
     response = json.loads((result.path / "sample_response.json").read_text())
     assert {o["name"] for o in response["outputs"]} == {"label", "probabilities"}
     assert validate_project(result.path, schema=False).errors == []
+
+
+@pytest.mark.docker
+def test_string_inputs_config_is_green_in_a_real_triton(
+    skl2onnx_models: Path,
+    tmp_path: Path,
+    standin: Callable[[str], str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The config of a pipeline with a string input (TYPE_STRING, dims [1], a reshaped label)
+    loads in a real Triton 2.51 and answers the recorded sample. The test Triton has the
+    python backend only: the same model.onnx runs there with ONNX Runtime, as in
+    tests/test_journeys.py."""
+    from test_journeys import TRITON_PYTHON_MODEL
+
+    from scaffold.cli import main
+    from scaffold.errors import ExitCode
+
+    result = new_project(
+        tmp_path / "frame",
+        {"server": "triton", "base_image": standin("triton")},
+        model=str(skl2onnx_models / "frame.onnx"),
+        model_inspect="here",
+    )
+    folder = result.path / "models" / "frame"
+    config = (folder / "config.pbtxt").read_text()
+    assert 'name: "color"\n    data_type: TYPE_STRING\n    dims: [ 1 ]' in config
+    (folder / "config.pbtxt").write_text(
+        config.replace('platform: "onnxruntime_onnx"', 'backend: "python"')
+    )
+    (folder / "1" / "model.py").write_text(TRITON_PYTHON_MODEL)
+    dockerfile = result.path / "docker-context" / "Dockerfile"
+    install = "\nRUN /opt/triton-venv/bin/pip install --no-cache-dir onnxruntime\nEXPOSE"
+    dockerfile.write_text(dockerfile.read_text().replace("\nEXPOSE", install, 1))
+    try:
+        assert main(["run", str(result.path)]) == ExitCode.OK
+        assert "OK: smoke test passed" in capsys.readouterr().out
+    finally:
+        main(["clean", str(result.path)])
