@@ -106,6 +106,9 @@ clf.save_model(out / "xgb_clf.json")
 clf.get_booster().save_model(out / "xgb_booster.ubj")
 found["xgb"] = clf.predict(own).tolist()
 found["xgb_booster"] = clf.get_booster().predict(xgb.DMatrix(own)).tolist()
+booster = xgb.train({"objective": "multi:softprob", "num_class": 3}, xgb.DMatrix(X, label=y), 5)
+booster.save_model(out / "0001.model")  # as XGBoost's own tutorial names it
+found["xgb_train"] = booster.predict(xgb.DMatrix(own)).tolist()
 reg = xgb.XGBRegressor(n_estimators=10).fit(frame.iloc[:, :3], frame.iloc[:, 3])
 joblib.dump(reg, out / "xgb_reg_frame.joblib")
 
@@ -114,6 +117,8 @@ lg = lgb.LGBMClassifier(n_estimators=20, verbose=-1).fit(frame, y)
 with open(out / "lgbm_clf.pkl", "wb") as handle:
     pickle.dump(lg, handle)
 lg.booster_.save_model(str(out / "lgbm_model.txt"))
+with open(out / "lgbm_clf.dat", "wb") as handle:  # a pickle under a suffix of one's own
+    pickle.dump(lg, handle)
 found["lgbm"] = lg.predict(frame.iloc[[10, 60, 120]]).tolist()
 found["lgbm_booster"] = lg.booster_.predict(frame.iloc[[10, 60, 120]]).tolist()
 

@@ -61,6 +61,16 @@ def test_native_files_are_read_without_their_libraries(
     assert boosters.read_file(made[0] / name) == expected
 
 
+def test_files_above_the_read_limit_are_told_apart_by_their_first_bytes(
+    made: tuple[Path, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(boosters, "READ_LIMIT", 1000)
+    assert boosters.read_file(made[0] / "xgb_clf.json") == boosters.BoosterInfo("xgboost")
+    assert boosters.read_file(made[0] / "catboost_model.cbm") == boosters.BoosterInfo("catboost")
+    lightgbm = boosters.read_file(made[0] / "lgbm_model.txt")
+    assert lightgbm is not None and lightgbm.feature_names == IRIS  # its header comes first
+
+
 def test_not_a_booster_file_is_none(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text('{"learning_rate": 0.1}')
     (tmp_path / "notes.txt").write_text("trained on 2026-12-01\n")
@@ -110,6 +120,8 @@ def _project(made: tuple[Path, dict[str, Any]], tmp_path: Path, name: str) -> Pa
         ("xgb_clf.pkl", ["xgboost==3.2.0", "scikit-learn==1.5.2"], "xgb"),
         ("xgb_clf.json", ["xgboost==3.2.0", "scikit-learn==1.5.2"], "xgb"),
         ("xgb_booster.ubj", ["xgboost==3.2.0"], "xgb_booster"),
+        ("0001.model", ["xgboost==3.2.0"], "xgb_train"),
+        ("lgbm_clf.dat", ["lightgbm==4.7.0", "scikit-learn==1.5.2"], "lgbm"),
         ("lgbm_clf.pkl", ["lightgbm==4.7.0", "scikit-learn==1.5.2", "pandas==3.1.1"], "lgbm"),
         ("lgbm_model.txt", ["lightgbm==4.7.0", "pandas==3.1.1"], "lgbm_booster"),
         ("catboost_model.cbm", ["catboost==1.2.10"], "catboost"),
@@ -126,6 +138,8 @@ def test_each_format_becomes_a_project_scoring_like_the_users_library(
     project = _project(made, tmp_path, name)
     requirements = (project / "docker-context" / "requirements.txt").read_text().splitlines()
     assert set(pins) <= set(requirements)
+    if name.endswith((".ubj", ".model", ".txt", ".cbm")):  # native Boosters: no wrapper
+        assert not [line for line in requirements if line.startswith("scikit-learn")]
     request = json.loads((project / "sample_request.json").read_text())["data"]
     own = made[1]["own_records"] if isinstance(request[0], dict) else made[1]["own_rows"]
     script = (

@@ -27,6 +27,9 @@ from typing import Any, ClassVar
 
 #: Largest model file read whole (bigger native models are only copied).
 READ_LIMIT = 256 << 20
+#: How much of a LightGBM text model is read for its header (feature names of wide models
+#: make long lines).
+LIGHTGBM_HEADER_BYTES = 8 << 20
 #: Nesting bound for UBJSON (a tree model is a few levels deep).
 MAX_DEPTH = 64
 
@@ -242,17 +245,21 @@ def parse_catboost(data: bytes) -> BoosterInfo:
 
 
 def read_file(path: Path) -> BoosterInfo | None:
-    """The boosting model in `path` (by content), or None when it is none of these."""
-    if path.stat().st_size > READ_LIMIT:
-        return None
+    """The boosting model in `path` (by content, whatever its suffix), or None when it is
+    none of these. Files above READ_LIMIT are told apart by their first bytes only (a
+    LightGBM header is still read: it precedes the trees)."""
+    size = path.stat().st_size
     with path.open("rb") as handle:
         head = handle.read(64)
     if head.startswith(b"CBM1"):
-        return parse_catboost(path.read_bytes())
+        return parse_catboost(path.read_bytes()) if size <= READ_LIMIT else BoosterInfo("catboost")
     if head.startswith((b"tree\n", b"tree\r\n")):
-        return parse_lightgbm(path.read_text(encoding="utf-8", errors="replace"))
-    stripped = head.lstrip()
-    if stripped.startswith(b"{") and (b"learner" in head or b"{L" in head or b'{"' in head):
+        with path.open("rb") as handle:
+            text = handle.read(LIGHTGBM_HEADER_BYTES).decode("utf-8", errors="replace")
+        return parse_lightgbm(text)
+    if head.lstrip().startswith(b"{") and b"learner" in head:
+        if size > READ_LIMIT:
+            return BoosterInfo("xgboost")
         try:
             return parse_xgboost(path.read_bytes())
         except BoosterError:

@@ -39,8 +39,6 @@ from scaffold.usermodel import (
 #: File suffix -> loader module ("joblib" or "pickle") for a pickle; the content decides in
 #: the end (a file joblib.dump wrote is loaded with joblib whatever its suffix).
 LOADERS = {".joblib": "joblib", ".pkl": "pickle", ".pickle": "pickle", ".sav": "pickle"}
-#: Native files of boosting libraries (read by content: scaffold.usermodel.boosters).
-NATIVE_SUFFIXES = (".json", ".ubj", ".txt", ".cbm")
 #: What minimal projects take, for messages.
 SUPPORTED = (
     "a scikit-learn-compatible model (scikit-learn, XGBoost, LightGBM, CatBoost, ...) saved "
@@ -257,13 +255,15 @@ def read_model(path: Path, loader: str, inspect: bool) -> SklearnModel:
     minimal projects serve. Plain pickles above the inspection limit are not read (joblib
     arrays are skipped, so joblib files are read whatever their size). `loader` is the
     suffix's guess: a file joblib wrote is loaded with joblib whatever its name."""
-    info = SklearnModel(path, loader)
-    if not inspect and loader != "joblib":
+    info = SklearnModel(path, "joblib" if pickles.compressed(path) else loader)
+    if not inspect and info.loader != "joblib":
         return info
     try:
         graph = pickles.read(path)
     except pickles.PickleError as error:
-        raise UsageError(f"--model {path.name}: not a readable {loader} file ({error})") from None
+        raise UsageError(
+            f"--model {path.name}: not a readable {info.loader} file ({error})"
+        ) from None
     if "joblib.numpy_pickle" in graph.modules or pickles.compressed(path):
         info.loader = "joblib"
     root = graph.root
@@ -369,6 +369,18 @@ def read_native(path: Path, inspect: bool) -> SklearnModel | None:
     return info
 
 
+def _pickle_bytes(path: Path) -> bool:
+    """Whether the file is a pickle (protocol 2 or newer) or a compressed joblib file."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(2)
+        return (head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")) or (
+            pickles.compressed(path)
+        )
+    except OSError:
+        return False
+
+
 def _first_step(obj: Any, depth: int = 0) -> pickles.Stub | None:
     """The estimator that sees the raw input: the first step of (nested) pipelines."""
     if not isinstance(obj, pickles.Stub) or depth > 20:
@@ -429,8 +441,8 @@ def requirements_for(info: SklearnModel, versions: Mapping[str, str] | None = No
     """The model's libraries: scikit-learn pinned to the model's version, the rest pinned to
     `versions` (an environment that loaded the model) or left to pip."""
     wanted = {libraries.distribution_for(m) for m in info.modules}
-    for module in info.modules:
-        wanted |= set(libraries.companions(module))
+    for module in info.modules if info.loader in ("pickle", "joblib") else ():
+        wanted |= set(libraries.companions(module))  # what a pickled wrapper needs
     if info.loader == "joblib":
         wanted.add("joblib")
     if info.feature_names:
@@ -471,10 +483,12 @@ def prepare(model: ModelFile) -> Prepared:
     path = model.path
     suffix = path.suffix.lower()
     info: SklearnModel | None = None
-    if path.is_file() and suffix in NATIVE_SUFFIXES:
-        info = read_native(path, inspect=True)
-    elif path.is_file() and suffix in LOADERS:
+    if path.is_file() and suffix in LOADERS:
         info = read_model(path, LOADERS[suffix], model.inspect)
+    elif path.is_file():  # by content: XGBoost's docs save "0001.model", others ".bin"
+        info = read_native(path, inspect=True)
+        if info is None and _pickle_bytes(path):
+            info = read_model(path, "pickle", model.inspect)
     if info is None:
         raise UsageError(f"--model {path.name}: minimal projects take {SUPPORTED}. {ELSEWHERE}")
 
