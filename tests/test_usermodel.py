@@ -675,3 +675,46 @@ def test_forests_are_green_in_docker(
     the predictors the object records (no formula for rf_xy)."""
     new_and_run_green("plumber", forests[0], tmp_path / "ep", capsys, "--model",
                       str(forests[1] / name))  # fmt: skip
+
+
+def _own_module_model(tmp_path: Path) -> Path:
+    """A repository's layout: churnlib/ (the user's package) at the root, the model saved
+    into models/ by code importing it."""
+    package = tmp_path / "repo" / "churnlib"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("from churnlib.model import Threshold\n")
+    (package / "model.py").write_text(THRESHOLD)
+    (package / ".secret.py").write_text("TOKEN = 'x'\n")
+    (tmp_path / "outside.py").write_text("KEY = 'x'\n")
+    (package / "link.py").symlink_to(tmp_path / "outside.py")
+    (tmp_path / "repo" / "models").mkdir()
+    code = USER_CLASS.format(define="from churnlib import Threshold").replace(
+        'sys.argv[1] + "/model.pkl"', 'sys.argv[1] + "/repo/models/model.pkl"'
+    )
+    env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path / "repo")}
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, timeout=120, env=env)
+    return tmp_path / "repo" / "models" / "model.pkl"
+
+
+def test_the_users_own_module_beside_the_model_is_copied_into_src(tmp_path: Path) -> None:
+    source = _own_module_model(tmp_path)
+    result = new_project(
+        tmp_path / "ep", {"server": "minimal"}, model=str(source), model_inspect="none"
+    )
+    src = result.path / "src" / "churnlib"
+    assert sorted(p.name for p in src.iterdir()) == ["__init__.py", "model.py"]  # no dotfiles
+    notes = " ".join(result.notes)
+    assert "src/churnlib is a copy of" in notes and "cannot map to a PyPI package" not in notes
+    rows = json.loads((result.path / "sample_request.json").read_text())["data"]
+    assert [len(row) for row in rows] == [1, 1]  # the wrapped estimator's width, read statically
+
+
+@pytest.mark.docker
+def test_the_users_own_module_is_green_in_docker(
+    tmp_path: Path, standin: Callable[[str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Zero edits: the copied module is importable where the server unpickles the model, so
+    the response is recorded in the project's image and `run` is green."""
+    source = _own_module_model(tmp_path)
+    new_and_run_green("minimal", standin("minimal"), tmp_path / "own-run", capsys,
+                      "--model", str(source))  # fmt: skip

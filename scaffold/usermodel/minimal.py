@@ -391,6 +391,14 @@ def _first_step(obj: Any, depth: int = 0) -> pickles.Stub | None:
         for step in steps:
             if isinstance(step, tuple) and len(step) == 2 and isinstance(step[1], pickles.Stub):
                 return _first_step(step[1], depth + 1)
+    if not any(k in attrs for k in _COUNT_ATTRS) and obj.module.split(".")[0] not in (
+        ESTIMATOR_MODULES
+    ):
+        # a class of the user's own wrapping an estimator (self.model = fitted): its input
+        # is the wrapped estimator's
+        for value in attrs.values():
+            if isinstance(value, pickles.Stub) and value.module.split(".")[0] in ESTIMATOR_MODULES:
+                return _first_step(value, depth + 1)
     return obj
 
 
@@ -551,13 +559,68 @@ def _features_in_image(project: Path, info: SklearnModel, env: modelenv.ModelEnv
     return [f"the model's input width was not found in the project's image: {found.why}"]
 
 
+#: Bounds on a module of the user's own copied into src/ (source files only).
+OWN_MODULE_FILES = 200
+OWN_MODULE_BYTES = 5 << 20
+
+
+def _own_module(model_file: Path, module: str) -> Path | None:
+    """The user's own module `module` (a package folder or a .py file) beside the model file
+    or in one of its two parent folders (a notebooks/ or models/ folder of a repository),
+    or None. Symbolic links are not followed."""
+    folder = model_file.resolve().parent
+    for base in (folder, *list(folder.parents)[:2]):
+        package, single = base / module, base / f"{module}.py"
+        is_package = package.is_dir() and (package / "__init__.py").is_file()
+        if is_package and not package.is_symlink() and _module_files(package) is not None:
+            return package
+        if single.is_file() and not single.is_symlink():
+            return single
+    return None
+
+
+def _module_files(package: Path) -> list[Path] | None:
+    """The .py files of a package (no hidden folders, no links), or None above the bounds."""
+    found: list[Path] = []
+    total = 0
+    for path in sorted(package.rglob("*.py")):
+        relative = path.relative_to(package).parts
+        if any(part.startswith((".", "__pycache__")) for part in relative) or path.is_symlink():
+            continue
+        if any((package / p).is_symlink() for p in path.relative_to(package).parents):
+            continue
+        total += path.stat().st_size
+        found.append(path)
+        if len(found) > OWN_MODULE_FILES or total > OWN_MODULE_BYTES:
+            return None
+    return found
+
+
+def _copy_module(source: Path, target: Path) -> None:
+    if source.is_file():
+        target.write_bytes(source.read_bytes())
+        return
+    for path in _module_files(source) or []:
+        dest = target / path.relative_to(source)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(path.read_bytes())
+
+
 def _configure(
     project: Path, info: SklearnModel, env: modelenv.ModelEnv, answers: Mapping[str, Any]
 ) -> list[str]:
     notes: list[str] = []
-    if info.unknown:
+    copied = {m: found for m in info.unknown if (found := _own_module(info.file, m))}
+    for module, source in copied.items():
+        _copy_module(source, project / "src" / source.name)
         notes.append(
-            f"warning: {info.file.name} needs module(s) {', '.join(info.unknown)}, which scaffold "
+            f"src/{source.name} is a copy of {source} (your module {module}, which "
+            f"{info.file.name} needs; src/ is importable at scoring): keep it current"
+        )
+    missing = [m for m in info.unknown if m not in copied]
+    if missing:
+        notes.append(
+            f"warning: {info.file.name} needs module(s) {', '.join(missing)}, which scaffold "
             "cannot map to a PyPI package: add the package to docker-context/requirements.txt, "
             "or put your own module in src/ (the scoring code folder, importable at scoring)"
         )

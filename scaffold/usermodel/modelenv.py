@@ -285,6 +285,7 @@ def record_in_image(project: Path, env: ModelEnv, request: Any) -> Recorded:
 #: Where the model file's folder and the inspector scripts are mounted in the image.
 IMAGE_MODEL_DIR = "/tmp/scaffold-model"
 IMAGE_INSPECTORS = "/tmp/scaffold-inspectors"
+IMAGE_SOURCE = "/tmp/scaffold-src"
 #: The interpreter of the serving image (the minimal images put their environment first on
 #: PATH).
 IMAGE_PYTHON = "python"
@@ -328,10 +329,12 @@ def inspect_in_image(
             detach=True,
             init=True,
             network_disabled=True,
-            environment={"PYTHONDONTWRITEBYTECODE": "1"},
+            # the project's scoring code folder is importable, as where the server runs
+            environment={"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": IMAGE_SOURCE},
             volumes={
                 str(model_file.parent): {"bind": IMAGE_MODEL_DIR, "mode": "ro"},
                 str(INSPECTORS): {"bind": IMAGE_INSPECTORS, "mode": "ro"},
+                str(project / "src"): {"bind": IMAGE_SOURCE, "mode": "ro"},
             },
             labels={PROJECT_LABEL: deployment.label},
             platform=deployment.platform,

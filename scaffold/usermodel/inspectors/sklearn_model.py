@@ -109,6 +109,10 @@ def features(model):
         names = found if found and not _generic(found) else None
         if found and count is None:
             count = len(found)
+    if count is None and names is None:  # a class of one's own wrapping a fitted estimator
+        for value in vars(model).values() if hasattr(model, "__dict__") else ():
+            if getattr(value, "n_features_in_", None):
+                return features(value)
     names = [str(n) for n in names] if names is not None else None
     return (count if isinstance(count, int) and count > 0 else None), names
 
