@@ -116,6 +116,9 @@ class ServerSpec(NamedTuple):
     #: The CPython version (e.g. "3.12") of the default base image, for checking the wheels
     #: its pip requirements need; "" when unknown or the image has no Python.
     image_python: str = ""
+    #: The user the default base image runs as (its Dockerfile switches back to it after
+    #: installing system packages as root); "" when it runs as root.
+    image_user: str = ""
 
 
 def model_dir_for(spec: ServerSpec, served_model_name: str) -> str:
