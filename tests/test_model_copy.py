@@ -316,6 +316,7 @@ def test_a_zip_based_model_that_inflates_past_the_limit_is_copied_not_loaded(
     path = tmp_path / "inflating.pt"
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("archive/data/0", b"\x00" * (8 << 20))
+        archive.writestr("archive/code/__torch__.py", "")  # TorchScript writes its source
     monkeypatch.setenv("SCAFFOLD_MODEL_INSPECT_LIMIT", str(1 << 20))
     assert path.stat().st_size < 1 << 20  # within the limit as a file, not once inflated
     result = new_project(tmp_path / "model-ep", {"server": "torchserve"}, model=str(path))
@@ -464,6 +465,7 @@ def test_a_torchscript_file_with_a_huge_data_pkl_is_not_read(tmp_path: Path) -> 
             for _ in range(300 >> 4):
                 entry.write(block)
         archive.writestr("archive/version", "3\n")
+        archive.writestr("archive/code/__torch__.py", "")  # TorchScript writes its source
     assert path.stat().st_size < 1 << 20
     dest = tmp_path / "pt-ep"
     argv = ["new", "--server", "torchserve", "--defaults", "--model-inspect", "none"]
