@@ -12,7 +12,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -171,7 +171,7 @@ def new_project(
     interactive: bool = False,
     overwrite: bool = False,
     git_init: bool = True,
-    model: str | None = None,
+    model: str | Sequence[str] | None = None,
 ) -> NewResult:
     """Render a project into `dest` and return what was made.
 
@@ -189,15 +189,23 @@ def new_project(
             is left to the user).
         model: the user's model (a file or folder, or an `azureml:` reference) to serve
             instead of the sample; the project is configured from it (scaffold.usermodel).
+            Several (a sequence of two or more, each PATH or NAME=PATH): one deployment
+            serves them all, where the server can (scaffold.usermodel.several).
     """
     dest = dest.expanduser().resolve()
     _check_destination(dest, overwrite)
     prepared = None
-    if model is not None:
+    models = [model] if isinstance(model, str) else list(model or [])
+    if len(models) == 1:
         from scaffold import usermodel
 
-        prepared = usermodel.prepare(model, data)
+        prepared = usermodel.prepare(models[0], data)
         data = {**prepared.defaults, **prepared.answers, **data}
+    elif models:
+        from scaffold.usermodel import several
+
+        prepared = several.prepare(models, data)
+        data = {**prepared.answers, **data}
     ref = template_source.resolve(template, vcs_ref)
     if ref.bundled:
         questions = template_source.load_questions()

@@ -17,6 +17,7 @@ PACKAGE = REPO / "scaffold" / "validate"
 LAYERS = {
     "scaffold.validate.dockerfile": 0,
     "scaffold.validate.model": 1,
+    "scaffold.validate.samples": 1.5,
     "scaffold.validate.checks": 2,
     "scaffold.validate.contracts": 2,
     "scaffold.validate.contracts._common": 2,

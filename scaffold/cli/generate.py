@@ -15,6 +15,11 @@ from scaffold.servers import SERVERS
 
 SERVER_HELP = "; ".join(f"{s.name}: {s.label}" for s in SERVERS.values())
 MODEL_HELP = ", ".join(f"{s.name}: {s.model_formats}" for s in SERVERS.values() if s.model_adapter)
+SEVERAL_HELP = ", ".join(
+    f"{s.name} by {'route' if s.several_models.chosen_by == 'path' else 'the request'}"
+    for s in SERVERS.values()
+    if s.several_models.supported
+)
 
 
 def add_parsers(sub: Any, argv: Sequence[str]) -> list[str]:
@@ -45,9 +50,12 @@ def add_parsers(sub: Any, argv: Sequence[str]) -> list[str]:
     new.add_argument(
         "--model",
         metavar="PATH_OR_REF",
+        action="append",
         help="serve your own model instead of the sample, configured from the model itself "
         f"(needs --server; {MODEL_HELP}), or reference a "
-        "registered model: azureml:NAME:VERSION or azureml:NAME@latest (not copied)",
+        "registered model: azureml:NAME:VERSION or azureml:NAME@latest (not copied). "
+        f"Repeat it to serve several models in one deployment ({SEVERAL_HELP}); "
+        "NAME=PATH names one",
     )
     new.add_argument(
         "--template",

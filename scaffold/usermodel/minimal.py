@@ -156,7 +156,7 @@ def prepare(model: ModelFile) -> Prepared:
             f"{', '.join(pinned)} to the versions installed here"
         ]
 
-    return Prepared(answers={"multi_model": False}, finish=finish)
+    return Prepared(answers=dict(SINGLE_ANSWERS), finish=finish)
 
 
 def _load(path: Path, loader: str) -> Any:
@@ -214,3 +214,128 @@ def _requirements(loaded: Any, loader: str) -> str:
         "# A pickled model loads reliably only with the versions it was saved with.",
     ]
     return "\n".join(header + [f"{d}=={v}" for d, v in sorted(pins.items())]) + "\n"
+
+
+# --- Several models in one deployment (`scaffold new --model A --model B`) ----------------------
+#: Answers of a one-model project, and of one serving several (chosen by the request).
+SINGLE_ANSWERS = {"multi_model": False}
+SEVERAL_ANSWERS = {"multi_model": True}
+
+SCORE_SEVERAL_PY = '''\
+"""Scoring script for several scikit-learn models, written by `scaffold new --model A --model B`.
+
+Every model file under AZUREML_MODEL_DIR (*.joblib, *.pkl, *.pickle; Azure mounts the model
+folder there) is a model, named by its file name without the extension (model/a.joblib is
+"a"). The server calls init() once at start-up and run() for every request to /score; each
+request chooses its model with "model", as Azure's minimal/multimodel sample does:
+Request:  {{"model": "<name>", "data": [[x1, x2, ...], ...]}}
+Response: {{"model": "<name>", "predictions": [...]}}   (model.predict(rows), as a list)
+A missing or unknown "model", or rows of the wrong width, get HTTP 400 with {{"error": ...}}.
+The libraries the models need are pinned in docker-context/requirements.txt; to add a model,
+drop its file into model/ and restart. Unpickling runs the file's code: use models you trust.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger("azmlinfsrv.score")
+
+#: File suffixes of model files (joblib.load for .joblib, pickle.load otherwise).
+MODEL_SUFFIXES = {suffixes}
+
+#: The loaded models by name; set by init().
+models: dict[str, Any] = {{}}
+
+
+def _load(path: Path) -> Any:
+    if path.suffix.lower() == ".joblib":
+        import joblib
+
+        return joblib.load(path)
+    with path.open("rb") as handle:
+        return pickle.load(handle)
+
+
+def init() -> None:
+    root = Path(os.environ["AZUREML_MODEL_DIR"])
+    found = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in MODEL_SUFFIXES)
+    if not found:
+        raise FileNotFoundError(f"no model file ({{sorted(MODEL_SUFFIXES)}}) under {{root}}")
+    for path in found:
+        if path.stem in models:
+            raise RuntimeError(f"two model files are named {{path.stem}}: rename one")
+        models[path.stem] = _load(path)
+        logger.info("loaded model %r from %s", path.stem, path)
+
+
+def parse_input(raw_data: str | bytes) -> tuple[str, list[list[float]]]:
+    try:
+        body = json.loads(raw_data)
+    except ValueError as ex:
+        raise ValueError(f"request body is not valid JSON: {{ex}}") from None
+    if not isinstance(body, dict):
+        raise ValueError('request body must be {{"model": "<name>", "data": [[...], ...]}}')
+    name = body.get("model")
+    if not isinstance(name, str) or name not in models:
+        shown = json.dumps(name)[:100]
+        raise ValueError(f'unknown model {{shown}}; "model" must be one of {{sorted(models)}}')
+    rows = body.get("data")
+    if not isinstance(rows, list) or not rows:
+        raise ValueError('"data" must be a non-empty list of rows')
+    width = getattr(models[name], "n_features_in_", None)
+    for i, row in enumerate(rows):
+        if not isinstance(row, list) or (width is not None and len(row) != width):
+            raise ValueError(f"row {{i}}: expected a list of {{width}} numbers for model {{name}}")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row):
+            raise ValueError(f"row {{i}}: every value must be a number")
+    return name, rows
+
+
+def _bad_request(message: str) -> Any:
+    from azureml_inference_server_http.api.aml_response import AMLResponse
+
+    return AMLResponse({{"error": message}}, 400, json_str=True)
+
+
+def run(raw_data: str) -> Any:
+    if not models:
+        raise RuntimeError("no model is loaded; init() must run first")
+    try:
+        name, rows = parse_input(raw_data)
+    except ValueError as ex:
+        return _bad_request(str(ex))
+    return {{"model": name, "predictions": models[name].predict(rows).tolist()}}
+'''
+
+
+def combine_several(project: Path, files: Mapping[str, Mapping[str, bytes]]) -> list[str]:
+    """The files several models' projects need in common: one src/score.py serving every
+    model by name, and requirements.txt with every model's pins (read in one environment,
+    so the same library has the same version)."""
+    notes = []
+    for relative, by_model in files.items():
+        target = project / relative
+        if relative == "src/score.py":
+            suffixes = tuple(sorted(LOADERS))
+            target.write_text(SCORE_SEVERAL_PY.format(suffixes=suffixes), encoding="utf-8")
+        elif relative == "docker-context/requirements.txt":
+            texts = [content.decode("utf-8") for content in by_model.values()]
+            header = [line for line in texts[0].splitlines() if line.startswith("#")]
+            pins = sorted(
+                {line for text in texts for line in text.splitlines() if "==" in line},
+                key=str.lower,
+            )
+            target.write_text("\n".join(header + pins) + "\n", encoding="utf-8")
+        else:  # pragma: no cover - the adapter writes no other project file
+            raise UsageError(f"the models need different {relative}; serve them apart")
+    notes.append(
+        f"src/score.py serves {', '.join(sorted(next(iter(files.values()))))} by the request's "
+        '"model"; docker-context/requirements.txt pins what they need'
+    )
+    return notes

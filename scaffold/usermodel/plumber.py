@@ -44,3 +44,10 @@ def prepare(model: ModelFile) -> Prepared:
         ]
 
     return Prepared(finish=finish)
+
+
+def several_file_name(source: Path, name: str) -> str:
+    """A model among several is `<name>.rds` in model/ (a crate.bin is an RDS stream too), so
+    src/plumber.R serves it as `name`."""
+    del source
+    return f"{name}.rds"

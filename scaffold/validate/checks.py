@@ -31,6 +31,7 @@ from scaffold.validate.model import (
     Sections,
     _whole,
 )
+from scaffold.validate.samples import check_model_samples
 
 
 # --- SDK-independent checks --------------------------------------------------------------------
@@ -843,4 +844,5 @@ AFTER_CONTRACT = (
     check_expose,
     check_model_file,
     check_samples,
+    check_model_samples,
 )

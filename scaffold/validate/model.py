@@ -302,6 +302,8 @@ class Context:
         self.server: str | None = None
         #: Set by a contract check once it knows the port the server listens on.
         self.listen_port: int | None = None
+        #: Set by a contract check that knows the models the server serves (their names).
+        self.served_models: set[str] | None = None
         self._texts: dict[Path, str | None] = {}
 
     # Reporting -------------------------------------------------------------------------
