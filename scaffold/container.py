@@ -240,9 +240,10 @@ def labelled_containers(client: DockerClient, label: str) -> list[Container]:
 
 
 def labelled_images(client: DockerClient, label: str) -> list[str]:
-    """Tags (or ids) of the images carrying `label`."""
+    """Tags (or ids) of the images carrying `label`: every tag, since deployments of one
+    project built from the same context share one image under two tags."""
     images = client.images.list(filters={"label": label})
-    return [image.tags[0] if image.tags else str(image.id) for image in images]
+    return [tag for image in images for tag in (image.tags or [str(image.id)])]
 
 
 def remove_image(client: DockerClient, image: str) -> bool:

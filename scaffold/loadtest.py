@@ -379,8 +379,8 @@ def _concurrency(level: LevelResult) -> int:
 # -- the command --------------------------------------------------------------------------
 
 
-def _sample_body(project: Path, request: Path | None) -> bytes:
-    path = request if request is not None else project / "sample_request.json"
+def _sample_body(default: Path, request: Path | None) -> bytes:
+    path = request if request is not None else default
     try:
         return path.read_bytes()
     except OSError as error:
@@ -432,17 +432,19 @@ def loadtest_project(
     platform: str | None = None,
     request: Path | None = None,
     progress: ProgressCallback | None = None,
+    deployment_name: str | None = None,
 ) -> LoadReport:
     """Start the project like `scaffold run`, drive its scoring route at each level, remove
     the container, and return the measurements with a recommendation."""
+    from scaffold.project import load_plan
     from scaffold.servers import SERVERS
     from scaffold.validate import validate_project
 
     project = project.expanduser().resolve()
-    body = _sample_body(project, request)
+    body = _sample_body(load_plan(project, deployment_name).sample_request, request)
     server = validate_project(project, schema=False).server
     worker_env = SERVERS[server].worker_env if server in SERVERS else ""
-    deployment = LocalDeployment(project, reporter, platform=platform)
+    deployment = LocalDeployment(project, reporter, platform=platform, deployment=deployment_name)
     plan = deployment.plan
     settings = plan.requests
     report = LoadReport(

@@ -49,11 +49,16 @@ def validate_before_run(args: argparse.Namespace, console: Console) -> Callable[
     before the container starts (None with --no-validate)."""
     import threading
 
-    from scaffold.validate import validate_project
+    from scaffold.deployments import validate_one
 
     if args.no_validate:
         return None
     from scaffold import schemacache
+
+    deployment = getattr(args, "deployment", None)
+
+    def validate_project(project: Any, schema: bool = True) -> Any:
+        return validate_one(project, deployment, schema=schema)
 
     console.step("Validating the project (scaffold validate)")
     quick = validate_project(args.project, schema=False)

@@ -98,6 +98,12 @@ def add_parsers(sub: Any) -> None:
 def _run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("project", type=Path, nargs="?", default=Path(), help="project folder")
     parser.add_argument(
+        "--deployment",
+        metavar="NAME",
+        help="which of the project's deployments (its name or file; default: the only one, "
+        "else deployment.yml); scaffold deployment list shows them",
+    )
+    parser.add_argument(
         "--no-validate", action="store_true", help="skip `scaffold validate` before building"
     )
     parser.add_argument(
@@ -137,6 +143,7 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
         smoke=not args.no_smoke,
         platform=args.platform,
         before_start=joined,
+        deployment_name=args.deployment,
     )
     verdict = "smoke test passed" if not args.no_smoke else "container ready"
     console.result(f"OK: {verdict} (ready after {result.ready_after:.1f}s, image {result.image})")
@@ -171,7 +178,7 @@ def _cmd_serve(args: argparse.Namespace, console: Console) -> int:
             ("scoring", plan.scoring, "POST"),
         ):
             console.result(f"  {label:<10} {method:<4} {deployment.url(route)}")
-        sample = plan.project / "sample_request.json"
+        sample = plan.sample_request
         console.result("Try:")
         console.result(
             f"  curl -sS -X POST {deployment.url(plan.scoring)} "
@@ -189,6 +196,7 @@ def _cmd_serve(args: argparse.Namespace, console: Console) -> int:
             platform=args.platform,
             host_port=args.port,
             reload=args.reload,
+            deployment_name=args.deployment,
         )
     except KeyboardInterrupt as stopped:
         if not serving:
@@ -242,6 +250,7 @@ def _cmd_loadtest(args: argparse.Namespace, console: Console) -> int:
             platform=args.platform,
             request=args.request,
             progress=progress,
+            deployment_name=args.deployment,
         )
     if args.plot is not None:
         plot(report, args.plot)
