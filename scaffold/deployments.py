@@ -568,6 +568,32 @@ def _move_new(rendered: Path, root: Path) -> list[str]:
     )
 
 
+def smoke_arguments(deployment: Deployment, project: Path) -> list[str]:
+    """smoke_test.py options that test `deployment` with its own samples (its own folder),
+    and tell which model its scoring route serves (several models chosen by path)."""
+    root = project.expanduser().resolve()
+    arguments: list[str] = []
+    if deployment.folder != root:
+        arguments += [
+            "--request",
+            str(deployment.sample_request),
+            "--expect",
+            str(deployment.sample_response),
+            "--samples",
+            str(deployment.samples),
+        ]
+    if not deployment.samples.is_dir():
+        return arguments  # one model: the scoring URI is all there is to test
+    data = layout.read_yaml(deployment.file).data or {}
+    environment = data.get("environment")
+    config = environment.get("inference_config") if isinstance(environment, dict) else None
+    route = config.get("scoring_route") if isinstance(config, dict) else None
+    path = route.get("path") if isinstance(route, dict) else None
+    if isinstance(path, str) and path.startswith("/"):
+        arguments += ["--scoring-path", path]
+    return arguments
+
+
 # --- Validating one ------------------------------------------------------------------------------
 def validate_one(project: Path, name: str | None, *, schema: bool = True) -> Any:
     """`scaffold validate` of the deployment `name` only (as `-f` its file): what `run`,

@@ -63,6 +63,12 @@ def add_parsers(sub: Any) -> None:
         "--timeout", type=float, default=1800.0, help="seconds to wait (default 1800)"
     )
     deploy.add_argument("--no-validate", action="store_true", help="skip scaffold validate")
+    deploy.add_argument(
+        "--deployment",
+        metavar="NAME",
+        help="which of the project's deployments to create or update (its name or file; "
+        "default: the only one, else deployment.yml)",
+    )
 
     smoke = sub.add_parser(
         "smoke",
@@ -73,7 +79,9 @@ def add_parsers(sub: Any) -> None:
     )
     _workspace_arguments(smoke)
     smoke.add_argument(
-        "--deployment", help="test this deployment (azureml-model-deployment header)"
+        "--deployment",
+        help="test this deployment (azureml-model-deployment header), with its own samples "
+        "when the project has it",
     )
 
     logs = sub.add_parser("logs", help="show a deployment's container log from Azure")
@@ -125,6 +133,20 @@ def _names(project: Path) -> tuple[str, str]:
     return load_names(project)
 
 
+def _smoke_arguments(project: Path, deployment: str | None) -> list[str]:
+    """The samples of the project's deployment `deployment` (a deployment only on Azure,
+    or none given: the main deployment's)."""
+    from scaffold import deployments, layout
+
+    root = project.expanduser().resolve()
+    files = layout.deployment_files(root)
+    known = {deployments.describe(root, f).name for f in files}
+    chosen = deployment if deployment in known else None
+    if not files:
+        return []
+    return deployments.smoke_arguments(deployments.select(root, chosen), root)
+
+
 def _cmd_deploy(args: argparse.Namespace, console: Console) -> int:
     from scaffold import deploy
 
@@ -134,7 +156,9 @@ def _cmd_deploy(args: argparse.Namespace, console: Console) -> int:
     if args.timeout <= 0:
         raise UsageError(f"--timeout {args.timeout:g} must be a positive number of seconds")
     console.step("Validating and loading the project with azure-ai-ml")
-    plan = deploy.load_deploy_plan(args.project, validate=not args.no_validate)
+    plan = deploy.load_deploy_plan(
+        args.project, validate=not args.no_validate, deployment=args.deployment
+    )
     if args.push and args.dry_run:
         from scaffold.push import image_name, use_image
 
@@ -156,7 +180,8 @@ def _cmd_deploy(args: argparse.Namespace, console: Console) -> int:
     if result.mirror_traffic:
         console.result("Mirror: " + ", ".join(f"{k}={v}" for k, v in result.mirror_traffic.items()))
     console.result(f"Scoring URI: {result.scoring_uri}")
-    console.result(f"Next: scaffold smoke {args.project}")
+    which = f" --deployment {result.deployment}" if args.deployment else ""
+    console.result(f"Next: scaffold smoke{which} {args.project}")
     return ExitCode.OK
 
 
@@ -164,9 +189,12 @@ def _cmd_smoke(args: argparse.Namespace, console: Console) -> int:
     from scaffold import deploy
 
     endpoint, _ = _names(args.project)
+    arguments = _smoke_arguments(args.project, args.deployment)
     client = _client(args, console)
     access = deploy.endpoint_access(client, endpoint)
-    deploy.smoke_endpoint(args.project, access, console, deployment=args.deployment)
+    deploy.smoke_endpoint(
+        args.project, access, console, deployment=args.deployment, arguments=arguments
+    )
     console.result(f"OK: smoke test passed against {access.scoring_uri}")
     return ExitCode.OK
 
