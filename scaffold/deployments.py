@@ -5,7 +5,7 @@ per deployment (`deployment.yml`, `green-deployment.yml`, ...), each deployed wi
 A deployment scaffold adds (`add_deployment`) is rendered from the project's template with
 its own copier answers file, `.copier-answers.NAME.yml` (copier's several answers files in
 one project: "applying multiple templates to the same subproject"), from
-`<server>/_deployment/` of the template: it writes only that deployment's files (its
+`_deployment/<server>/` of the template: it writes only that deployment's files (its
 deployment YAML, its answers, and the build context of its own folder), never the shared
 ones (endpoint.yml, README.md, CI, smoke_test.py). So `copier update -a
 .copier-answers.NAME.yml` updates it alone, and `scaffold update` updates each in turn
@@ -408,13 +408,13 @@ def _render(dest: Path, base: Mapping[str, Any], answers: Mapping[str, Any], nam
         if "subdirectory" in text.lower() or "_deployment" in text:
             raise TemplateError(
                 f"the template {url} cannot add deployments (it has no "
-                f"{answers.get('server')}/_deployment/); update it from scaffold's template"
+                f"_deployment/{answers.get('server')}/); update it from scaffold's template"
             ) from error
         raise _copier_error(error, dest) from error
     if not (dest / str(answers["deployment_file"])).is_file():
         raise TemplateError(
             f"the template {url} rendered no {answers['deployment_file']}: it cannot add "
-            f"deployments ({answers.get('server')}/_deployment/ is missing or empty)"
+            f"deployments (_deployment/{answers.get('server')}/ is missing or empty)"
         )
 
 
@@ -465,17 +465,22 @@ def _carry_edits(
         if not as_generated.is_file() or as_generated.read_bytes() == current:
             continue  # not edited by hand (or not generated): the new file is as rendered
         target = rendered / new
-        merged = subprocess.run(
-            ["git", "merge-file", "-p", "-q", str(target), str(as_generated), str(old)],
-            capture_output=True,
-            check=False,
-        )
-        if merged.returncode == 0:
-            target.write_bytes(merged.stdout)
-        else:
+        command = ["git", "merge-file", "-p", "-q", str(target), str(as_generated), str(old)]
+        plain = subprocess.run(command, capture_output=True, check=False)
+        # Where an edit touches lines the new deployment sets itself (its name, its paths,
+        # an answer given for it), the new deployment's lines win.
+        merged = subprocess.run([*command[:3], "--ours", *command[3:]], capture_output=True)
+        if merged.returncode != 0:  # git could not merge at all: keep the file as rendered
             notes.append(
-                f"{new}: the edits made to {source_relative} by hand conflict with the new "
-                f"deployment's values and were not carried over; compare the two files"
+                f"{new}: the edits made to {source_relative} by hand were not carried over"
+            )
+            continue
+        target.write_bytes(merged.stdout)
+        if plain.returncode != 0:
+            notes.append(
+                f"{new}: {plain.returncode if plain.returncode > 0 else 'some'} of the edits made "
+                f"to {source_relative} by hand touch lines the new deployment sets itself and "
+                "were not carried over; compare the two files"
             )
     return notes
 
@@ -592,6 +597,91 @@ def smoke_arguments(deployment: Deployment, project: Path) -> list[str]:
     if isinstance(path, str) and path.startswith("/"):
         arguments += ["--scoring-path", path]
     return arguments
+
+
+# --- Updating every one ---------------------------------------------------------------------------
+def update_all(
+    project: Path,
+    *,
+    deployment: str | None = None,
+    vcs_ref: str | None = None,
+    data: Mapping[str, Any] | None = None,
+    pretend: bool = False,
+    allow_server_change: bool = False,
+) -> list[Any]:
+    """`scaffold update` of a project with several deployments: each answers file in turn
+    (`.copier-answers.yml`, then `.copier-answers.NAME.yml`), or the one of `deployment`.
+
+    copier updates only a clean work tree, so after each update but the last the changes are
+    committed for the moment and, at the end, the project is reset to the commit it started
+    from with every change left in the work tree (nothing is committed, as with one update).
+    An update that leaves conflicts stops the round there; an interrupted one is undone
+    completely. Returns scaffold.update's UpdateResult for each deployment updated.
+    """
+    from scaffold.update import restore_after_interrupt, update_project
+
+    root = project.expanduser().resolve()
+    data = dict(data or {})
+    files = answers_files(root)
+    if deployment is not None:
+        chosen = select(root, deployment)
+        if chosen.answers_file is None:
+            raise UsageError(
+                f"the deployment {chosen.name} was written by hand (no copier answers file); "
+                "only deployments scaffold made are updated"
+            )
+        files = [chosen.answers_file]
+    elif len(files) > 1 and data:
+        names = ", ".join(d.name for d in list_deployments(root) if d.answers_file)
+        raise UsageError(
+            f"{root} has several deployments ({names}): pass --deployment NAME to change "
+            "an answer of one of them"
+        )
+    if any(f.name != ANSWERS_FILE for f in files) and data.get("server") is not None:
+        raise UsageError(
+            "a deployment added to a project keeps its server; add a deployment for another "
+            "server instead (scaffold deployment add)"
+        )
+    if len(files) <= 1 or pretend:
+        return [
+            update_project(
+                root,
+                vcs_ref=vcs_ref,
+                data=data,
+                pretend=pretend,
+                allow_server_change=allow_server_change,
+                answers_file=f.name,
+            )
+            for f in files or [root / ANSWERS_FILE]
+        ]
+    return _update_in_turn(root, files, vcs_ref, data, restore_after_interrupt)
+
+
+def _update_in_turn(
+    root: Path, files: list[Path], vcs_ref: str | None, data: Mapping[str, Any], restore: Any
+) -> list[Any]:
+    from scaffold.gitutil import BOT_ENV, git
+    from scaffold.update import check_updatable, update_project
+
+    check_updatable(root)  # clean, git, answers: before the first temporary commit
+    head = git("rev-parse", "HEAD", cwd=root).strip()
+    results: list[Any] = []
+    try:
+        for index, answers in enumerate(files):
+            result = update_project(root, vcs_ref=vcs_ref, data=data, answers_file=answers.name)
+            results.append(result)
+            if result.conflicts or index == len(files) - 1:
+                break
+            git("add", "--all", cwd=root)
+            git(
+                "-c", "commit.gpgsign=false", "commit", "--quiet", "--no-verify", "--allow-empty",
+                "-m", f"scaffold update: {answers.name} (temporary)",
+                cwd=root, env=BOT_ENV,
+            )  # fmt: skip
+    except KeyboardInterrupt as stopped:
+        raise restore(root, head, stopped) from None
+    git("reset", "--quiet", head, cwd=root)  # every change stays in the work tree, uncommitted
+    return results
 
 
 # --- Validating one ------------------------------------------------------------------------------

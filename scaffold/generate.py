@@ -293,12 +293,13 @@ def _inside_git(path: Path) -> bool:
     return is_inside_repo(path)
 
 
-def read_answers(project: Path) -> dict[str, Any]:
+def read_answers(project: Path, answers_file: str = ANSWERS_FILE) -> dict[str, Any]:
+    """The project's copier answers (`answers_file`: one deployment's, when it has several)."""
     import yaml
 
-    path = project / ANSWERS_FILE
+    path = project / answers_file
     if not path.is_file():
-        raise TemplateError(f"the template wrote no {ANSWERS_FILE}; it cannot be updated later")
+        raise TemplateError(f"the template wrote no {answers_file}; it cannot be updated later")
     loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(loaded, dict):
         raise TemplateError(f"{path} is not a YAML mapping")

@@ -40,13 +40,16 @@ class UpdateResult:
     #: Files the new server needs that a server change added (user-owned files are never
     #: touched by updates, so they are copied from a fresh rendering instead).
     added: list[str] = field(default_factory=list)
+    #: The answers file updated (one deployment's, when the project has several).
+    answers_file: str = ANSWERS_FILE
 
 
-def check_updatable(project: Path) -> dict[str, Any]:
-    """Return the project's answers; raise with the fix if copier could not update it."""
-    if not (project / ANSWERS_FILE).is_file():
+def check_updatable(project: Path, answers_file: str = ANSWERS_FILE) -> dict[str, Any]:
+    """Return the project's answers (of `answers_file`: one deployment's, when the project has
+    several); raise with the fix if copier could not update it."""
+    if not (project / answers_file).is_file():
         raise ProjectError(
-            f"{project} has no {ANSWERS_FILE}; only projects generated from a template can be "
+            f"{project} has no {answers_file}; only projects generated from a template can be "
             "updated"
         )
     if not is_inside_repo(project):
@@ -60,7 +63,7 @@ def check_updatable(project: Path) -> dict[str, Any]:
         raise GitError(
             f"{project} has uncommitted changes ({shown}); commit or stash them, then retry"
         )
-    return read_answers(project)
+    return read_answers(project, answers_file)
 
 
 def find_conflicts(project: Path) -> list[str]:
@@ -111,17 +114,22 @@ def update_project(
     data: Mapping[str, Any] | None = None,
     pretend: bool = False,
     allow_server_change: bool = False,
+    answers_file: str = ANSWERS_FILE,
 ) -> UpdateResult:
     """Update `project` to `vcs_ref` (default: the newest template version).
 
     Changing the `server` answer needs `allow_server_change`: the old server's files are
     replaced, and the new server's user-owned files (scoring code, sample model) are added.
+    `answers_file`: the answers of the deployment to update, when the project has several
+    (`.copier-answers.NAME.yml`; scaffold.deployments.update_all updates each).
     """
     project = project.expanduser().resolve()
-    answers = check_updatable(project)
+    answers = check_updatable(project, answers_file)
     head = git("rev-parse", "HEAD", cwd=project).strip()
     try:
-        return _update(project, answers, vcs_ref, data or {}, pretend, allow_server_change)
+        return _update(
+            project, answers, vcs_ref, data or {}, pretend, allow_server_change, answers_file
+        )
     except KeyboardInterrupt as stopped:
         if pretend:
             raise
@@ -135,6 +143,7 @@ def _update(
     data: Mapping[str, Any],
     pretend: bool,
     allow_server_change: bool,
+    answers_file: str = ANSWERS_FILE,
 ) -> UpdateResult:
     change = server_change(answers, data)
     if change and not allow_server_change:
@@ -162,6 +171,7 @@ def _update(
             conflict="inline",
             pretend=pretend,
             skip_answered=True,
+            answers_file=answers_file,
         )
     except (KeyboardInterrupt, ScaffoldError):
         raise
@@ -169,7 +179,7 @@ def _update(
         lines = str(error).strip().splitlines()
         text = lines[0] if lines else type(error).__name__
         raise TemplateError(f"update failed: {text}") from error
-    after = answers if pretend else read_answers(project)
+    after = answers if pretend else read_answers(project, answers_file)
     added = _add_missing_files(project, after) if change and not pretend else []
     return UpdateResult(
         path=project,
@@ -178,6 +188,7 @@ def _update(
         conflicts=[] if pretend else find_conflicts(project),
         pretend=pretend,
         added=added,
+        answers_file=answers_file,
     )
 
 

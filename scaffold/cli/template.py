@@ -37,6 +37,11 @@ def add_parsers(sub: Any) -> None:
         action="store_true",
         help="confirm a change of the server answer (asked on a terminal)",
     )
+    update.add_argument(
+        "--deployment",
+        metavar="NAME",
+        help="update only this deployment (its own answers file); default: each in turn",
+    )
     add_common(update)
 
     status = sub.add_parser(
@@ -73,9 +78,10 @@ def add_parsers(sub: Any) -> None:
 
 
 def _cmd_update(args: argparse.Namespace, console: Console) -> int:
+    from scaffold.deployments import update_all
     from scaffold.errors import UpdateConflictError
     from scaffold.generate import read_answers
-    from scaffold.update import server_change, update_project
+    from scaffold.update import server_change
 
     data = parse_data(args.data)
     allow = args.change_server
@@ -87,25 +93,31 @@ def _cmd_update(args: argparse.Namespace, console: Console) -> int:
         allow = reply.strip().lower() in {"y", "yes"}
         if not allow:
             raise UsageError("server change not confirmed; nothing was changed")
-    result = update_project(
+    results = update_all(
         args.project,
+        deployment=args.deployment,
         vcs_ref=args.vcs_ref,
         data=data,
         pretend=args.pretend,
         allow_server_change=allow,
     )
-    move = f"{result.from_version} -> {result.to_version}"
-    for name in result.added:
-        console.detail(f"added for the new server: {name}", important=True)
-    if result.pretend:
-        console.result(f"Would update {result.path}: {move} (nothing written)")
-        return ExitCode.OK
-    if result.conflicts:
-        raise UpdateConflictError(
-            f"updated {move} with conflicts in {', '.join(result.conflicts)}; resolve the "
-            "'<<<<<<< before updating' blocks, then git add and commit"
-        )
-    console.result(f"Updated {result.path}: {move}; review with `git diff`, then commit")
+    for result in results:
+        move = f"{result.from_version} -> {result.to_version}"
+        which = f" ({result.answers_file})" if len(results) > 1 else ""
+        for name in result.added:
+            console.detail(f"added for the new server: {name}", important=True)
+        if result.pretend:
+            console.result(f"Would update {result.path}{which}: {move} (nothing written)")
+            continue
+        if result.conflicts:
+            raise UpdateConflictError(
+                f"updated {move}{which} with conflicts in {', '.join(result.conflicts)}; "
+                "resolve the '<<<<<<< before updating' blocks, then git add and commit"
+                + (" and run scaffold update again for the other deployments" if which else "")
+            )
+        console.result(f"Updated {result.path}{which}: {move}")
+    if not args.pretend:
+        console.result("Review with `git diff`, then commit")
     return ExitCode.OK
 
 
