@@ -331,6 +331,20 @@ def test_deployment_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     ]
 
 
+def test_names_for_scripts_and_ci(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The generated CI loops over `scaffold deployment list --names --others`."""
+    project = _project(tmp_path)
+    add_deployment(project, "green")
+    add_deployment(project, "canary", own_folders=True)
+    capsys.readouterr()
+    assert main(["deployment", "list", "--names", str(project)]) == ExitCode.OK
+    assert capsys.readouterr().out.split() == ["blue", "canary", "green"]
+    assert main(["deployment", "list", "--names", "--others", str(project)]) == ExitCode.OK
+    assert capsys.readouterr().out.split() == ["canary", "green"]
+    workflow = (project / ".github" / "workflows" / "azureml-deploy.yml").read_text()
+    assert workflow.count("$(scaffold deployment list --names --others .)") == 2
+
+
 # --- updates: one answers file per deployment ---------------------------------------------------
 @pytest.fixture
 def team_template(tmp_path: Path) -> Path:

@@ -66,6 +66,14 @@ def add_parsers(sub: Any) -> None:
     listing = actions.add_parser("list", help="list a project's deployments")
     listing.add_argument("project", type=Path, nargs="?", default=Path(), help="project folder")
     listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.add_argument(
+        "--names", action="store_true", help="print the names only, one a line (for scripts)"
+    )
+    listing.add_argument(
+        "--others",
+        action="store_true",
+        help="leave out the project's main deployment (the one commands pick by default)",
+    )
     add_common(listing)
     group.set_defaults(handler=_cmd_group)
     add.set_defaults(handler=_cmd_add)
@@ -121,6 +129,13 @@ def _cmd_list(args: argparse.Namespace, console: Console) -> int:
     found = list_deployments(root)
     if not found:
         raise UsageError(f"{root} has no deployment file; pass a project folder")
+    if args.others:
+        main = _main_file(root)
+        found = [d for d in found if d.file != main]
+    if args.names:
+        for deployment in found:
+            console.result(deployment.name)
+        return ExitCode.OK
 
     def rel(path: Path) -> str:
         try:
@@ -149,3 +164,14 @@ def _cmd_list(args: argparse.Namespace, console: Console) -> int:
             f"{row['folder']:<12} {row['answers_file'] or '(written by hand)'}"
         )
     return ExitCode.OK
+
+
+def _main_file(root: Path) -> Path | None:
+    """The deployment commands pick without --deployment (None when they would ask)."""
+    from scaffold import layout
+    from scaffold.errors import ProjectError
+
+    try:
+        return layout.deployment_file_for(root, None)
+    except ProjectError:
+        return None
