@@ -24,6 +24,11 @@ def add_parsers(sub: Any) -> None:
         "errors (or warnings with --strict).",
     )
     validate.add_argument("project", type=Path, nargs="?", default=Path(), help="project folder")
+    validate.add_argument(
+        "--deployment",
+        metavar="NAME",
+        help="validate this deployment of the project only (its name or file; as -f its file)",
+    )
     validate.add_argument("--json", action="store_true", help="print the report as JSON")
     validate.add_argument("--strict", action="store_true", help="fail on warnings too")
     validate.add_argument(
@@ -38,7 +43,12 @@ def _cmd_validate(args: argparse.Namespace, console: Console) -> int:
 
     from scaffold.validate import validate_project
 
-    report = validate_project(args.project, schema=not args.no_schema)
+    if args.deployment is not None:
+        from scaffold.deployments import validate_one
+
+        report = validate_one(args.project, args.deployment, schema=not args.no_schema)
+    else:
+        report = validate_project(args.project, schema=not args.no_schema)
     if args.json:
         console.result(json.dumps(report.to_json(), indent=2))
     else:
