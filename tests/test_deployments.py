@@ -18,7 +18,13 @@ import yaml
 
 from conftest import files_of, git
 from scaffold.cli import main
-from scaffold.deployments import add_deployment, list_deployments, select, smoke_arguments
+from scaffold.deployments import (
+    add_deployment,
+    list_deployments,
+    select,
+    smoke_arguments,
+    validate_one,
+)
 from scaffold.errors import ExitCode, ProjectError, UsageError
 from scaffold.generate import new_project
 from scaffold.project import load_plan
@@ -200,6 +206,12 @@ def test_a_deployment_serving_several_models(tmp_path: Path) -> None:
     args = smoke_arguments(select(project, "green"), project)
     assert args[args.index("--samples") + 1] == str(project / "green" / "samples")
     assert _yaml(project / ".copier-answers.green.yml")["multi_model"] is True
+    # validate looks at green's own samples
+    (project / "green" / "samples" / "two" / "sample_response.json").unlink()
+    report = validate_one(project, "green", schema=False)
+    assert [(p.code, p.file) for p in report.errors] == [
+        ("smoke.sample.missing", "green/samples/two/sample_response.json")
+    ]
 
 
 @pytest.mark.parametrize(

@@ -21,8 +21,11 @@ SAMPLES = ("sample_request.json", "sample_response.json")
 
 
 def samples_dir(ctx: Context) -> Path:
-    """The deployment's per-model samples folder (beside its deployment file)."""
-    return ctx.base / "samples"
+    """The deployment's per-model samples folder: in the folder of its model, code and build
+    context (the project's, or its own, scaffold.deployments.deployment_folder)."""
+    from scaffold.deployments import deployment_folder
+
+    return deployment_folder(ctx.root, ctx.root / ctx.deployment_file, ctx.deployment) / "samples"
 
 
 def check_model_samples(ctx: Context) -> None:
