@@ -125,7 +125,9 @@ def computed_context(
     import yaml
 
     env = _environment()
-    context = dict(answers)
+    # A project's first deployment is rendered with the default answers file (another
+    # deployment's answers, `.copier-answers.NAME.yml`, are scaffold.deployments').
+    context = {"_copier_conf": {"answers_file": ".copier-answers.yml"}, **answers}
     for name, spec in questions.items():
         if "default" not in spec or name in context:
             continue
@@ -193,6 +195,11 @@ def check_answers(
         kind = str(spec.get("type", "str"))
         _check_type(name, kind, value)
         if not applies(spec, context):
+            if "answers_file" in str(spec.get("when", "")):
+                raise UsageError(
+                    f"{name} belongs to a project's other deployments (scaffold deployment "
+                    "add sets it); leave it out"
+                )
             server = known.get("server", "?")
             raise UsageError(f"{name} does not apply to server {server}; leave it out")
         _check_choice(name, spec, cast(kind, value))

@@ -221,6 +221,20 @@ def _model_places(model: Any, env: Mapping[str, str]) -> dict[str, list[Any]]:
     return places
 
 
+def _several_models(project: Path, env: dict[str, Any]) -> list[list[str]]:
+    """Where the names of several models land: samples/<model>/, TORCHSERVE_MODELS, TF
+    Serving's model config file (each sorted: the order is the answer's, or the folders')."""
+    found = [sorted(p.name for p in (project / "samples").glob("*"))]
+    entries = [entry.partition("=") for entry in str(env.get("TORCHSERVE_MODELS", "")).split()]
+    if len(entries) > 1:  # several models: each name=name.mar
+        assert all(n + ".mar" == a for n, _, a in entries), env["TORCHSERVE_MODELS"]
+        found.append(sorted(n for n, _, _ in entries))
+    config = project / "docker-context" / "models.config"
+    if config.is_file():  # TF Serving's model config file
+        found.append(sorted(re.findall(r'name: "([^"]+)"', config.read_text())))
+    return found
+
+
 def landed(project: Path, updated: bool = False) -> dict[str, list[Any]]:
     """Every place an answer lands, read back with the file's own syntax. After an update,
     user-owned files (the model folder, e.g. Triton's config.pbtxt) keep what the project
@@ -248,8 +262,9 @@ def landed(project: Path, updated: bool = False) -> dict[str, list[Any]]:
     served = places.setdefault("served_model_name", [])
     if "MODEL_NAME" in env:
         served.append(env["MODEL_NAME"])
+    models = places["models"] = _several_models(project, env)
     if "TORCHSERVE_MODELS" in env:
-        name, _, archive = env["TORCHSERVE_MODELS"].partition("=")
+        name, _, archive = env["TORCHSERVE_MODELS"].split()[0].partition("=")
         served += [name, archive.removesuffix(".mar")]
     server = yaml.safe_load((project / ".copier-answers.yml").read_text())["server"]
     prefix, named, suffix = FACTS[server]["scoring"].partition("{model}")
@@ -273,6 +288,9 @@ def landed(project: Path, updated: bool = False) -> dict[str, list[Any]]:
         places["port"].append(int(props["inference_address"].rsplit(":", 1)[1]))
         concurrency.append(int(props["default_workers_per_model"]))
     pbtxts = sorted((project / "models").glob("*/config.pbtxt"))
+    if len(pbtxts) > 1:  # several models: the default one's, the others' folders
+        models.append(sorted(p.parent.name for p in pbtxts))
+        pbtxts = [p for p in pbtxts if p.parent.name == served[-1]] or pbtxts
     pbtxt = pbtxts[0] if pbtxts else project / "models" / "config.pbtxt"
     if pbtxt.is_file() and not updated:
         named = re.search(r"^name: (.*)$", pbtxt.read_text(), re.MULTILINE)
@@ -286,7 +304,13 @@ def landed(project: Path, updated: bool = False) -> dict[str, list[Any]]:
 
 #: Questions whose answer selects files instead of landing as a value (checked through the
 #: answers file, and by the files azure-ai-ml and the linters load).
-STRUCTURAL = {"model_in_image", "multi_model", "ci_provider"}
+STRUCTURAL = {"model_in_image", "multi_model", "ci_provider"} | {
+    # a project's other deployments only (scaffold deployment add; `new` refuses them):
+    # tests/test_deployments.py renders them
+    "deployment_file",
+    "deployment_dir",
+    "own_folders",
+}
 #: Questions `landed()` reads back from the rendered files.
 LANDS = {
     "endpoint_name",
@@ -304,6 +328,7 @@ LANDS = {
     "triton_model_format",
     "model_asset",
     "served_model_name",
+    "models",
 }
 
 
@@ -356,6 +381,8 @@ def check_project(project: Path, data: Mapping[str, Any], updated: bool = False)
         want = expected(name, value)
         assert answers[name] == want, (name, answers[name], want)
         assert type(answers[name]) is type(want), (name, answers[name], want)
+        if name == "models":  # the places list the names in their own order
+            want = sorted(want)
         for found in places.get(name, []):
             assert found == want and type(found) is type(want), (name, found, want)
     assert load_online_endpoint(str(project / "endpoint.yml")).name == answers["endpoint_name"]
