@@ -291,7 +291,7 @@ def add_deployment(
         _render(rendered, base, answers, name)
         notes = _carry_edits(rendered, root, origin, base, answers, staging)
         if answers["own_folders"]:
-            _copy_user_files(rendered / str(answers["deployment_dir"]), origin)
+            _copy_user_files(rendered / str(answers["deployment_dir"]), origin, model=not models)
         if prepared is not None:
             notes = list(prepared.notes) + notes
             if prepared.finish is not None:
@@ -516,18 +516,20 @@ def _render_as_generated(dest: Path, base: Mapping[str, Any], origin: Deployment
 
 
 # --- Own folders ---------------------------------------------------------------------------------
-def _copy_user_files(target: Path, origin: Deployment) -> None:
-    """Copy the source's model, code, samples, dev folders and the build context's files the
-    template does not render (requirements.txt, your own additions) into `target`."""
+def _copy_user_files(target: Path, origin: Deployment, *, model: bool = True) -> None:
+    """Copy the source's model (unless `model` is False: the new deployment has its own),
+    code, samples, dev folders and the build context's files the template does not render
+    (requirements.txt, your own additions) into `target`."""
     data = layout.read_yaml(origin.file).data or {}
     sources: list[Path] = []
-    model = data.get("model")
-    if isinstance(model, dict) and isinstance(model.get("path"), str):
-        sources.append((origin.file.parent / model["path"]).resolve())
+    entry = data.get("model")
+    if model and isinstance(entry, dict) and isinstance(entry.get("path"), str):
+        sources.append((origin.file.parent / entry["path"]).resolve())
     code = data.get("code_configuration")
     if isinstance(code, dict) and isinstance(code.get("code"), str):
         sources.append((origin.file.parent / code["code"]).resolve())
-    sources += [origin.folder / name for name in (*SAMPLES, "samples", *DEV_FOLDERS)]
+    owned = (*SAMPLES, "samples", *DEV_FOLDERS) if model else DEV_FOLDERS
+    sources += [origin.folder / name for name in owned]
     for source in sources:
         if not source.exists() or not (source == origin.folder or origin.folder in source.parents):
             continue

@@ -333,10 +333,12 @@ def _collect(
 ) -> None:
     """Other files the adapter wrote: model-src/ per model now; the rest for combining."""
     alone, _, _ = _layout(spec, name, single)
-    for relative, content in _tree(scratch).items():
-        if original.get(relative) == content or relative in SAMPLES:
-            continue
-        if relative == alone or relative.startswith(alone + "/") or relative.startswith("samples/"):
+    for path in sorted(p for p in scratch.rglob("*") if p.is_file()):
+        relative = path.relative_to(scratch).as_posix()
+        if relative in SAMPLES or relative.startswith((alone + "/", "samples/")):
+            continue  # the model (never read here: it may be large) and its samples
+        content = path.read_bytes()
+        if original.get(relative) == content:
             continue
         if relative.startswith("model-src/"):  # e.g. a generated handler: this model's own
             relative = f"model-src/{name}/{relative.removeprefix('model-src/')}"
