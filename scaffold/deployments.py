@@ -690,12 +690,6 @@ def _update_in_turn(
 def validate_one(project: Path, name: str | None, *, schema: bool = True) -> Any:
     """`scaffold validate` of the deployment `name` only (as `-f` its file): what `run`,
     `serve`, `loadtest` and `deploy --deployment NAME` check first."""
-    import inspect
-
     from scaffold.validate import validate_project
 
-    chosen = select(project, name)
-    validate: Any = validate_project
-    if "files" in inspect.signature(validate).parameters:
-        return validate(project, schema=schema, files=[chosen.file])
-    return validate(project, schema=schema)  # a validate that knows one deployment
+    return validate_project(project, schema=schema, files=[select(project, name).file])

@@ -159,6 +159,7 @@ _FOREIGN_KEYS = frozenset(
 )
 _FOREIGN_TYPES = frozenset({"kubernetes", "batch", "model", "pipeline"})
 _PLACEHOLDER = re.compile(r"\{\{\s*[^{}\s]+\s*\}\}")
+_IMAGE_PLACEHOLDER = re.compile(r"\{\{|<[A-Za-z][\w -]*>|\$\{?[A-Za-z_]")
 # A block-mapping value or list item that starts with an unquoted {{placeholder}}.
 _PLACEHOLDER_VALUE = re.compile(
     r"^(?P<lead>\s*(?:-\s+)?(?:[^\s#'\"{][^#]*?:\s+)?)(?P<value>\{\{.*?)(?P<comment>\s+#.*)?$",
@@ -579,7 +580,9 @@ def environment_file_for(deployment: Path, data: dict[str, Any] | None = None) -
     return unnamed[0].path if len(unnamed) == 1 else None
 
 
-def dockerfile_for(deployment: Path, data: dict[str, Any] | None = None) -> BuildRef | None:
+def dockerfile_for(
+    deployment: Path, data: dict[str, Any] | None = None, *, project: Path | None = None
+) -> BuildRef | None:
     """The Dockerfile that builds a deployment's image, if the project has it.
 
     1. `environment.build` (`path` + `dockerfile_path`, default Dockerfile: as Docker, a
@@ -591,7 +594,9 @@ def dockerfile_for(deployment: Path, data: dict[str, Any] | None = None) -> Buil
        a build folder (docker-context/, docker/, env/, environment/, container/, ...; two
        levels down), any name case (`Dockerfile`, `dockerfile`, `Dockerfile.vllm`,
        `r.dockerfile`, `x.Dockerfile`); of several, the one named like the deployment file,
-       the image or the environment, else the shallowest; None when that is a tie.
+       the image or the environment, else the shallowest; None when that is a tie. Its
+       build context is its folder, or the nearest folder above (up to `project`, by default
+       three levels up) in which its COPY/ADD sources exist.
     """
     deployment = deployment.absolute()
     data = data if data is not None else read_yaml(deployment).data or {}
@@ -614,7 +619,43 @@ def dockerfile_for(deployment: Path, data: dict[str, Any] | None = None) -> Buil
     found = _best_dockerfile(base, [deployment.stem, image_name(image), str(env.get("name", ""))])
     if found is None:
         return None
-    return BuildRef(found, found.parent, via or "found beside the deployment file")
+    context = build_context_for(
+        found, stop=project or found.parents[min(3, len(found.parents) - 1)]
+    )
+    return BuildRef(found, context, via or "found beside the deployment file")
+
+
+_COPY = re.compile(r"^\s*(?:COPY|ADD)\s+(.*)$", re.I | re.M)
+
+
+def build_context_for(dockerfile: Path, stop: Path) -> Path:
+    """The build context of a Dockerfile found by name: its own folder, or the nearest folder
+    above it (up to `stop`) in which every local COPY/ADD source exists — a Dockerfile in
+    docker/ is often built from the project root (`docker build -f docker/Dockerfile .`)."""
+    sources = _copy_sources(dockerfile)
+    folder = dockerfile.parent
+    stop = stop.absolute()
+    candidates = [folder, *[p for p in folder.parents if p == stop or stop in p.parents]]
+    for candidate in candidates:
+        if all((candidate / source).exists() for source in sources):
+            return candidate
+    return folder
+
+
+def _copy_sources(dockerfile: Path) -> list[str]:
+    """Local COPY/ADD sources of a Dockerfile (no --from, URLs, globs or variables)."""
+    try:
+        text = dockerfile.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    sources: list[str] = []
+    for match in _COPY.finditer(text.replace("\\\n", " ")):
+        words = match.group(1).split()
+        if any(w.startswith("--from") for w in words) or match.group(1).lstrip().startswith("["):
+            continue
+        words = [w for w in words if not w.startswith("--")]
+        sources += [w for w in words[:-1] if "://" not in w and not any(c in w for c in "*?[$")]
+    return sources
 
 
 def _from_build(base: Path, build: dict[str, Any], via: str) -> BuildRef | None:
@@ -635,13 +676,13 @@ def _from_build(base: Path, build: dict[str, Any], via: str) -> BuildRef | None:
 
 def is_dockerfile_name(name: str) -> bool:
     """Whether a file name is a Dockerfile's: Dockerfile, dockerfile, Containerfile,
-    Dockerfile.vllm, Dockerfile-gpu, r.dockerfile, x.Dockerfile (any case)."""
+    Dockerfile.vllm, Dockerfile-gpu, Dockerfile2, r.dockerfile, x.Dockerfile (any case)."""
     lowered = name.lower()
     if lowered.startswith(".") or lowered.endswith((".dockerignore", ".md", ".txt", ".sh")):
         return False
     return (
         lowered in ("dockerfile", "containerfile")
-        or re.match(r"(?:docker|container)file[._-]\w", lowered) is not None
+        or re.match(r"(?:docker|container)file(?:[._-]\w|\d+$)", lowered) is not None
         or lowered.endswith((".dockerfile", ".containerfile"))
     )
 
@@ -667,7 +708,7 @@ def _best_dockerfile(base: Path, names: list[str]) -> Path | None:
         return None
     wanted = set().union(*(_tokens(n) for n in names))
 
-    def score(item: tuple[Path, int]) -> tuple[int, int, int]:
+    def score(item: tuple[Path, int]) -> tuple[int, int, int, bool]:
         path, level = item
         parts = path.relative_to(base).parts
         tokens = set().union(*(_tokens(p) for p in parts))
@@ -675,7 +716,8 @@ def _best_dockerfile(base: Path, names: list[str]) -> Path | None:
         conventional = (
             BUILD_FOLDERS.index(folder) if folder in BUILD_FOLDERS else len(BUILD_FOLDERS)
         )
-        return len(wanted & tokens), -level, -conventional
+        canonical = path.name.lower() in ("dockerfile", "containerfile")
+        return len(wanted & tokens), -level, -conventional, canonical
 
     ranked = sorted(candidates, key=score, reverse=True)
     if len(ranked) > 1 and score(ranked[0]) == score(ranked[1]):
@@ -706,10 +748,12 @@ def image_registry(image: str) -> str:
 
 def builds_here(image: str) -> bool:
     """Whether an `environment.image` is plausibly built by the project: one in an Azure
-    Container Registry, a private registry or a `{{ACR_NAME}}` placeholder registry; not a
-    vendor's image on a public registry (Docker Hub, mcr.microsoft.com, nvcr.io, ...)."""
-    registry = image_registry(image)
-    return "{{" in image or registry not in PUBLIC_REGISTRIES
+    Container Registry, a private registry, or a placeholder a script fills in (`{{ACR_NAME}}`,
+    `<IMAGE-TAG>`, `$ACR`); not a vendor's image on a public registry (Docker Hub,
+    mcr.microsoft.com, nvcr.io, ...)."""
+    if _IMAGE_PLACEHOLDER.search(image):
+        return True  # <IMAGE-TAG>, {{ACR_NAME}}.azurecr.io/..., $ACR/...: filled by a script
+    return image_registry(image) not in PUBLIC_REGISTRIES
 
 
 def relative_posix(root: Path, path: Path) -> str:

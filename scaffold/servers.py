@@ -105,10 +105,19 @@ class ServerSpec(NamedTuple):
     image_hints: tuple[str, ...] = ()
     #: Substrings of the container command (ENTRYPOINT + CMD) naming this server.
     command_hints: tuple[str, ...] = ()
-    #: File name patterns in the model, build context or code folders naming this server.
+    #: File name patterns in the model folder or build context naming this server.
     file_hints: tuple[str, ...] = ()
+    #: Azure ML model types (`model.type`) deployed with this server without an environment
+    #: (a no-code deployment: Azure supplies the server).
+    model_types: tuple[str, ...] = ()
+    #: The server runs on Azure ML's inference images (azureml-inference-server-http): a
+    #: deployment whose image is one of them needs no inference_config.
+    azureml_inference: bool = False
     #: The base image's ENTRYPOINT evaluates its arguments, so $VARS in an exec-form CMD expand.
     base_entrypoint_evals: bool = False
+    #: The official base image's own ENTRYPOINT, which runs when a Dockerfile FROM it sets
+    #: none (rstudio/plumber: plumb the file given as CMD, on 0.0.0.0:8000); () if unknown.
+    base_entrypoint: tuple[str, ...] = ()
     #: The server's cross-file contract module, scaffold.validate.contracts.<contract>, run
     #: by `scaffold validate` (a name, so importing the registry stays cheap).
     contract: str = ""
@@ -157,7 +166,7 @@ def _spec(name: str, facts: dict[str, Any]) -> ServerSpec:
             fields[key] = value.replace(MODEL_PLACEHOLDER, served)
     fields["model_dir_pattern"] = str(facts.get("model_dir", ""))
     fields["scoring_pattern"] = str(facts.get("scoring", ""))
-    for key in ("image_hints", "command_hints", "file_hints"):
+    for key in ("image_hints", "command_hints", "file_hints", "model_types", "base_entrypoint"):
         fields[key] = tuple(fields.get(key, ()))
     fields["base_image_lifecycle"] = ImageLifecycle(**fields.get("base_image_lifecycle", {}))
     fields["several_models"] = SeveralModels(**fields.get("several_models", {}))

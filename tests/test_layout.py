@@ -440,3 +440,34 @@ def test_importing_layout_stays_cheap() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_build_context_of_a_dockerfile_found_by_name(tmp_path: Path) -> None:
+    """NVIDIA's NIM sample builds scripts/auxiliary_files/Dockerfile_aml.yml from the sample
+    root (`docker build -f scripts/auxiliary_files/Dockerfile_aml.yml .`): the context is the
+    nearest folder above the Dockerfile where its COPY/ADD sources exist."""
+    root = tree(
+        tmp_path,
+        {
+            "scripts/auxiliary_files/deployment_acr_aml.yml": dep(
+                "nim", extra="environment:\n  image: registryname.azurecr.io/nim:1\n"
+            ),
+            "scripts/auxiliary_files/Dockerfile_aml.yml": "FROM nvcr.io/nim/x:1\n"
+            "ADD scripts/auxiliary_files/run.sh /tmp/run.sh\nCOPY --from=build /a /b\n",
+            "scripts/auxiliary_files/run.sh": "#!/bin/sh\n",
+            "tfs/deployment.yml": dep("tfs", extra="environment:\n  image: a.azurecr.io/tfs:1\n"),
+            "tfs/docker/Dockerfile": "FROM tensorflow/serving:2.19.1\nCOPY models /models\n",
+            "tfs/models/hpt/1/saved_model.pb": "x",
+            "lone/deployment.yml": dep("lone", extra="environment:\n  image: a.azurecr.io/x:1\n"),
+            "lone/docker/Dockerfile": "FROM python:3.12\nCOPY nowhere/ /app\n",
+        },
+    )
+    nim = layout.dockerfile_for(
+        root / "scripts/auxiliary_files/deployment_acr_aml.yml", project=root
+    )
+    assert nim is not None and nim.context == root
+    assert nim.dockerfile == root / "scripts/auxiliary_files/Dockerfile_aml.yml"
+    tfs = layout.dockerfile_for(root / "tfs/deployment.yml")
+    assert tfs is not None and tfs.context == root / "tfs"
+    lone = layout.dockerfile_for(root / "lone/deployment.yml")
+    assert lone is not None and lone.context == root / "lone/docker"  # no folder fits: its own

@@ -336,7 +336,7 @@ CATALOGUE: list[tuple[str, str, list[Edit], list[Expected]]] = [
         [remove(E), set_key(D, "endpoint_name", "Bad_Name")],
         errors("name.endpoint.pattern", D, "endpoint_name")
         + errors("name.endpoint.case", D, "endpoint_name")
-        + [("warning", "file.missing", E, "")],
+        + [("info", "endpoint.file.none", D, "")],
     ),
     # Names YAML reads as another type (`name: null`, `yes`, `1e3`): caught without the SDK.
     (
@@ -432,6 +432,13 @@ CATALOGUE: list[tuple[str, str, list[Edit], list[Expected]]] = [
         "image-placeholder",
         "azure-r-multimodel-plumber",
         [set_key(R_DEP, "environment.image", "{{ACR_NAME}}.azurecr.io/r_server")],
+        # A template a deploy script fills in (Microsoft's examples): a warning, not an error.
+        [("warning", "placeholder", R_DEP, "environment.image")],
+    ),
+    (
+        "image-invalid",
+        "azure-r-multimodel-plumber",
+        [set_key(R_DEP, "environment.image", "myacr.azurecr.io/R Server")],
         errors("image.invalid", R_DEP, "environment.image"),
     ),
     (
@@ -642,10 +649,12 @@ CATALOGUE: list[tuple[str, str, list[Edit], list[Expected]]] = [
         errors("file.unreadable", D, ""),
     ),
     (
-        "two-deployment-files",
+        "second-deployment-file-half-written",
         "azure-r-multimodel-plumber",
         [lambda root: (root / "green-deployment.yml").write_text("name: green\n")],
-        errors("file.missing", D, ""),
+        errors("schema.missing_field", "green-deployment.yml", "instance_type")
+        + errors("environment.missing", "green-deployment.yml", "environment")
+        + [("warning", "name.endpoint.missing", "green-deployment.yml", "endpoint_name")],
     ),
     # Plumber contract.
     (

@@ -30,7 +30,8 @@ def parse_data(items: list[str]) -> dict[str, str]:
 
 
 def print_report(report: Any, console: Console) -> None:
-    """A validation report, grouped by file, each problem with its fix."""
+    """A validation report, grouped by file, each problem with its fix; then, when several
+    deployments were validated, one verdict line each."""
     current = None
     for problem in report.problems:
         if problem.file != current:
@@ -39,8 +40,23 @@ def print_report(report: Any, console: Console) -> None:
         where = f"{problem.key}: " if problem.key else ""
         console.result(f"  {problem.severity}: {where}{problem.message} [{problem.code}]")
         console.result(f"    fix: {problem.fix}")
+    deployments = getattr(report, "deployments", [])
+    if len(deployments) > 1:
+        console.result(f"{len(deployments)} deployments:")
+        for verdict in deployments:
+            console.result(f"  {_verdict(verdict)}")
     if not report.schema_checked and report.schema_note:
         console.result(f"note: {report.schema_note}")
+
+
+def _verdict(verdict: Any) -> str:
+    errors = sum(p.severity == "error" for p in verdict.problems)
+    warnings = sum(p.severity == "warning" for p in verdict.problems)
+    endpoint = f"with {verdict.endpoint_file}" if verdict.endpoint_file else "no endpoint file"
+    server = f", {verdict.server}" if verdict.server else ""
+    outcome = f"{errors} error(s), {warnings} warning(s)" if errors or warnings else "ok"
+    name = verdict.name or "(no name)"
+    return f"{name} ({verdict.file}, {endpoint}{server}): {outcome}"
 
 
 def validate_before_run(args: argparse.Namespace, console: Console) -> Callable[[], None] | None:
@@ -49,19 +65,15 @@ def validate_before_run(args: argparse.Namespace, console: Console) -> Callable[
     before the container starts (None with --no-validate)."""
     import threading
 
-    from scaffold.deployments import validate_one
+    from scaffold.validate import validate_project
 
     if args.no_validate:
         return None
     from scaffold import schemacache
 
-    deployment = getattr(args, "deployment", None)
-
-    def validate_project(project: Any, schema: bool = True) -> Any:
-        return validate_one(project, deployment, schema=schema)
-
     console.step("Validating the project (scaffold validate)")
-    quick = validate_project(args.project, schema=False)
+    files = _run_deployment(args)
+    quick = validate_project(args.project, schema=False, files=files)
     raise_on_errors(quick, console, warn=schemacache.is_clean(args.project))
     if schemacache.is_clean(args.project):
         return None  # the schema accepted these very YAML files before
@@ -69,7 +81,7 @@ def validate_before_run(args: argparse.Namespace, console: Console) -> Callable[
 
     def full() -> None:
         try:
-            outcome["report"] = report = validate_project(args.project)
+            outcome["report"] = report = validate_project(args.project, files=files)
             if report.schema_checked and not report.errors:
                 schemacache.remember_clean(args.project)
         except BaseException as error:  # re-raised in the main thread by join()
@@ -85,6 +97,20 @@ def validate_before_run(args: argparse.Namespace, console: Console) -> Callable[
         raise_on_errors(outcome["report"], console, warn=True)
 
     return join
+
+
+def _run_deployment(args: argparse.Namespace) -> list[Any] | None:
+    """The deployment file a run uses (`--deployment NAME`, else the project's only one or
+    deployment.yml), so another deployment's problems do not stop it; None (validate, and
+    report) when the project has no deployment file. An unknown name, or several deployments
+    and none chosen, is refused here (UsageError listing them), before any validation."""
+    from scaffold.deployments import select
+    from scaffold.errors import ProjectError
+
+    try:
+        return [select(args.project, getattr(args, "deployment", None)).file]
+    except ProjectError:
+        return None
 
 
 def raise_on_errors(report: Any, console: Console, *, warn: bool = False) -> None:

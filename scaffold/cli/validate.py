@@ -8,7 +8,7 @@ from typing import Any
 
 from scaffold.cli.common import add_common, print_report
 from scaffold.console import Console
-from scaffold.errors import ExitCode
+from scaffold.errors import ExitCode, UsageError
 
 
 def add_parsers(sub: Any) -> None:
@@ -16,18 +16,47 @@ def add_parsers(sub: Any) -> None:
     validate = sub.add_parser(
         "validate",
         help="find problems that would only fail at deploy time",
-        description="Check endpoint.yml and deployment.yml with azure-ai-ml's own schema "
-        "(if installed), everything the schema accepts but Azure or the container rejects, "
-        "and the cross-file contract (ports, routes, model paths) against the server in the "
-        "image. Also works on projects scaffold did not generate. All problems at once, "
-        "grouped by file, each with a fix. Exit 0 when clean (warnings alone too), 11 on "
-        "errors (or warnings with --strict).",
+        description="Check a project's deployment and endpoint YAML with azure-ai-ml's own "
+        "schema (if installed), everything the schema accepts but Azure or the container "
+        "rejects, and the cross-file contract (ports, routes, model paths) against the server "
+        "in the image. Also works on projects scaffold did not generate: every deployment "
+        "file in the folder is validated (deployment.yml, blue-deployment.yml + "
+        "green-deployment.yml, any YAML with the managedOnlineDeployment $schema), each with "
+        "the endpoint file that names its endpoint, if there is one. All problems at once, "
+        "grouped by file, each with a fix. Exit 0 when clean (warnings and notes alone too), "
+        "11 on errors (or warnings with --strict).",
     )
-    validate.add_argument("project", type=Path, nargs="?", default=Path(), help="project folder")
+    validate.add_argument(
+        "project",
+        type=Path,
+        nargs="?",
+        default=Path(),
+        help="project folder (or a deployment file)",
+    )
+    validate.add_argument(
+        "-f",
+        "--file",
+        dest="files",
+        type=Path,
+        action="append",
+        metavar="DEPLOYMENT_FILE",
+        help="validate this deployment file only (repeatable; default: every deployment file "
+        "found in the project)",
+    )
+    validate.add_argument(
+        "--endpoint-file",
+        type=Path,
+        metavar="FILE",
+        help="the endpoint file to check each deployment with (default: the one whose name "
+        "is the deployment's endpoint_name)",
+    )
     validate.add_argument(
         "--deployment",
+        dest="deployments",
+        action="append",
         metavar="NAME",
-        help="validate this deployment of the project only (its name or file; as -f its file)",
+        help="validate this deployment of the project only, by its name (repeatable; as -f "
+        "its file; scaffold deployment list shows them)",
     )
     validate.add_argument("--json", action="store_true", help="print the report as JSON")
     validate.add_argument("--strict", action="store_true", help="fail on warnings too")
@@ -43,18 +72,37 @@ def _cmd_validate(args: argparse.Namespace, console: Console) -> int:
 
     from scaffold.validate import validate_project
 
-    if args.deployment is not None:
-        from scaffold.deployments import validate_one
+    project, files = _targets(args.project, args.files or [])
+    if args.deployments:
+        from scaffold.deployments import select
 
-        report = validate_one(args.project, args.deployment, schema=not args.no_schema)
-    else:
-        report = validate_project(args.project, schema=not args.no_schema)
+        files += [select(project, name).file for name in args.deployments]
+    if args.endpoint_file is not None and not args.endpoint_file.is_file():
+        raise UsageError(f"--endpoint-file {args.endpoint_file}: no such file; name the file")
+    report = validate_project(
+        project, schema=not args.no_schema, files=files or None, endpoint_file=args.endpoint_file
+    )
     if args.json:
         console.result(json.dumps(report.to_json(), indent=2))
     else:
         print_report(report, console)
+        infos = f", {len(report.infos)} note(s)" if report.infos else ""
         console.result(
-            f"{len(report.errors)} error(s), {len(report.warnings)} warning(s) in {report.project}"
+            f"{len(report.errors)} error(s), {len(report.warnings)} warning(s){infos} in "
+            f"{report.project}"
         )
     failed = report.errors or (args.strict and report.warnings)
     return ExitCode.INVALID if failed else ExitCode.OK
+
+
+def _targets(project: Path, files: list[Path]) -> tuple[Path, list[Path]]:
+    """The project folder and the deployment files named (PROJECT may be a file itself)."""
+    if project.is_file():
+        files = [project, *files]
+        project = project.parent
+    elif not project.is_dir():
+        raise UsageError(f"{project}: no such project folder; pass the folder (or a file)")
+    for file in files:
+        if not file.is_file():
+            raise UsageError(f"-f {file}: no such deployment file; name an existing file")
+    return project, files

@@ -7,10 +7,11 @@ import datetime
 import difflib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from scaffold import instances, layout
 from scaffold.servers import SERVERS
 from scaffold.validate.dockerfile import VARIABLE, Command, Dockerfile
 from scaffold.validate.model import (
@@ -18,7 +19,6 @@ from scaffold.validate.model import (
     DEPLOYMENT_SECTIONS,
     ENDPOINT_SECTIONS,
     HIDDEN_KEYS,
-    IC_KEY,
     IMAGE_PATTERN,
     INSTANCE_TYPES,
     NAME_PATTERN,
@@ -123,7 +123,7 @@ def _name_is_string(ctx: Context, file: str, key: str, value: Any, kind: str) ->
 
 
 def _check_name(ctx: Context, file: str, key: str, value: Any, kind: str) -> None:
-    if not _name_is_string(ctx, file, key, value, kind):
+    if ctx.is_placeholder(value) or not _name_is_string(ctx, file, key, value, kind):
         return
     code, rule = f"name.{kind}", "3-32 characters: a letter first, then letters, digits, dashes"
     dns = " (it becomes part of the endpoint's DNS name)" if kind == "endpoint" else ""
@@ -200,15 +200,23 @@ def check_names(ctx: Context) -> None:
     if "name" in data:  # missing: reported by _unknown_keys as a missing required field
         _check_name(ctx, file, "name", data["name"], "deployment")
     if "endpoint_name" not in data:
+        _no_endpoint_name(ctx)
         return
     endpoint_name = data["endpoint_name"]
     if ctx.endpoint is None:
         _check_name(ctx, file, "endpoint_name", endpoint_name, "endpoint")
         return
-    if not _name_is_string(ctx, file, "endpoint_name", endpoint_name, "endpoint"):
+    if ctx.is_placeholder(endpoint_name) or not _name_is_string(
+        ctx, file, "endpoint_name", endpoint_name, "endpoint"
+    ):
         return
     expected = ctx.endpoint.get("name")
-    if isinstance(endpoint_name, str) and isinstance(expected, str) and endpoint_name != expected:
+    if (
+        isinstance(endpoint_name, str)
+        and isinstance(expected, str)
+        and endpoint_name != expected
+        and not ctx.is_placeholder(expected)
+    ):
         ctx.error(
             "name.endpoint.mismatch",
             file,
@@ -219,8 +227,60 @@ def check_names(ctx: Context) -> None:
         )
 
 
+def _no_endpoint_name(ctx: Context) -> None:
+    """No endpoint_name: real deploy scripts pass it on the command line
+    (`az ml online-deployment create --endpoint-name E -f ...`), so a warning."""
+    named = (ctx.endpoint or {}).get("name")
+    name = named if isinstance(named, str) else "NAME"
+    ctx.warn(
+        "name.endpoint.missing",
+        ctx.deployment_file,
+        "endpoint_name",
+        "No endpoint_name: the deployment can only be created with the endpoint named on "
+        "the command line",
+        f"Add endpoint_name: {name}, or deploy with `az ml online-deployment create "
+        f"--endpoint-name {name}`",
+    )
+
+
+def check_placeholders(ctx: Context) -> None:
+    """Values a deploy script fills in ({{NAME}}, <NAME>, ${NAME}, $NAME): one warning per
+    file naming them; the checks of names, images and paths skip them."""
+    for file, data in ((ctx.deployment_file, ctx.deployment), (ctx.endpoint_file, ctx.endpoint)):
+        found = [
+            (key, value)
+            for key, value in scalars(data or {}, "")
+            if key.split(".")[0] not in ("description", "tags") and ctx.is_placeholder(value)
+        ]
+        if not found:
+            continue
+        shown = ", ".join(f"{key} ({value})" for key, value in found[:4])
+        more = f" and {len(found) - 4} more" if len(found) > 4 else ""
+        ctx.warn(
+            "placeholder",
+            file,
+            found[0][0],
+            f"{file} is a template: placeholders filled in before deploying in {shown}{more}; "
+            "they are not checked",
+            "Fill them in (or pass the values to az ml with --set / --endpoint-name), and "
+            "validate the filled file too",
+        )
+
+
+def scalars(node: Any, prefix: str) -> Iterator[tuple[str, Any]]:
+    """(dotted key path, value) of every scalar of a YAML mapping."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from scalars(value, f"{prefix}{key}.")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from scalars(value, f"{prefix}{index}.")
+    else:
+        yield prefix.rstrip("."), node
+
+
 def _check_reference(ctx: Context, key: str, value: str) -> None:
-    if REFERENCE_PATTERN.fullmatch(value):
+    if REFERENCE_PATTERN.fullmatch(value) or ctx.is_placeholder(value):
         return
     if value.startswith("azureml:") and not value[len("azureml:") :]:
         why = "is empty"
@@ -238,46 +298,74 @@ def _check_reference(ctx: Context, key: str, value: str) -> None:
 
 
 def check_environment(ctx: Context) -> None:
-    """The environment: exactly one of image/build, a valid image, routes for custom images."""
+    """The environment: exactly one of image/build, a valid image, routes for custom images;
+    for an `azureml:` reference, the project's environment file it names, if there is one."""
     if ctx.deployment is None:
         return
     env, file = ctx.deployment.get("environment"), ctx.deployment_file
     if env is None:
-        ctx.error(
-            "environment.missing",
+        _no_environment(ctx)
+    elif isinstance(env, str):
+        if not ctx.is_placeholder(env):
+            _check_reference(ctx, "environment", env)
+        source = ctx.environment_source
+        if source is not None:
+            _check_image_or_build(ctx, source[2], source[0], source[1])
+            _check_inference_config(ctx, source[2], source[0], source[1])
+    elif isinstance(env, dict):
+        _check_image_or_build(ctx, env, file, "environment.")
+        _check_inference_config(ctx, env, file, "environment.")
+
+
+def _no_environment(ctx: Context) -> None:
+    """No environment: right for a no-code deployment (an MLflow or Triton model, whose
+    server Azure supplies), and possibly for a registered model (if it is one of them)."""
+    if ctx.no_code:
+        return
+    file = ctx.deployment_file
+    if isinstance(ctx.deployment and ctx.deployment.get("model"), str):
+        ctx.info(
+            "environment.none",
             file,
             "environment",
-            "No environment: a custom-container deployment needs its image and routes",
-            "Add environment with image (or build) and inference_config",
+            "No environment: Azure deploys a registered MLflow or Triton model without one "
+            "(no-code deployment); any other model needs an environment",
+            "Add environment (image or build, and inference_config) unless the model is an "
+            "MLflow or Triton model",
         )
-    elif isinstance(env, str):
-        _check_reference(ctx, "environment", env)
-    elif isinstance(env, dict):
-        _check_image_or_build(ctx, env)
-        _check_inference_config(ctx, env)
+        return
+    ctx.error(
+        "environment.missing",
+        file,
+        "environment",
+        "No environment: a custom-container deployment needs its image and routes",
+        "Add environment with image (or build) and inference_config (only MLflow and "
+        "Triton models, model.type mlflow_model / triton_model, deploy without one)",
+    )
 
 
-def _check_image_or_build(ctx: Context, env: Mapping) -> None:
-    file, image, build = ctx.deployment_file, env.get("image"), env.get("build")
+def _check_image_or_build(ctx: Context, env: Mapping, file: str, prefix: str) -> None:
+    image, build = env.get("image"), env.get("build")
+    where = prefix.rstrip(".") or "the environment"
     if image is not None and build is not None:
         ctx.error(
             "environment.image_and_build",
             file,
-            "environment",
-            "environment has both image and build",
+            prefix.rstrip(".") or "build",
+            f"{where} has both image and build",
             "Keep one: image (pre-built) or build",
         )
     elif image is None and build is None:
         ctx.error(
             "environment.no_image_or_build",
             file,
-            "environment",
-            "environment has neither image nor build",
+            prefix.rstrip(".") or "image",
+            f"{where} has neither image nor build",
             "Add image: <registry>/<name>:<tag> or build: {path: ./docker-context}",
         )
-    if isinstance(image, str):
-        check_image(ctx, file, "environment.image", image)
-    if isinstance(build, dict):
+    if isinstance(image, str) and not ctx.is_placeholder(image):
+        check_image(ctx, file, f"{prefix}image", image)
+    if isinstance(build, dict) and file == ctx.deployment_file:
         _check_build(ctx, build)
 
 
@@ -361,7 +449,10 @@ def _check_build(ctx: Context, build: Mapping) -> None:
             "Fix environment.build.path (relative to the deployment file)",
         )
         return
-    name = build.get("dockerfile_path") or "Dockerfile"
+    name = build.get("dockerfile_path")
+    if name is None and ((context / "Dockerfile").is_file() or (context / "dockerfile").is_file()):
+        return  # Docker takes a lowercase `dockerfile` when there is no `Dockerfile`
+    name = name or "Dockerfile"
     if isinstance(name, str) and not (context / name).is_file():
         ctx.error(
             "path.dockerfile.not_found",
@@ -372,32 +463,102 @@ def _check_build(ctx: Context, build: Mapping) -> None:
         )
 
 
-def _is_azureml_image(ctx: Context, env: Mapping) -> bool:
-    images: list[Any] = [env.get("image")]
-    if ctx.dockerfile is not None:
-        images += [image for image, _ in ctx.dockerfile.images]
-    return any(isinstance(i, str) and "mcr.microsoft.com/azureml/" in i for i in images)
+def image_kind(ctx: Context) -> str:
+    """What the container image is, for the inference_config rule.
+
+    - "azureml": an Azure ML inference image (or one built FROM it that keeps its start
+      command): Azure runs azureml-inference-server-http on 5001 with the scoring script;
+    - "custom": known not to be one: a Dockerfile FROM another base, a command of its own, a
+      server the registry knows, or a vendor's public image;
+    - "unknown": a pre-built image in the project's own registry whose Dockerfile is not in
+      the project.
+    """
+    docker = ctx.dockerfile
+    images = [image for image, _, _ in ctx.images]
+    effective = [image for image, _ in docker.bases[:1]] if docker is not None else images[:1]
+    spec = next((SERVERS[n] for n in [_server_of(effective)] if n), None)
+    if spec is not None and spec.azureml_inference:
+        if docker is not None and docker.command and not _azureml_command(docker.command):
+            return "custom"  # an Azure ML base image running a server of its own
+        return "azureml"
+    if spec is not None or docker is not None:
+        return "custom"
+    if effective and not layout.builds_here(effective[0]):
+        return "custom"
+    return "unknown"
 
 
-def _check_inference_config(ctx: Context, env: Mapping) -> None:
-    file, config = ctx.deployment_file, env.get("inference_config")
+def _server_of(images: list[str]) -> str | None:
+    matched = max(
+        (
+            (len(hint), spec.name)
+            for image in images
+            for spec in SERVERS.values()
+            for hint in spec.image_hints
+            if hint in image
+        ),
+        default=None,
+    )
+    return matched[1] if matched else None
+
+
+def _azureml_command(command: tuple[str, ...]) -> bool:
+    """Whether a container command starts Azure ML's inference server (runsvdir, azmlinfsrv)."""
+    text = " ".join(command)
+    return any(
+        hint in text
+        for spec in SERVERS.values()
+        if spec.azureml_inference
+        for hint in spec.command_hints
+    )
+
+
+def _python_scoring_script(ctx: Context) -> bool:
+    script = ctx.scoring_script
+    text = ctx.read(script) if script is not None and script.suffix == ".py" else None
+    return text is not None and all(
+        re.search(rf"^(?:async\s+)?def\s+{name}\s*\(", text, re.M) for name in ("init", "run")
+    )
+
+
+def _check_inference_config(ctx: Context, env: Mapping, file: str, prefix: str) -> None:
+    key = f"{prefix}inference_config"
+    config = env.get("inference_config")
     if config is None:
-        if (env.get("image") or env.get("build")) and not _is_azureml_image(ctx, env):
-            ctx.error(
-                "routes.missing",
+        if not (env.get("image") or env.get("build")):
+            return
+        kind = image_kind(ctx)
+        if kind == "azureml":
+            return
+        if kind == "unknown" and _python_scoring_script(ctx):
+            image = env.get("image")
+            ctx.warn(
+                "routes.unknown_image",
                 file,
-                IC_KEY,
-                "No inference_config: Azure treats the image as an Azure ML inference "
-                "image and never probes or forwards to your server",
-                "Add inference_config with liveness_route, readiness_route and "
-                "scoring_route (port and path each)",
+                key,
+                f"No inference_config, and `{image}` is not known to be an Azure ML inference "
+                "image: Azure runs it as one (azureml-inference-server-http on port 5001 "
+                f"loading {ctx.rel(ctx.scoring_script) if ctx.scoring_script else 'the script'})",
+                "If the image runs a server of its own, add inference_config with its routes; "
+                "else build it FROM an Azure ML inference image "
+                "(mcr.microsoft.com/azureml/minimal-py312-inference)",
             )
+            return
+        ctx.error(
+            "routes.missing",
+            file,
+            key,
+            "No inference_config: Azure treats the image as an Azure ML inference "
+            "image and never probes or forwards to your server",
+            "Add inference_config with liveness_route, readiness_route and "
+            "scoring_route (port and path each)",
+        )
         return
     if not isinstance(config, dict):
         ctx.error(
             "schema.type",
             file,
-            IC_KEY,
+            key,
             "inference_config must be a mapping of routes",
             "Give liveness_route, readiness_route and scoring_route their port and path",
         )
@@ -405,11 +566,11 @@ def _check_inference_config(ctx: Context, env: Mapping) -> None:
     for name in ROUTE_NAMES:
         route = config.get(name)
         if isinstance(route, dict):
-            _check_route(ctx, f"{IC_KEY}.{name}", route)
+            _check_route(ctx, f"{key}.{name}", route, file)
 
 
-def _check_route(ctx: Context, key: str, route: Mapping) -> None:
-    file, port, path = ctx.deployment_file, route.get("port"), route.get("path")
+def _check_route(ctx: Context, key: str, route: Mapping, file: str) -> None:
+    port, path = route.get("port"), route.get("path")
     number = _number(ctx, file, f"{key}.port", port)
     if number is not None and not 1 <= number <= 65535:
         ctx.error(
@@ -520,7 +681,12 @@ def _check_code(ctx: Context, code: Mapping) -> None:
             "code_configuration has no scoring_script",
             "Add scoring_script: the file in the code folder the server runs",
         )
-    elif local is not None and local.is_dir() and not (local / str(script)).is_file():
+    elif (
+        local is not None
+        and local.is_dir()
+        and not ctx.is_placeholder(script)
+        and not (local / str(script)).is_file()
+    ):
         ctx.error(
             "path.scoring_script.not_found",
             file,
@@ -763,7 +929,7 @@ def check_expose(ctx: Context) -> None:
         if ctx.listen_port is None:
             ctx.error(
                 "route.port.mismatch",
-                ctx.deployment_file,
+                route.file,
                 key,
                 f"{route.name}.port is {route.port} but {docker.rel} EXPOSEs {exposed}",
                 f"Use the port the server listens on, or fix EXPOSE in {docker.rel}",
@@ -779,23 +945,28 @@ def check_expose(ctx: Context) -> None:
 
 
 def check_samples(ctx: Context) -> None:
-    """The smoke test's sample request exists and parses."""
+    """The smoke test's sample request exists and parses (the deployment's own, when it has
+    its own folder: scaffold.deployments.deployment_folder)."""
+    from scaffold.deployments import deployment_folder
+
     smoke = ctx.root / "smoke_test.py"
+    folder = deployment_folder(ctx.root, ctx.deployment_path, ctx.deployment)
     names = set(re.findall(r"sample_request\.\w+", ctx.read(smoke) or ""))
-    if (ctx.root / "sample_request.json").is_file():
+    if (folder / "sample_request.json").is_file():
         names.add("sample_request.json")
     for name in sorted(names):
-        path = ctx.root / name
+        path = folder / name
+        shown = ctx.rel(path)
         if not path.is_file():
             ctx.error(
                 "smoke.sample.missing",
-                name,
+                shown,
                 "",
-                f"{name} (used by smoke_test.py) is missing",
-                f"Add {name} with a request the model accepts",
+                f"{shown} (used by smoke_test.py) is missing",
+                f"Add {shown} with a request the model accepts",
             )
         elif name.endswith(".json"):
-            _check_json(ctx, path, name)
+            _check_json(ctx, path, shown)
 
 
 def _check_json(ctx: Context, path: Path, name: str) -> None:
@@ -831,14 +1002,44 @@ def check_model_file(ctx: Context) -> None:
         )
 
 
+def check_gpu_image(ctx: Context) -> None:
+    """An image that only runs with a GPU (the `gpu_only_images` facts) on a size without
+    one (the instance facts) never starts: vLLM's CUDA image, NIM, TGI, CUDA/-gpu tags."""
+    kind = (ctx.deployment or {}).get("instance_type")
+    size = instances.lookup(kind) if isinstance(kind, str) else None
+    if size is None or size.has_gpu:
+        return
+    candidates = [(image, file, key) for image, file, key in ctx.images]
+    env = (ctx.deployment or {}).get("environment")
+    if isinstance(env, str):
+        candidates.append((env, ctx.deployment_file, "environment"))
+    for image, file, key in candidates:
+        found = instances.gpu_only_image(image)
+        if found is None:
+            continue
+        gpu = instances.smallest_gpu_size()
+        ctx.error(
+            "image.gpu_only",
+            file,
+            key,
+            f"`{image}` is {found.what}, but instance_type {size.name} has no GPU: the "
+            "container cannot start",
+            f"Use a GPU size for instance_type (e.g. {gpu.name}, 1 {gpu.gpu_model}) or, to "
+            f"stay on CPU, {found.alternative}",
+        )
+        return
+
+
 #: The generic checks, in order; the runner runs the server's contract between the two.
 BEFORE_CONTRACT = (
+    check_placeholders,
     check_endpoint,
     check_names,
     check_environment,
     check_model_and_code,
     check_settings,
     check_dockerfile,
+    check_gpu_image,
 )
 AFTER_CONTRACT = (
     check_expose,

@@ -40,6 +40,8 @@ class Dockerfile:
         rel: Its project-relative name, used in problems.
         context: The build context folder.
         images: External base images of all stages as (image, line).
+        final_base: The external image the final stage is built from (through the stages
+            it derives from), as (image, line); None for `FROM scratch`.
         env: ENV of the final stage.
         expose: EXPOSEd ports of the final stage.
         cmd: CMD of the final stage, if any.
@@ -51,11 +53,19 @@ class Dockerfile:
     rel: str
     context: Path
     images: list[tuple[str, int]] = field(default_factory=list)
+    final_base: tuple[str, int] | None = None
     env: dict[str, str] = field(default_factory=dict)
     expose: list[int] = field(default_factory=list)
     cmd: Command | None = None
     entrypoint: Command | None = None
     copies: list[Copy] = field(default_factory=list)
+
+    @property
+    def bases(self) -> list[tuple[str, int]]:
+        """External base images, the final stage's first, then the other stages' (last
+        first): the final one is what the container runs."""
+        others = [i for i in reversed(self.images) if i != self.final_base]
+        return ([self.final_base] if self.final_base else []) + others
 
     @property
     def command(self) -> tuple[str, ...]:
@@ -151,6 +161,7 @@ class _Stage:
     entrypoint: Command | None = None
     copies: list[Copy] = field(default_factory=list)
     workdir: PurePosixPath = field(default_factory=lambda: PurePosixPath("/"))
+    base: tuple[str, int] | None = None
 
 
 def parse_dockerfile(text: str, path: Path, rel: str, context: Path) -> Dockerfile:
@@ -170,6 +181,7 @@ def parse_dockerfile(text: str, path: Path, rel: str, context: Path) -> Dockerfi
         final = stages[-1]
         docker.env, docker.expose, docker.copies = final.env, final.expose, final.copies
         docker.cmd, docker.entrypoint = final.cmd, final.entrypoint
+        docker.final_base = final.base
     return docker
 
 
@@ -183,9 +195,10 @@ def _new_stage(
     name = words[2] if len(words) >= 3 and words[1].lower() == "as" else ""
     parent = next((s for s in stages if s.name and s.name == image.lower()), None)
     if parent is None:
-        if image.lower() != "scratch":
-            docker.images.append((image, line))
-        return _Stage(name.lower())
+        if image.lower() == "scratch":
+            return _Stage(name.lower())
+        docker.images.append((image, line))
+        return _Stage(name.lower(), base=(image, line))
     return _Stage(
         name.lower(),
         dict(parent.env),
@@ -194,6 +207,7 @@ def _new_stage(
         parent.entrypoint,
         list(parent.copies),
         parent.workdir,
+        parent.base,
     )
 
 

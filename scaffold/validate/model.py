@@ -8,17 +8,19 @@ direction: model -> checks / contracts / schema -> runner).
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
+from scaffold import layout
 from scaffold.instances import instance_types
 from scaffold.project import AZUREML_MODELS_ROOT
 from scaffold.servers import SERVERS, ServerSpec
 from scaffold.validate.dockerfile import VARIABLE, Dockerfile, parse_dockerfile
 
-Severity = Literal["error", "warning"]
+#: "error" fails validation, "warning" fails it only with --strict, "info" never does.
+Severity = Literal["error", "warning", "info"]
 Mapping = dict[str, Any]
 #: Dotted section path -> (known keys, required keys).
 Sections = dict[str, tuple[frozenset[str], tuple[str, ...]]]
@@ -36,7 +38,8 @@ class Problem:
     """One problem found in a project.
 
     Attributes:
-        severity: "error" (the deployment fails or cannot work) or "warning".
+        severity: "error" (the deployment fails or cannot work), "warning" (legal but
+            risky) or "info" (worth knowing, never a failure, e.g. no endpoint file).
         code: Stable identifier of the check, e.g. "route.port.mismatch".
         file: Project-relative file the problem is in, e.g. "deployment.yml".
         key: YAML key path, e.g. "environment.inference_config.scoring_route.port", or "".
@@ -53,15 +56,57 @@ class Problem:
 
 
 @dataclass(frozen=True)
+class DeploymentVerdict:
+    """The verdict on one deployment file of a project.
+
+    Attributes:
+        file: Project-relative deployment file.
+        name: Its `name:` (None when missing or not a string).
+        endpoint_file: The endpoint file validated with it, or None when there is none.
+        server: The server detected for it, or None.
+        problems: The problems found validating it (its own files and the ones it shares
+            with other deployments, such as the endpoint file).
+    """
+
+    file: str
+    name: str | None
+    endpoint_file: str | None
+    server: str | None
+    problems: list[Problem]
+
+    @property
+    def ok(self) -> bool:
+        """True when it has no error."""
+        return not any(p.severity == "error" for p in self.problems)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-serialisable dict."""
+        count = {s: sum(p.severity == s for p in self.problems) for s in ("error", "warning")}
+        return {
+            "file": self.file,
+            "name": self.name,
+            "endpoint_file": self.endpoint_file,
+            "server": self.server,
+            "ok": self.ok,
+            "errors": count["error"],
+            "warnings": count["warning"],
+            "problems": [asdict(p) for p in self.problems],
+        }
+
+
+@dataclass(frozen=True)
 class ValidationReport:
     """Everything `validate_project` found, grouped by file in the order found.
 
     Attributes:
         project: The project folder (absolute).
-        problems: All problems, sorted by file, then in the order they were found.
-        server: The detected server (answers file `server`, else heuristics), or None.
+        problems: All problems, sorted by file, then in the order they were found (a problem
+            of a file several deployments share is listed once).
+        server: The detected server (answers file `server`, else heuristics) of the first
+            deployment, or None.
         schema_checked: Whether azure-ai-ml's loaders ran.
         schema_note: Why not, or which azure-ai-ml version checked the schema.
+        deployments: The verdict on each deployment file validated, in order.
     """
 
     project: Path
@@ -69,6 +114,7 @@ class ValidationReport:
     server: str | None
     schema_checked: bool
     schema_note: str
+    deployments: list[DeploymentVerdict] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Problem]:
@@ -81,8 +127,13 @@ class ValidationReport:
         return [p for p in self.problems if p.severity == "warning"]
 
     @property
+    def infos(self) -> list[Problem]:
+        """The problems of severity "info" (never a failure)."""
+        return [p for p in self.problems if p.severity == "info"]
+
+    @property
     def ok(self) -> bool:
-        """True when there is no error (warnings allowed)."""
+        """True when there is no error (warnings and infos allowed)."""
         return not self.errors
 
     def to_json(self) -> dict[str, Any]:
@@ -93,8 +144,10 @@ class ValidationReport:
             "ok": self.ok,
             "errors": len(self.errors),
             "warnings": len(self.warnings),
+            "infos": len(self.infos),
             "schema_checked": self.schema_checked,
             "schema_note": self.schema_note,
+            "deployments": [d.to_json() for d in self.deployments],
             "problems": [asdict(p) for p in self.problems],
         }
 
@@ -169,7 +222,8 @@ PROBE_KEYS = frozenset(
 )
 #: Dotted section path -> (known keys, required keys), for the deployment file.
 DEPLOYMENT_SECTIONS: Sections = {
-    "": (DEPLOYMENT_KEYS, ("name", "endpoint_name", "instance_type")),
+    # endpoint_name is not required here: deploy scripts pass --endpoint-name (a warning).
+    "": (DEPLOYMENT_KEYS, ("name", "instance_type")),
     "environment": (ENVIRONMENT_KEYS, ()),
     "environment.build": (frozenset({"path", "dockerfile_path"}), ("path",)),
     IC_KEY: (frozenset(ROUTE_NAMES), ROUTE_NAMES),
@@ -245,19 +299,42 @@ REFERENCE_PATTERN = re.compile(
 )
 
 
+#: A value a deploy script fills in: {{NAME}}, <NAME>, ${NAME}, $NAME, __NAME__ and #{NAME}#
+#: (Azure Pipelines token replacement), or a word saying so (`placeholder-name`,
+#: `acr_registry_placeholder`, `storage_place_holder`, `xxxxxx.azurecr.io`): Microsoft's
+#: examples and docs and NVIDIA's samples write them.
+PLACEHOLDER = re.compile(
+    r"\{\{[^{}]+\}\}|<[A-Za-z][\w .-]*>|\$\{[A-Za-z_]\w*\}|(?<![\w$])\$[A-Za-z_]\w*"
+    r"|(?-i:(?<![A-Za-z0-9])__[A-Z][A-Z0-9_]*__(?![A-Za-z0-9]))|#\{[\w.-]+\}#"
+    r"|place_?holder|(?<![a-wyz0-9])x{4,}(?![a-wyz0-9])",
+    re.I,
+)
+
+
 # --- The project as the checks see it ------------------------------------------------------
 @dataclass(frozen=True)
 class Route:
-    """One `inference_config` route; port/path None when missing or invalid."""
+    """One `inference_config` route; port/path None when missing or invalid.
+
+    Attributes:
+        name: liveness_route, readiness_route or scoring_route.
+        port: Its port, if valid.
+        path: Its path, if a string.
+        file: The file it is written in (the deployment file, or the environment file an
+            `azureml:` environment reference leads to).
+        prefix: The key path of inference_config in that file.
+    """
 
     name: str
     port: int | None
     path: str | None
+    file: str = ""
+    prefix: str = IC_KEY
 
     @property
     def key(self) -> str:
         """YAML key path of this route."""
-        return f"{IC_KEY}.{self.name}"
+        return f"{self.prefix}.{self.name}"
 
 
 @dataclass(frozen=True)
@@ -291,14 +368,34 @@ class Model:
 
 
 class Context:
-    """The project as loaded for validation, and the problem list checks append to."""
+    """One deployment of the project as loaded for validation, and the problem list checks
+    append to.
 
-    def __init__(self, root: Path, files: dict[str, tuple[str, Mapping | None]]) -> None:
+    Args:
+        root: The project folder (absolute); problems name files relative to it.
+        files: {"deployment": (file, data), "endpoint": (file, data)}: project-relative
+            names and the parsed mappings (None when missing or unreadable).
+        deployment_path: The deployment file itself (root / file by default).
+        answers: The copier answers that apply to this deployment ({} for none).
+        placeholders: `{{NAME}}` placeholders found in its files (scaffold.layout).
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        files: dict[str, tuple[str, Mapping | None]],
+        *,
+        deployment_path: Path | None = None,
+        answers: Mapping | None = None,
+        placeholders: tuple[str, ...] = (),
+    ) -> None:
         self.root = root
         self.deployment_file, self.deployment = files["deployment"]
         self.endpoint_file, self.endpoint = files["endpoint"]
+        self.deployment_path = deployment_path or root / self.deployment_file
         self.problems: list[Problem] = []
-        self.answers = _answers(root)
+        self.answers = _answers(root) if answers is None else answers
+        self.placeholders = placeholders
         self.server: str | None = None
         #: Set by a contract check once it knows the port the server listens on.
         self.listen_port: int | None = None
@@ -314,6 +411,10 @@ class Context:
     def warn(self, code: str, file: str, key: str, message: str, fix: str) -> None:
         """Record a warning."""
         self.problems.append(Problem("warning", code, file, key, message, fix))
+
+    def info(self, code: str, file: str, key: str, message: str, fix: str) -> None:
+        """Record an information line (never a failure)."""
+        self.problems.append(Problem("info", code, file, key, message, fix))
 
     def has(self, file: str, key: str) -> bool:
         """Whether a problem is already recorded for this file and key."""
@@ -343,11 +444,12 @@ class Context:
     @property
     def base(self) -> Path:
         """Folder that deployment.yml's relative paths start from."""
-        return (self.root / self.deployment_file).parent
+        return self.deployment_path.parent
 
     def local(self, value: Any) -> Path | None:
-        """A deployment.yml path value as a local path (None for URLs/references)."""
-        if not isinstance(value, str) or not value or "://" in value:
+        """A deployment.yml path value as a local path (None for URLs, references and
+        placeholders a script fills in)."""
+        if not isinstance(value, str) or not value or "://" in value or self.is_placeholder(value):
             return None
         if value.startswith("azureml:"):
             return None
@@ -366,10 +468,43 @@ class Context:
         return env if isinstance(env, dict) else {}
 
     @cached_property
+    def env_file(self) -> tuple[Path, Mapping] | None:
+        """The environment file an `environment: azureml:NAME:VERSION` (or relative path)
+        reference leads to in the project, with its mapping (scaffold.layout)."""
+        found = layout.environment_file_for(self.deployment_path, self.deployment or {})
+        data = layout.read_yaml(found).data if found is not None else None
+        return (found, data) if found is not None and data is not None else None
+
+    @cached_property
+    def environment_source(self) -> tuple[str, str, Mapping] | None:
+        """(file, key prefix, mapping) of the environment's definition: the inline mapping
+        of the deployment file, or the environment file of a reference; None for neither."""
+        env = (self.deployment or {}).get("environment")
+        if isinstance(env, dict):
+            return self.deployment_file, "environment.", env
+        if self.env_file is not None:
+            return self.rel(self.env_file[0]), "", self.env_file[1]
+        return None
+
+    @cached_property
+    def images(self) -> list[tuple[str, str, str]]:
+        """(image, file, key) of every image the container is made from: environment.image
+        (inline or in the environment file), then the Dockerfile's bases, final stage first."""
+        found: list[tuple[str, str, str]] = []
+        source = self.environment_source
+        if source is not None and isinstance(source[2].get("image"), str):
+            found.append((source[2]["image"], source[0], f"{source[1]}image"))
+        docker = self.dockerfile
+        if docker is not None:
+            found += [(image, docker.rel, f"FROM (line {line})") for image, line in docker.bases]
+        return found
+
+    @cached_property
     def routes(self) -> dict[str, Route]:
         """The routes present in inference_config, by name."""
-        config = self.environment.get("inference_config")
-        if not isinstance(config, dict):
+        source = self.environment_source
+        config = source[2].get("inference_config") if source is not None else None
+        if source is None or not isinstance(config, dict):
             return {}
         routes = {}
         for name in ROUTE_NAMES:
@@ -377,9 +512,18 @@ class Context:
             if isinstance(raw, dict):
                 path = raw.get("path")
                 routes[name] = Route(
-                    name, _port(raw.get("port")), path if isinstance(path, str) else None
+                    name,
+                    _port(raw.get("port")),
+                    path if isinstance(path, str) else None,
+                    source[0],
+                    f"{source[1]}inference_config",
                 )
         return routes
+
+    def is_placeholder(self, value: Any) -> bool:
+        """Whether a YAML value is (or contains) a placeholder a script fills in before
+        deploying: `{{NAME}}`, `<NAME>`, `${NAME}` or `$NAME`."""
+        return isinstance(value, str) and PLACEHOLDER.search(value) is not None
 
     @cached_property
     def model(self) -> Model | None:
@@ -397,6 +541,23 @@ class Context:
             else model_dir
         )
         return Model(name, version, local if local and local.exists() else None, mount, model_dir)
+
+    @cached_property
+    def model_type(self) -> str | None:
+        """The inline model's `type` (custom_model, mlflow_model, triton_model), if given."""
+        raw = (self.deployment or {}).get("model")
+        kind = raw.get("type") if isinstance(raw, dict) else None
+        return kind if isinstance(kind, str) else None
+
+    @property
+    def no_code(self) -> bool:
+        """A no-code deployment: no environment, an MLflow or Triton model whose server
+        Azure supplies (the model type is one a server of the registry is named by)."""
+        return (
+            self.environment_source is None
+            and (self.deployment or {}).get("environment") is None
+            and any(self.model_type in spec.model_types for spec in SERVERS.values())
+        )
 
     @cached_property
     def code_dir(self) -> Path | None:
@@ -451,39 +612,47 @@ class Context:
         return VARIABLE.sub(substitute, text)
 
     @cached_property
-    def dockerfile(self) -> Dockerfile | None:
-        """The Dockerfile that builds the image (environment.build, else found by name)."""
-        located = self._locate_dockerfile()
-        if located is None:
-            return None
-        path, context = located
-        text = self.read(path)
-        return None if text is None else parse_dockerfile(text, path, self.rel(path), context)
+    def build(self) -> layout.BuildRef | None:
+        """The Dockerfile that builds the image and its context (scaffold.layout): through
+        environment.build, the environment file, or found beside the deployment file."""
+        return layout.dockerfile_for(self.deployment_path, self.deployment or {}, project=self.root)
 
-    def _locate_dockerfile(self) -> tuple[Path, Path] | None:
-        build = self.environment.get("build")
-        if isinstance(build, dict):
-            context = self.local(build.get("path"))
-            name = build.get("dockerfile_path") or "Dockerfile"
-            if context is None or not isinstance(name, str):
-                return None
-            return (context / name, context) if (context / name).is_file() else None
-        candidates = [self.root / "docker-context" / "Dockerfile", self.root / "Dockerfile"]
-        candidates += sorted(self.root.glob("*.dockerfile"))
-        candidates += sorted(self.root.glob("Dockerfile.*"))
-        for path in candidates:
-            if path.is_file():
-                return path, path.parent
-        return None
+    @cached_property
+    def dockerfile(self) -> Dockerfile | None:
+        """The Dockerfile that builds the image, parsed (see `build`)."""
+        if self.build is None:
+            return None
+        text = self.read(self.build.dockerfile)
+        if text is None:
+            return None
+        return parse_dockerfile(
+            text, self.build.dockerfile, self.rel(self.build.dockerfile), self.build.context
+        )
+
+    @cached_property
+    def command(self) -> tuple[str, ...]:
+        """The container's command: ENTRYPOINT + CMD of the Dockerfile, with the official
+        base image's own ENTRYPOINT (the facts' base_entrypoint) when the Dockerfile sets
+        none."""
+        docker = self.dockerfile
+        if docker is None:
+            return ()
+        if docker.entrypoint is None and docker.final_base is not None:
+            for spec in SERVERS.values():
+                image = docker.final_base[0]
+                if spec.base_entrypoint and any(hint in image for hint in spec.image_hints):
+                    return spec.base_entrypoint + docker.command
+        return docker.command
 
     @cached_property
     def command_texts(self) -> list[tuple[str, str]]:
         """(file, text) of the container's command and of local scripts it runs."""
         docker = self.dockerfile
-        if docker is None or not docker.command:
+        command = self.command
+        if docker is None or not command:
             return []
-        texts = [(docker.rel, " ".join(docker.command))]
-        for word in docker.command:
+        texts = [(docker.rel, " ".join(command))]
+        for word in command:
             script = self._script(docker, word)
             text = self.read(script) if script else None
             if script and text is not None:
@@ -516,12 +685,12 @@ class Context:
         """Report each route whose port differs from the port the server listens on."""
         self.listen_port = port
         for route in self.routes.values():
-            if self.has(self.deployment_file, f"{route.key}.port"):
+            if self.has(route.file, f"{route.key}.port"):
                 continue  # already reported (invalid port): one problem per issue
             if route.port is not None and route.port != port:
                 self.error(
                     "route.port.mismatch",
-                    self.deployment_file,
+                    route.file,
                     f"{route.key}.port",
                     f"{route.name}.port is {route.port} but the server listens on {port} ({how})",
                     f"Set {route.name}.port to {port}, or make the server listen on {route.port}",
@@ -529,33 +698,38 @@ class Context:
 
     def route_not_served(self, route: Route, served_by: str, fix: str) -> None:
         """Report a route path the server does not serve (unless its path has a problem)."""
-        if self.has(self.deployment_file, f"{route.key}.path"):
+        if self.has(route.file, f"{route.key}.path"):
             return
         self.error(
             "route.path.not_served",
-            self.deployment_file,
+            route.file,
             f"{route.key}.path",
             f"{route.name}.path {route.path} is not served by {served_by}",
             fix,
         )
 
 
-def find_files(folder: Path, pattern: str, *, limit: int = 2000) -> list[Path]:
+def find_files(
+    folder: Path, pattern: str, *, limit: int = 2000, depth: int | None = None
+) -> list[Path]:
     """Files under folder matching a glob pattern, breadth first, looking at most at `limit`
-    entries (model folders can be huge) and skipping hidden folders such as .git."""
+    entries (model folders can be huge), at most `depth` folder levels down (None: any),
+    and skipping hidden folders such as .git."""
     import fnmatch
     import os
 
-    matches, queue, seen = [], [folder], 0
+    matches, queue, seen = [], [(folder, 0)], 0
     while queue and seen < limit:
+        current, level = queue.pop(0)
         try:
-            entries = sorted(os.scandir(queue.pop(0)), key=lambda e: e.name)
+            entries = sorted(os.scandir(current), key=lambda e: e.name)
         except OSError:
             continue
         for entry in entries:
             seen += 1
             if entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
-                queue.append(Path(entry.path))
+                if depth is None or level < depth:
+                    queue.append((Path(entry.path), level + 1))
             elif fnmatch.fnmatch(entry.name, pattern):
                 matches.append(Path(entry.path))
     return matches
@@ -588,10 +762,15 @@ def _whole(value: Any) -> int | None:
 
 
 def _answers(root: Path) -> Mapping:
+    return read_answers(root / ANSWERS_FILE)
+
+
+def read_answers(path: Path) -> Mapping:
+    """A copier answers file's mapping ({} when missing or unreadable)."""
     import yaml
 
     try:
-        data = yaml.safe_load((root / ANSWERS_FILE).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return {}
     return data if isinstance(data, dict) else {}

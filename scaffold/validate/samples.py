@@ -25,7 +25,7 @@ def samples_dir(ctx: Context) -> Path:
     context (the project's, or its own, scaffold.deployments.deployment_folder)."""
     from scaffold.deployments import deployment_folder
 
-    return deployment_folder(ctx.root, ctx.root / ctx.deployment_file, ctx.deployment) / "samples"
+    return deployment_folder(ctx.root, ctx.deployment_path, ctx.deployment) / "samples"
 
 
 def check_model_samples(ctx: Context) -> None:

@@ -29,6 +29,8 @@ def check(ctx: Context) -> None:
 
 
 def _minimal_script(ctx: Context) -> None:
+    if ctx.no_code:
+        return  # an MLflow model without environment: Azure supplies server and scoring
     if (ctx.deployment or {}).get("code_configuration") is None:
         if not {"AZUREML_ENTRY_SCRIPT", "MLFLOW_MODEL_FOLDER"} & ctx.container_env.keys():
             ctx.error(

@@ -79,7 +79,7 @@ def same_route(ctx: Context, server: str, fix: str) -> None:
     if (live.port, live.path) == (ready.port, ready.path):
         ctx.warn(
             "probe.same_route",
-            ctx.deployment_file,
+            ready.file,
             f"{ready.key}.path",
             f"liveness and readiness both use {ready.path}: {server} may answer it before "
             "the model can serve, so traffic can arrive too early",
@@ -90,7 +90,7 @@ def same_route(ctx: Context, server: str, fix: str) -> None:
 def model_mismatch(ctx: Context, route: Route, named: str, served: str, fix: str) -> None:
     ctx.error(
         "route.model.mismatch",
-        ctx.deployment_file,
+        route.file,
         f"{route.key}.path",
         f"{route.name}.path names model `{named}` but the server serves {served}",
         fix,

@@ -21,7 +21,7 @@ def check(ctx: Context) -> None:
     start = _plumber_start(ctx)
     if start is not None:
         rel, code = start
-        if _R_RUN.search(code):
+        if _R_RUN.search(code) or _DO_CALL.search(code):
             _plumber_bind(ctx, rel, code)
         _plumber_entry(ctx, rel, code)
     _plumber_routes(ctx, start[1] if start else "")
@@ -51,7 +51,7 @@ def _plumber_start(ctx: Context) -> tuple[str, str] | None:
         if rel.endswith((".R", ".r")) and "plumb" in text:
             return rel, strip_r_comments(text)
     docker = ctx.dockerfile
-    inline = " ".join(docker.command) if docker is not None else ""
+    inline = " ".join(ctx.command)
     if docker is not None and ("plumb(" in inline or "pr_run(" in inline):
         return docker.rel, inline
     folder = docker.context if docker is not None else ctx.root
@@ -62,17 +62,33 @@ def _plumber_start(ctx: Context) -> tuple[str, str] | None:
     return None
 
 
+#: Hosts that accept connections on every interface: what Azure's probes need.
+ALL_INTERFACES = ("0.0.0.0", "::", "[::]", "0:0:0:0:0:0:0:0")
+#: plumber's default host when pr_run()/pr$run() gets none (`getOption("plumber.host",
+#: "127.0.0.1")` in plumber >= 1.0).
+PLUMBER_DEFAULT_HOST = "127.0.0.1"
+_RUN_CALL = re.compile(r"(?:\bpr_run|\$run)\s*\(")
+_DO_CALL = re.compile(r"\bdo\.call\s*\(\s*(?:[\w.:]*pr_run|[\w.]+\$run)\s*,\s*([A-Za-z.][\w.]*)")
+_GETENV = re.compile(
+    r"""Sys\.getenv\(\s*['"]([^'"]+)['"]\s*(?:,\s*(?:unset\s*=\s*)?['"]([^'"]*)['"]\s*)?\)"""
+)
+_OPTION_HOST = re.compile(r"""\boptions\s*\(\s*plumber\.host\s*=\s*""")
+
+
 def _plumber_bind(ctx: Context, rel: str, code: str) -> None:
-    hosts = [value for _, value in re.findall(r"\bhost\s*=\s*(['\"])(.*?)\1", code)]
-    if not hosts or all(host in LOOPBACK for host in hosts):
-        shown = hosts[0] if hosts else "plumber's default 127.0.0.1"
+    """Every way the R code starts plumber must bind all interfaces (0.0.0.0 or ::)."""
+    for where, host in _run_hosts(ctx, code):
+        if host is None or host in ALL_INTERFACES:
+            continue
         ctx.error(
             "server.bind.loopback",
             rel,
             "",
-            f"plumber listens on {shown}, which Azure's probes cannot reach",
-            'Run plumber with host = "0.0.0.0"',
+            f"plumber binds {_shown(host, where)}: Azure's probes cannot reach it",
+            'Run plumber with host = "0.0.0.0" (all interfaces), e.g. '
+            'pr_run(pr, host = "0.0.0.0", port = 8000)',
         )
+        break
     port = _r_port(code)
     if port is not None:
         ctx.check_listen_port(port, f"port in {rel}")
@@ -84,6 +100,107 @@ def _plumber_bind(ctx: Context, rel: str, code: str) -> None:
             f"{rel} starts plumber without a port, so plumber picks a random one",
             "Pass port = <the routes' port> to pr_run() / pr$run()",
         )
+
+
+def _shown(host: str, where: str) -> str:
+    if host == "":
+        return f"an empty host ({where})"
+    if host in LOOPBACK:
+        return f"{host}, the container's loopback ({where})"
+    return f"only {host} ({where})"
+
+
+def _run_hosts(ctx: Context, code: str) -> list[tuple[str, str | None]]:
+    """(how the host was given, its value or None when unknown) of each call starting
+    plumber: pr_run(...), pr$run(...), do.call(pr$run, args) with args <- list(...)."""
+    found: list[tuple[str, str | None]] = []
+    calls = [_call_args(code, m.end()) for m in _RUN_CALL.finditer(code)]
+    for match in _DO_CALL.finditer(code):
+        assigned = re.search(rf"(?<![\w.]){re.escape(match.group(1))}\s*(?:<-|=)\s*list\s*\(", code)
+        if assigned:
+            calls.append(_call_args(code, assigned.end()))
+    for args in calls:
+        expression = _argument(args, "host")
+        if expression is None:
+            option = _OPTION_HOST.search(code)
+            if option:
+                value = _r_value(ctx, code, _expression_at(code, option.end()))
+                found.append(("options(plumber.host)", value))
+            else:
+                found.append(("no host given: plumber's default", PLUMBER_DEFAULT_HOST))
+        else:
+            found.append((f"host = {expression}", _r_value(ctx, code, expression)))
+    return found
+
+
+def _call_args(code: str, start: int) -> str:
+    """The text between the parenthesis opened just before `start` and its match."""
+    depth, quote = 1, ""
+    for index in range(start, len(code)):
+        char = code[index]
+        if quote:
+            quote = "" if char == quote and code[index - 1] != "\\" else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+            if depth == 0:
+                return code[start:index]
+    return code[start:]
+
+
+def _top_level_split(args: str) -> list[str]:
+    parts, depth, quote, current = [], 0, "", ""
+    for char in args:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+            continue
+        current += char
+    return [*parts, current]
+
+
+def _argument(args: str, name: str) -> str | None:
+    for part in _top_level_split(args):
+        match = re.fullmatch(rf"\s*{name}\s*=\s*(.*?)\s*", part, re.S)
+        if match:
+            return match.group(1)
+    return None
+
+
+def _expression_at(code: str, start: int) -> str:
+    return _top_level_split(_call_args(code, start))[0].strip()
+
+
+def _r_value(ctx: Context, code: str, expression: str, depth: int = 0) -> str | None:
+    """The string an R expression gives, as far as the files tell: a literal, Sys.getenv()
+    (the container's environment, else its default, else ""), a variable assigned a
+    literal; None when unknown."""
+    expression = expression.strip()
+    literal = re.fullmatch(r"""(['"])(.*?)\1""", expression, re.S)
+    if literal:
+        return literal.group(2)
+    getenv = _GETENV.fullmatch(expression)
+    if getenv:
+        name, default = getenv.group(1), getenv.group(2)
+        return ctx.container_env.get(name, default if default is not None else "")
+    if depth < 3 and re.fullmatch(r"[A-Za-z.][\w.]*", expression):
+        assigned = list(
+            re.finditer(rf"(?m)^\s*{re.escape(expression)}\s*(?:<-|=)\s*([^\n;#]+)", code)
+        )
+        if assigned:
+            return _r_value(ctx, code, assigned[-1].group(1), depth + 1)
+    return None
 
 
 def _r_port(code: str) -> int | None:

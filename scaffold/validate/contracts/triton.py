@@ -24,6 +24,11 @@ def check(ctx: Context) -> None:
 
 
 def _triton_models(ctx: Context, repository: tuple[str, str] | None) -> dict[str, Path] | None:
+    model = ctx.model
+    if ctx.no_code:  # a triton_model without environment: model.path is the repository
+        if model is not None and model.local is not None and model.local.is_dir():
+            return _children(model.local)
+        return None
     if repository is None:
         texts = script_texts(ctx)
         if texts and "tritonserver" in texts[0][1]:
@@ -36,7 +41,7 @@ def _triton_models(ctx: Context, repository: tuple[str, str] | None) -> dict[str
             )
         return None
     rel, value = repository
-    target, model = PurePosixPath(value), ctx.model
+    target = PurePosixPath(value)
     if model is not None and model.local is not None and model.local.is_dir():
         if target == model.mount:
             return {model.local.name: model.local}

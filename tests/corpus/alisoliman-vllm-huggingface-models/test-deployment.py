@@ -1,0 +1,3 @@
+import requests
+
+print(requests.get('https://vllm-hf.example/health'))

@@ -1,0 +1,5 @@
+FROM docker.io/tensorflow/serving:latest
+
+ENV MODEL_NAME=hpt
+
+COPY models /models
