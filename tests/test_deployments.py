@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import files_of, git
+from conftest import SERVERS, files_of, git
 from scaffold.cli import main
 from scaffold.deployments import (
     add_deployment,
@@ -54,9 +54,7 @@ def _errors(project: Path) -> list[Any]:
 
 
 # --- deployment add -----------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    "server", ["plumber", "minimal", "mlflow", "tfserving", "torchserve", "triton"]
-)
+@pytest.mark.parametrize("server", SERVERS)
 def test_a_deployment_sharing_the_project_folders(tmp_path: Path, server: str) -> None:
     project = _project(tmp_path, server)
     before = files_of(project)
@@ -76,9 +74,7 @@ def test_a_deployment_sharing_the_project_folders(tmp_path: Path, server: str) -
     assert load_plan(project).deployment_name == "blue"  # deployment.yml stays the default
 
 
-@pytest.mark.parametrize(
-    "server", ["plumber", "minimal", "mlflow", "tfserving", "torchserve", "triton"]
-)
+@pytest.mark.parametrize("server", SERVERS)
 def test_a_deployment_with_its_own_folders(tmp_path: Path, server: str) -> None:
     project = _project(tmp_path, server)
     result = add_deployment(project, "green", own_folders=True)
