@@ -60,9 +60,12 @@ class Console:
             def plain(update: Any) -> None:
                 if update.level not in seen:
                     seen.add(update.level)
-                    self.step(
-                        f"Level {update.level}/{update.levels}: concurrency {update.concurrency}"
+                    where = (
+                        f"Level {update.level}/{update.levels}"
+                        if update.level <= update.levels
+                        else "Finding the knee"
                     )
+                    self.step(f"{where}: concurrency {update.concurrency}")
 
             yield plain
             return
@@ -81,8 +84,11 @@ class Console:
 
         def live(update: Any) -> None:
             if update.level not in tasks:
+                where = (
+                    f"{update.level}/{update.levels}" if update.level <= update.levels else "knee"
+                )
                 tasks[update.level] = bar.add_task(
-                    f"concurrency {update.concurrency:>4} ({update.level}/{update.levels})",
+                    f"concurrency {update.concurrency:>4} ({where})",
                     total=1.0,
                     sent=0,
                 )

@@ -138,9 +138,13 @@ def start(
     ports: list[int] | Mapping[int, int | None],
     labels: Mapping[str, str],
     platform: str | None = None,
+    cpuset: str = "",
+    cpus: float = 0.0,
+    memory_bytes: int = 0,
 ) -> Container:
     """Start `image` detached with tini (init), each container port published on 127.0.0.1:
-    at the host port `ports` maps it to, or a random one (a list, or None in the mapping)."""
+    at the host port `ports` maps it to, or a random one (a list, or None in the mapping);
+    limited to the host CPUs `cpuset`, `cpus` CPUs in all and `memory_bytes` (0/"": no limit)."""
     from docker.errors import APIError, ImageNotFound
 
     host_ports = ports if isinstance(ports, Mapping) else dict.fromkeys(ports)
@@ -156,6 +160,13 @@ def start(
     }
     if platform:
         options["platform"] = platform
+    if cpuset:
+        options["cpuset_cpus"] = cpuset
+    if cpus:
+        options["nano_cpus"] = int(cpus * 1e9)
+    if memory_bytes:
+        options["mem_limit"] = memory_bytes
+        options["memswap_limit"] = memory_bytes  # no swap beyond it, as on a VM without swap
     try:
         started: Container = client.containers.run(image, **options)
         return started
@@ -190,6 +201,20 @@ def status(container: Container) -> tuple[str, int | None]:
     state = container.attrs.get("State", {})
     code = state.get("ExitCode") if state.get("Status") != "running" else None
     return str(state.get("Status", "unknown")), code
+
+
+def cpu_seconds(container: Container) -> float | None:
+    """CPU seconds the container has used so far (None when the engine does not say)."""
+    from docker.errors import APIError, NotFound
+
+    try:
+        stats = container.stats(stream=False, one_shot=True)
+    except (APIError, NotFound, OSError, ValueError):
+        return None
+    if not isinstance(stats, dict):
+        return None
+    total = stats.get("cpu_stats", {}).get("cpu_usage", {}).get("total_usage")
+    return int(total) / 1e9 if isinstance(total, int) and total > 0 else None
 
 
 def logs(container: Container, tail: int = 200) -> str:

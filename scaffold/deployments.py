@@ -575,6 +575,20 @@ def _move_new(rendered: Path, root: Path) -> list[str]:
     )
 
 
+def local_deployment(project: Path, name: str | None) -> str | None:
+    """`name` when the project has a deployment of that name (or file), else None: commands
+    that address a deployed endpoint take names of deployments that exist only on Azure,
+    and then use the project's main deployment's files."""
+    if name is None:
+        return None
+    root = project.expanduser().resolve()
+    try:
+        layout.deployment_file_for(root, name)
+    except ProjectError:
+        return None
+    return name
+
+
 def smoke_arguments(deployment: Deployment, project: Path) -> list[str]:
     """smoke_test.py options that test `deployment` with its own samples (its own folder),
     and tell which model its scoring route serves (several models chosen by path)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from functools import cache
 from typing import NamedTuple
 
@@ -88,3 +89,95 @@ def gpu_only_image(reference: str) -> GpuOnlyImage | None:
     if unless.search(reference):
         return None
     return next((found for pattern, found in patterns if pattern.search(reference)), None)
+
+
+#: Memory left to the machine itself when an instance type has more than the machine.
+MACHINE_RESERVE_GIB = 1.0
+
+
+@dataclass(frozen=True)
+class LocalResources:
+    """The CPU and memory a local container gets for a deployment, and why."""
+
+    #: Host CPUs the container may run on ("" = any), Docker's `--cpuset-cpus`.
+    cpuset: str = ""
+    #: CPUs the container may use in all (Docker's `--cpus`); 0 = no limit.
+    cpus: float = 0.0
+    #: Memory limit in bytes (Docker's `--memory`); 0 = no limit.
+    memory_bytes: int = 0
+    #: Host CPUs kept for the load client (and the front end), none when not separated.
+    client_cpus: tuple[int, ...] = ()
+    #: One line each: what was applied and what was capped.
+    notes: tuple[str, ...] = ()
+
+    @property
+    def server_cpus(self) -> int:
+        """How many CPUs the container gets."""
+        return len(self.cpuset.split(",")) if self.cpuset else 0
+
+
+def machine_cpus() -> list[int]:
+    """The CPUs this process may run on (its affinity; all of them where that is unknown)."""
+    import os
+
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
+def machine_memory_bytes() -> int:
+    """Physical memory of the machine (0 when unknown)."""
+    import os
+
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def local_resources(instance_type: str, *, separate_client: bool = False) -> LocalResources:
+    """What a local container of a deployment on `instance_type` gets: its vCPUs and memory,
+    capped to this machine (and said so). With `separate_client`, the container is pinned to
+    the highest CPUs and at least one CPU is kept apart for the load client."""
+    found = lookup(instance_type) if instance_type else None
+    cpus = machine_cpus()
+    memory = machine_memory_bytes()
+    notes: list[str] = []
+    if found is None:
+        what = (
+            f"instance type {instance_type!r} is unknown" if instance_type else "no instance_type"
+        )
+        notes.append(f"{what}: the container gets this machine's CPU and memory")
+        vcpus, wanted = len(cpus), 0
+    else:
+        vcpus, wanted = found.vcpus, int(found.memory_gib * 1024**3)
+        notes.append(f"{found.name}: {found.vcpus} vCPUs, {found.memory_gib:g} GiB")
+        if found.has_gpu:
+            notes.append(f"{found.name} has {found.gpus:g} GPU(s) ({found.gpu_model}); none here")
+    available = len(cpus) - (1 if separate_client and len(cpus) > 1 else 0)
+    server = min(vcpus, available)
+    client: tuple[int, ...] = ()
+    cpuset = ""
+    if separate_client and len(cpus) > 1:
+        chosen = cpus[len(cpus) - server :]
+        client = tuple(c for c in cpus if c not in chosen)
+        cpuset = ",".join(map(str, chosen))
+        notes.append(f"container on CPU {cpuset}, load client on CPU {','.join(map(str, client))}")
+    elif separate_client:
+        notes.append("one CPU only: the load client and the container share it")
+    if found is not None and server < vcpus:
+        notes.append(
+            f"this machine gives it {server} of its {vcpus} vCPUs"
+            + (" (one CPU is kept for the load client)" if client else "")
+        )
+    limit = 0
+    if wanted:
+        limit = wanted
+        ceiling = memory - int(MACHINE_RESERVE_GIB * 1024**3)
+        if memory and wanted > ceiling > 0:
+            limit = ceiling
+            notes.append(
+                f"memory capped to {limit / 1024**3:.1f} GiB (this machine has "
+                f"{memory / 1024**3:.1f} GiB)"
+            )
+    return LocalResources(cpuset, float(server), limit, client, tuple(notes))

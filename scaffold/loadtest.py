@@ -1,31 +1,43 @@
-"""`scaffold loadtest`: size a deployment by driving its scoring route at rising concurrency.
+"""`scaffold loadtest`: size a deployment from the server's own throughput curve.
 
-The project is started exactly like `scaffold run` (same image, mounts, variables, probes),
-then its sample request is POSTed to the scoring route on 127.0.0.1 by an asyncio client
-(httpx) at each concurrency level in turn. Every level is bounded in time and in count;
-each request is bounded by the deployment's `request_timeout_ms` (past it Azure answers
-408). From the levels come throughput, latency percentiles and errors, and a
-recommendation for `max_concurrent_requests_per_instance`, the server's worker count (where
-it has one, e.g. azmlinfsrv's `WORKER_COUNT`) and the instance count for a target rate.
+The project is started like `scaffold run` (same image, mounts, variables, probes), with the
+CPU and memory of its instance type (capped to this machine) and pinned to CPUs the load
+client does not use. Requests go through a local emulation of Azure's front end (auth,
+routing, 408 past request_timeout_ms, 424 for model errors; `frontend=False` for the raw
+server) to the scoring route, at rising concurrency, from a load engine in its own process
+(wrk or hey when installed, scaffold's lean client otherwise; see scaffold.loadengine). Each
+level is bounded in time and count and measures throughput, latency percentiles, errors by
+kind, the client's own CPU share and the server's CPU use.
 
-Traffic only ever goes to the loopback address of the container this process started.
+The recommendation: of the levels where every request answered 2xx with p99 within
+request_timeout_ms, the smallest concurrency reaching KNEE_SHARE of the best throughput is
+`max_concurrent_requests_per_instance`. Between the knee and the level below it the
+concurrency is bisected, so the advice does not depend on which levels were chosen. When the
+client, not the server, was the limit (its CPUs were busy), the advice is withheld: the
+numbers would measure the client.
+
+`loadtest_deployed` sends a fixed rate for a fixed time to a deployed endpoint instead.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import math
 import os
-import statistics
+import secrets
 import time
-from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from scaffold import loadengine
 from scaffold.errors import NotReadyError, SmokeTestError, UsageError
+from scaffold.loadengine import EngineError, Latency, Load, Request, Sample
 from scaffold.localrun import LocalDeployment, Reporter
+
+if TYPE_CHECKING:  # pragma: no cover
+    from scaffold.frontend import FrontEnd
 
 #: A level whose throughput is within this share of the best one counts as saturated:
 #: more concurrency only adds queueing, so the smallest such level is recommended.
@@ -34,10 +46,39 @@ KNEE_SHARE = 0.9
 UTILISATION = 0.7
 #: Azure's advice for production: at least three instances (upgrades, failures).
 HA_INSTANCES = 3
-#: Seconds between two progress callbacks.
-TICK = 0.2
+#: The client was the limit when the engine and the front end used this share of its CPUs.
+CLIENT_LIMIT = 0.85
+#: Advice is withheld when other processes took this share of the server's CPUs.
+CONTENTION_LIMIT = 0.5
+#: The server is CPU-bound when it used this share of its CPUs.
+SERVER_BOUND = 0.85
+#: Seconds at most between two levels (requests the last one left in flight finish).
+SETTLE_MAX = 1.0
+#: Extra levels at most when bisecting towards the knee.
+REFINE_LEVELS = 6
 #: Warm-up requests tried before the first level (the first answer may be slow).
 WARMUP_TRIES = 5
+#: The default request rate and connection limits of an endpoint (how-to-manage-quotas).
+ENDPOINT_RPS_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class LoadProfile:
+    """How a server's scoring route is driven (the `load_profile` fact of the registry)."""
+
+    name: str
+    method: str = "POST"
+    content_type: str = "application/json"
+    #: Answers stream (server-sent events): the lean engine times the first byte and counts
+    #: events; compiled engines cannot.
+    stream: bool = False
+    #: Turns a level's engine extras into named figures for the report (e.g. time to first
+    #: token); None: none.
+    figures: Callable[[dict[str, float]], dict[str, float]] | None = None
+
+
+#: Profiles by name. A server's `load_profile` fact names one; a new profile is one entry.
+PROFILES: dict[str, LoadProfile] = {"json": LoadProfile("json")}
 
 
 @dataclass(frozen=True)
@@ -64,10 +105,28 @@ class LevelResult:
     requests: int
     ok: int
     seconds: float
-    #: Failures by kind: an HTTP status ("429", "500"), "timeout" (over request_timeout_ms,
-    #: where Azure answers 408) or "connection".
+    #: Failures by kind: an HTTP status ("429", "408", "424"), "timeout" (no answer within
+    #: request_timeout_ms) or "connection".
     errors: dict[str, int] = field(default_factory=dict)
-    latencies_ms: list[float] = field(default_factory=list, repr=False)
+    latency: Latency = field(default_factory=Latency)
+    engine: str = ""
+    #: CPU the load engine used, as a share of one core.
+    client_cpu: float = 0.0
+    #: CPU the front-end emulation used, as a share of one core.
+    frontend_cpu: float = 0.0
+    #: CPUs the client side had (engine and front end run there).
+    client_cores: int = 1
+    #: CPU the container used, in cores (None: unknown).
+    server_cpu: float | None = None
+    #: How busy the server's CPUs were with anything, in cores (None: unknown); beyond
+    #: server_cpu it is other processes taking the server's CPU.
+    server_core_busy: float | None = None
+    #: CPUs the server had (host CPUs it was pinned to; 0: not pinned).
+    server_cores: int = 0
+    #: Found by bisection towards the knee, not asked for.
+    refined: bool = False
+    #: Profile figures (e.g. time to first byte of a streamed answer).
+    figures: dict[str, float] = field(default_factory=dict)
 
     @property
     def failed(self) -> int:
@@ -84,30 +143,53 @@ class LevelResult:
         """Successful requests per second."""
         return self.ok / self.seconds if self.seconds > 0 else 0.0
 
-    def percentile(self, share: float) -> float:
-        """Latency (ms) of successful requests at `share` (0..1); 0 without any."""
-        data = sorted(self.latencies_ms)
-        if not data:
+    @property
+    def client_share(self) -> float:
+        """Engine and front end together, as a share of the client's CPUs."""
+        return (self.client_cpu + self.frontend_cpu) / max(1, self.client_cores)
+
+    @property
+    def client_limited(self) -> bool:
+        """The client side, not the server, was the limit of this level."""
+        return self.client_share >= CLIENT_LIMIT
+
+    @property
+    def contention(self) -> float:
+        """Share of the server's CPUs other processes used (0 when unknown)."""
+        if self.server_core_busy is None or self.server_cpu is None or not self.server_cores:
             return 0.0
-        if len(data) == 1:
-            return data[0]
-        cuts = statistics.quantiles(data, n=100, method="inclusive")
-        return cuts[min(98, max(0, round(share * 100) - 1))]
+        return max(0.0, self.server_core_busy - self.server_cpu) / self.server_cores
+
+    def percentile(self, share: float) -> float:
+        """Latency (ms) at 0.5, 0.95 or 0.99 (the percentiles every engine reports)."""
+        if share <= 0.5:
+            return self.latency.p50
+        if share <= 0.95:
+            return self.latency.p95
+        return self.latency.p99
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for `--json`."""
-        return {
+        data: dict[str, Any] = {
             "concurrency": self.concurrency,
             "requests": self.requests,
             "ok": self.ok,
             "errors": dict(self.errors),
             "seconds": round(self.seconds, 3),
             "rps": round(self.rps, 2),
-            "p50_ms": round(self.percentile(0.50), 2),
-            "p95_ms": round(self.percentile(0.95), 2),
-            "p99_ms": round(self.percentile(0.99), 2),
-            "max_ms": round(max(self.latencies_ms, default=0.0), 2),
+            **self.latency.to_json(),
+            "engine": self.engine,
+            "client_cpu": round(self.client_cpu, 3),
+            "frontend_cpu": round(self.frontend_cpu, 3),
+            "client_cores": self.client_cores,
+            "client_limited": self.client_limited,
+            "server_cpu": None if self.server_cpu is None else round(self.server_cpu, 3),
+            "contention": round(self.contention, 3),
+            "refined": self.refined,
         }
+        if self.figures:
+            data["figures"] = {k: round(v, 3) for k, v in self.figures.items()}
+        return data
 
 
 @dataclass
@@ -148,12 +230,20 @@ class LoadReport:
     target_rps: float | None
     levels: list[LevelResult] = field(default_factory=list)
     recommendation: Recommendation | None = None
+    #: Why there is no recommendation although levels ran ("" when there is one).
+    withheld: str = ""
     #: Why rising stopped before the last level ("" when every level ran).
     stopped_early: str = ""
     #: The server's worker variable and the value the container ran with.
     worker_env: str = ""
     worker_count: int | None = None
     cores: int = 0
+    engine: str = ""
+    frontend: bool = True
+    #: CPUs of the container and of the client (host CPU numbers).
+    server_cpus: str = ""
+    client_cpus: str = ""
+    instance_type: str = ""
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -167,83 +257,108 @@ class LoadReport:
                 "instance_count": self.instance_count,
                 "worker_env": self.worker_env or None,
                 "worker_count": self.worker_count,
+                "instance_type": self.instance_type or None,
             },
             "target_rps": self.target_rps,
             "cores": self.cores,
+            "engine": self.engine,
+            "frontend": self.frontend,
+            "server_cpus": self.server_cpus or None,
+            "client_cpus": self.client_cpus or None,
             "levels": [level.to_json() for level in self.levels],
             "stopped_early": self.stopped_early or None,
             "recommendation": self.recommendation.to_json() if self.recommendation else None,
+            "withheld": self.withheld or None,
             "notes": list(self.notes),
         }
 
 
-# -- the load driver ----------------------------------------------------------------------
+# -- measuring ----------------------------------------------------------------------------
 
 
-async def _drive(
-    url: str,
-    body: bytes,
+def core_times(cpus: tuple[int, ...]) -> tuple[float, float] | None:
+    """(busy, total) jiffies of host CPUs `cpus` so far, from /proc/stat (None elsewhere)."""
+    if not cpus:
+        return None
+    try:
+        lines = Path("/proc/stat").read_text(encoding="ascii").splitlines()
+    except OSError:
+        return None
+    busy = total = 0.0
+    wanted = {f"cpu{c}" for c in cpus}
+    for line in lines:
+        parts = line.split()
+        if parts and parts[0] in wanted:
+            values = [float(v) for v in parts[1:9]]
+            idle = values[3] + values[4]
+            total += sum(values)
+            busy += sum(values) - idle
+    return (busy, total) if total else None
+
+
+def _busy_cores(
+    before: tuple[float, float] | None, after: tuple[float, float] | None, n: int
+) -> float | None:
+    """CPUs' busy time between two core_times readings, in cores."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1]) * n
+
+
+@dataclass
+class Meters:
+    """What is measured around each level besides the engine's own figures."""
+
+    #: CPU seconds the container used so far (None: unknown).
+    server_cpu: Callable[[], float | None] | None = None
+    #: The front end (its CPU time; None: no front end).
+    frontend: FrontEnd | None = None
+    #: CPUs the engine (and the front end) run on.
+    client_cpus: tuple[int, ...] = ()
+    #: CPUs the container is pinned to.
+    server_cpus: tuple[int, ...] = ()
+
+
+def measure(
+    engine: str,
+    request: Request,
+    load: Load,
+    meters: Meters,
     *,
-    concurrency: int,
-    seconds: float,
-    max_requests: int,
-    timeout_s: float,
-    tick: Callable[[int, float], None] | None = None,
+    tick: loadengine.Tick | None = None,
+    profile: LoadProfile | None = None,
 ) -> LevelResult:
-    """POST `body` to `url` from `concurrency` workers until `seconds` pass or
-    `max_requests` were sent; each request bounded by `timeout_s`."""
-    import httpx
-
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    deadline = started + seconds
-    sent = ok = 0
-    errors: Counter[str] = Counter()
-    latencies: list[float] = []
-    headers = {"Content-Type": "application/json"}
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    timeout = httpx.Timeout(timeout_s)
-
-    async with httpx.AsyncClient(limits=limits, timeout=timeout, trust_env=False) as client:
-
-        async def worker() -> None:
-            nonlocal sent, ok
-            while sent < max_requests and loop.time() < deadline:
-                sent += 1
-                began = time.perf_counter()
-                try:
-                    answer = await client.post(url, content=body, headers=headers)
-                except httpx.TimeoutException:
-                    errors["timeout"] += 1
-                    continue
-                except httpx.HTTPError:
-                    errors["connection"] += 1
-                    await asyncio.sleep(0.05)  # a refused connection returns at once
-                    continue
-                if 200 <= answer.status_code < 300:
-                    ok += 1
-                    latencies.append((time.perf_counter() - began) * 1000.0)
-                else:
-                    errors[str(answer.status_code)] += 1
-
-        async def ticker() -> None:
-            while tick is not None:
-                tick(sent, loop.time() - started)
-                await asyncio.sleep(TICK)
-
-        ticking = asyncio.create_task(ticker())
-        try:
-            # The outer bound: time budget + one request's timeout + slack.
-            await asyncio.wait_for(
-                asyncio.gather(*(worker() for _ in range(concurrency))),
-                timeout=seconds + timeout_s + 5.0,
-            )
-        finally:
-            ticking.cancel()
-    elapsed = loop.time() - started
-    if tick is not None:
-        tick(sent, elapsed)
-    return LevelResult(concurrency, sent, ok, elapsed, dict(errors), latencies)
+    """Run one level and measure the client's and the server's CPU around it."""
+    server_before = meters.server_cpu() if meters.server_cpu else None
+    front_before = meters.frontend.cpu_seconds() if meters.frontend else 0.0
+    cores_before = core_times(meters.server_cpus)
+    sample: Sample = loadengine.run(
+        engine, request, load, cpus=meters.client_cpus or None, tick=tick
+    )
+    cores_after = core_times(meters.server_cpus)
+    server_after = meters.server_cpu() if meters.server_cpu else None
+    front_after = meters.frontend.cpu_seconds() if meters.frontend else 0.0
+    seconds = max(sample.seconds, 1e-6)
+    server = None
+    if server_before is not None and server_after is not None:
+        server = max(0.0, server_after - server_before) / seconds
+    figures = profile.figures(sample.extra) if profile and profile.figures else {}
+    return LevelResult(
+        concurrency=load.concurrency,
+        requests=sample.requests,
+        ok=sample.ok,
+        seconds=sample.seconds,
+        errors=dict(sample.errors),
+        latency=sample.latency,
+        engine=sample.engine,
+        client_cpu=sample.cpu_share,
+        frontend_cpu=max(0.0, front_after - front_before) / seconds,
+        client_cores=max(1, len(meters.client_cpus) or (os.cpu_count() or 1)),
+        server_cpu=server,
+        server_core_busy=_busy_cores(cores_before, cores_after, len(meters.server_cpus)),
+        server_cores=len(meters.server_cpus),
+        figures=figures,
+    )
 
 
 def run_levels(
@@ -256,65 +371,171 @@ def run_levels(
     request_timeout_ms: int,
     progress: ProgressCallback | None = None,
     alive: Callable[[], str] | None = None,
+    engine: str = "auto",
+    headers: tuple[tuple[str, str], ...] = (("Content-Type", "application/json"),),
+    secret_headers: frozenset[str] = frozenset(),
+    meters: Meters | None = None,
+    refine: bool = True,
+    profile: LoadProfile | None = None,
 ) -> tuple[list[LevelResult], str]:
-    """Drive `url` at each level in turn; stop rising once a level saturates (half the
-    requests fail, or p95 is over the request timeout). Returns the levels and why rising
-    stopped early ("" if it did not). `alive()` returns "" while the server runs, else why
-    it stopped (checked between levels)."""
+    """Drive `url` at each level in turn (stopping once a level saturates: half the requests
+    fail, or p95 is over the request timeout), then bisect towards the knee. Returns the
+    levels (sorted by concurrency) and why rising stopped early ("" if it did not).
+    `alive()` returns "" while the server runs, else why it stopped (checked after each
+    level)."""
     if not url.startswith(("http://127.", "http://localhost:", "http://[::1]:")):
         raise UsageError(f"loadtest only sends traffic to this machine's loopback, not {url}")
+    profile = profile or PROFILES["json"]
+    meters = meters or Meters()
+    request = Request(
+        url=url,
+        method=profile.method,
+        body=body,
+        headers=headers,
+        secret_headers=secret_headers,
+        stream=profile.stream,
+    )
     timeout_s = request_timeout_ms / 1000.0
-    results: list[LevelResult] = []
-    for index, concurrency in enumerate(levels):
+    probe_load = Load(seconds_per_level, max_requests_per_level, timeout_s, max(levels))
+    try:
+        chosen, _ = loadengine.choose(engine, request, probe_load)
+    except EngineError as error:
+        raise UsageError(str(error)) from None
+    total = len(levels)
 
-        def tick(sent: int, elapsed: float, c: int = concurrency, i: int = index) -> None:
+    def one(concurrency: int, index: int) -> LevelResult:
+        def tick(elapsed: float) -> None:
             if progress is not None:
                 progress(
                     Progress(
-                        c,
-                        i + 1,
-                        len(levels),
-                        sent,
+                        concurrency,
+                        index,
+                        total,
+                        0,
                         max_requests_per_level,
                         elapsed,
                         seconds_per_level,
                     )
                 )
 
-        level = asyncio.run(
-            _drive(
-                url,
-                body,
-                concurrency=concurrency,
-                seconds=seconds_per_level,
-                max_requests=max_requests_per_level,
-                timeout_s=timeout_s,
-                tick=tick,
-            )
-        )
-        results.append(level)
+        load = Load(seconds_per_level, max_requests_per_level, timeout_s, concurrency)
+        try:
+            level = measure(chosen, request, load, meters, tick=tick, profile=profile)
+        except EngineError as error:
+            raise NotReadyError(
+                f"the load engine failed at concurrency {concurrency}: {error}"
+            ) from None
         gone = alive() if alive is not None else ""
         if gone:
             raise NotReadyError(
                 f"the server stopped under load at concurrency {concurrency}: {gone}"
             )
+        return level
+
+    return _sweep(levels, one, request_timeout_ms=request_timeout_ms, refine=refine)
+
+
+def _sweep(
+    levels: list[int],
+    one: Callable[[int, int], LevelResult],
+    *,
+    request_timeout_ms: int,
+    refine: bool,
+) -> tuple[list[LevelResult], str]:
+    """Measure the levels in turn (stop rising at saturation), then bisect towards the knee."""
+    results: list[LevelResult] = []
+    stopped = ""
+    for index, concurrency in enumerate(levels, start=1):
+        _settle(results)
+        level = one(concurrency, index)
+        results.append(level)
         why = _saturated(level, request_timeout_ms)
-        if why and index < len(levels) - 1:
-            return results, f"stopped after concurrency {concurrency}: {why}"
-    return results, ""
+        if why and index < len(levels):
+            stopped = f"stopped after concurrency {concurrency}: {why}"
+            break
+    index = len(levels)
+    for _ in range(REFINE_LEVELS if refine else 0):
+        mid = _bisect(results, request_timeout_ms)
+        if mid is None:
+            break
+        index += 1
+        _settle(results)
+        level = one(mid, index)
+        level.refined = True
+        results.append(level)
+    return sorted(results, key=_concurrency), stopped
+
+
+def _settle(done: list[LevelResult]) -> None:
+    """Let the requests the last level left in flight (a time bound abandons them) finish
+    before the next level starts: twice its p99, at most SETTLE_MAX seconds."""
+    if done:
+        time.sleep(min(SETTLE_MAX, 2 * done[-1].latency.p99 / 1000.0))
+
+
+def _bisect(levels: list[LevelResult], request_timeout_ms: int) -> int | None:
+    """The next concurrency to measure between the knee and the level below it (None when
+    they are neighbours, or there is no knee)."""
+    knee = _knee(levels, request_timeout_ms)
+    if knee is None:
+        return None
+    measured = {level.concurrency for level in levels}
+    below = max((c for c in measured if c < knee.concurrency), default=0)
+    if knee.concurrency - below <= 1:
+        return None
+    mid = max(1, (below + knee.concurrency) // 2)
+    return None if mid in measured else mid
 
 
 def _saturated(level: LevelResult, request_timeout_ms: int) -> str:
     if level.error_rate >= 0.5:
         return f"{level.failed} of {level.requests} requests failed"
-    if level.ok and level.percentile(0.95) > request_timeout_ms:
-        return (
-            f"p95 {level.percentile(0.95):.0f} ms is over request_timeout_ms {request_timeout_ms}"
-        )
+    if level.ok and level.latency.p95 > request_timeout_ms:
+        return f"p95 {level.latency.p95:.0f} ms is over request_timeout_ms {request_timeout_ms}"
     return ""
 
 
+def _clean(levels: list[LevelResult], request_timeout_ms: int) -> list[LevelResult]:
+    return [
+        level
+        for level in levels
+        if level.requests and level.failed == 0 and level.latency.p99 <= request_timeout_ms
+    ]
+
+
+def _knee(levels: list[LevelResult], request_timeout_ms: int) -> LevelResult | None:
+    clean = _clean(levels, request_timeout_ms)
+    if not clean:
+        return None
+    best = max(level.rps for level in clean)
+    return min((level for level in clean if level.rps >= KNEE_SHARE * best), key=_concurrency)
+
+
 # -- the recommendation -------------------------------------------------------------------
+
+
+def withhold_reason(levels: list[LevelResult]) -> str:
+    """Why the levels cannot carry advice: the client was the limit, or other processes
+    took the server's CPUs ("" when neither)."""
+    crowded = [level for level in levels if level.contention >= CONTENTION_LIMIT]
+    if crowded:
+        worst = max(crowded, key=lambda level: level.contention)
+        return (
+            f"other processes used {worst.contention:.0%} of the server's CPU(s) at "
+            f"concurrency {worst.concurrency}: the numbers measure this machine's load, not the "
+            "server. Re-run when the machine is quieter"
+        )
+    limited = [level for level in levels if level.client_limited]
+    if not limited:
+        return ""
+    worst = max(limited, key=lambda level: level.client_share)
+    return (
+        f"the load client was the limit at concurrency "
+        f"{', '.join(str(level.concurrency) for level in limited)} (its "
+        f"{worst.client_cores} CPU(s) {worst.client_share:.0%} busy with the {worst.engine} "
+        "engine and the front end): these numbers measure the client, not the server. "
+        "Install wrk (apt-get install wrk), give the client more CPUs, or use --no-frontend"
+    )
 
 
 def recommend(
@@ -324,31 +545,39 @@ def recommend(
     target_rps: float | None,
     worker_env: str = "",
     worker_count: int | None = None,
+    server_cpus: int = 0,
+    vcpus: int = 0,
 ) -> Recommendation | None:
     """The smallest clean concurrency within KNEE_SHARE of the best clean throughput, and
     what follows from it; None when no level ran clean (every request answered 2xx and
     p99 within the request timeout)."""
-    clean = [
-        level
-        for level in levels
-        if level.requests and level.failed == 0 and level.percentile(0.99) <= request_timeout_ms
-    ]
-    if not clean:
+    knee = _knee(levels, request_timeout_ms)
+    if knee is None:
         return None
-    best = max(level.rps for level in clean)
-    knee = min((level for level in clean if level.rps >= KNEE_SHARE * best), key=_concurrency)
     advice = Recommendation(knee.concurrency, knee.rps)
     highest = max(level.concurrency for level in levels)
     if knee.concurrency < highest:
         advice.notes.append(
             f"throughput stops growing at concurrency {knee.concurrency} ({knee.rps:.1f} req/s, "
-            f"p99 {knee.percentile(0.99):.0f} ms); beyond it requests only queue"
+            f"p99 {knee.latency.p99:.0f} ms); beyond it requests only queue"
         )
     else:
         advice.notes.append(
             f"throughput still grew at the highest concurrency tested ({highest}: "
             f"{knee.rps:.1f} req/s); add higher --levels to find where it stops"
         )
+    if knee.server_cpu is not None and server_cpus:
+        used = knee.server_cpu / server_cpus
+        if used >= SERVER_BOUND:
+            advice.notes.append(
+                f"the server used {used:.0%} of its {server_cpus} CPU(s) at concurrency "
+                f"{knee.concurrency}: it is CPU-bound here"
+                + (
+                    f"; the instance type has {vcpus} vCPUs, so re-run where it gets them all"
+                    if vcpus > server_cpus
+                    else ""
+                )
+            )
     if worker_env:
         advice.worker_env = worker_env
         advice.worker_count = knee.concurrency
@@ -357,6 +586,11 @@ def recommend(
             f"it to max_concurrent_requests_per_instance (measured with {worker_env}="
             f"{worker_count or 1}; re-run after changing it)"
         )
+        if (worker_count or 1) == 1 and knee.concurrency == 1 and vcpus > 1:
+            advice.notes.append(
+                f"one worker serves one request at a time, so the curve is flat from 1; with "
+                f"{vcpus} vCPUs, try {worker_env}={vcpus} and re-run to see what more workers give"
+            )
     if target_rps is not None:
         per_instance = knee.rps * UTILISATION
         advice.instance_count = max(1, math.ceil(target_rps / per_instance)) if per_instance else 1
@@ -369,6 +603,12 @@ def recommend(
                 else ""
             )
         )
+        if target_rps > ENDPOINT_RPS_LIMIT:
+            advice.notes.append(
+                f"{target_rps:g} req/s is above an endpoint's default limit of "
+                f"{ENDPOINT_RPS_LIMIT} requests/s (Azure answers 429 beyond it): ask for a "
+                "limit increase (how-to-manage-quotas)"
+            )
     return advice
 
 
@@ -379,8 +619,10 @@ def _concurrency(level: LevelResult) -> int:
 # -- the command --------------------------------------------------------------------------
 
 
-def _sample_body(default: Path, request: Path | None) -> bytes:
-    path = request if request is not None else default
+def request_body(project: Path, request: Path | None, default: Path | None = None) -> bytes:
+    """The body every request sends: --request FILE, else the deployment's sample request
+    (`default`; the project's sample_request.json when not given)."""
+    path = request if request is not None else default or project / "sample_request.json"
     try:
         return path.read_bytes()
     except OSError as error:
@@ -389,25 +631,30 @@ def _sample_body(default: Path, request: Path | None) -> bytes:
         ) from None
 
 
-def _warm_up(url: str, body: bytes, timeout_s: float) -> None:
+def _warm_up(url: str, body: bytes, timeout_s: float, headers: dict[str, str]) -> None:
     """Send the request until it answers 2xx (the first answer may be slow), or fail with
     what it answered: a load test of error answers measures nothing."""
-    import httpx
+    import urllib.error
+    import urllib.request
+
+    # 127.0.0.1 only, never through an HTTP(S)_PROXY of the environment.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
     last = ""
-    with httpx.Client(timeout=max(timeout_s, 10.0), trust_env=False) as client:
-        for _ in range(WARMUP_TRIES):
-            try:
-                answer = client.post(
-                    url, content=body, headers={"Content-Type": "application/json"}
-                )
-            except httpx.HTTPError as error:
-                last = f"{type(error).__name__}: {error}"
-                time.sleep(0.5)
-                continue
-            if 200 <= answer.status_code < 300:
+    for _ in range(WARMUP_TRIES):
+        request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+        try:
+            with opener.open(request, timeout=max(timeout_s, 10.0)) as answer:
+                answer.read()
                 return
-            last = f"HTTP {answer.status_code}: {answer.text[:200]}"
+        except urllib.error.HTTPError as error:
+            text = error.read()[:200].decode("utf-8", "replace")
+            reason = error.headers.get("ms-azureml-model-error-statuscode")
+            inner = f" (the container answered {reason})" if reason else ""
+            last = f"HTTP {error.code}{inner}: {text}"
+        except OSError as error:
+            last = f"{type(error).__name__}: {error}"
+            time.sleep(0.5)
     raise SmokeTestError(
         f"the scoring route does not answer the request with 2xx ({last}); fix the request "
         "(--request) or the model, `scaffold run` shows why"
@@ -421,6 +668,29 @@ def _worker_count(deployment: LocalDeployment, worker_env: str) -> int | None:
     return int(value) if value.isdigit() else None
 
 
+@contextlib.contextmanager
+def _front_end(
+    deployment: LocalDeployment, *, enabled: bool, lift_limit: bool, client_cpus: tuple[int, ...]
+) -> Iterator[tuple[str, dict[str, str], FrontEnd | None]]:
+    """(base URL, headers for every request, the front end or None)."""
+    plan = deployment.plan
+    base = f"http://127.0.0.1:{deployment.ports[plan.scoring.port]}"
+    if not enabled:
+        yield base, {}, None
+        return
+    from scaffold.frontend import running
+
+    key = secrets.token_urlsafe(32)
+    config, notes = deployment.frontend_config(
+        keys=(key,), max_in_flight=1 << 20 if lift_limit else 0
+    )
+    for note in notes:
+        deployment.reporter.detail(note, important=True)
+    headers = {"Authorization": f"Bearer {key}"} if config.keys else {}
+    with running(config, cpus=set(client_cpus) or None) as front:
+        yield front.url, headers, front
+
+
 def loadtest_project(
     project: Path,
     reporter: Reporter | None = None,
@@ -432,21 +702,32 @@ def loadtest_project(
     platform: str | None = None,
     request: Path | None = None,
     progress: ProgressCallback | None = None,
+    engine: str = "auto",
+    frontend: bool = True,
+    keep_limit: bool = False,
+    refine: bool = True,
     deployment_name: str | None = None,
 ) -> LoadReport:
     """Start the project like `scaffold run`, drive its scoring route at each level, remove
-    the container, and return the measurements with a recommendation."""
+    the container, and return the measurements with a recommendation. `deployment_name`
+    picks one of the project's deployments (default: its only or main one)."""
+    from scaffold.instances import lookup
     from scaffold.project import load_plan
     from scaffold.servers import SERVERS
     from scaffold.validate import validate_project
 
     project = project.expanduser().resolve()
-    body = _sample_body(load_plan(project, deployment_name).sample_request, request)
+    body = request_body(project, request, load_plan(project, deployment_name).sample_request)
     server = validate_project(project, schema=False).server
-    worker_env = SERVERS[server].worker_env if server in SERVERS else ""
-    deployment = LocalDeployment(project, reporter, platform=platform, deployment=deployment_name)
-    plan = deployment.plan
+    spec = SERVERS.get(server) if server else None
+    worker_env = spec.worker_env if spec else ""
+    profile = PROFILES.get(spec.load_profile if spec else "json", PROFILES["json"])
+    deployment = LocalDeployment(
+        project, reporter, platform=platform, separate_client=True, deployment=deployment_name
+    )
+    plan, resources = deployment.plan, deployment.resources
     settings = plan.requests
+    found = lookup(plan.instance_type) if plan.instance_type else None
     report = LoadReport(
         project=project,
         scoring_path=plan.scoring.path,
@@ -456,14 +737,43 @@ def loadtest_project(
         target_rps=target_rps,
         worker_env=worker_env,
         cores=os.cpu_count() or 1,
+        frontend=frontend,
+        server_cpus=resources.cpuset,
+        client_cpus=",".join(map(str, resources.client_cpus)),
+        instance_type=plan.instance_type,
     )
-    with deployment.ready():
+    with (
+        deployment.ready(),
+        _front_end(
+            deployment,
+            enabled=frontend,
+            lift_limit=not keep_limit,
+            client_cpus=deployment.resources.client_cpus,
+        ) as (base, headers, front),
+    ):
+        resources = deployment.resources  # as started (pinning may have been refused)
+        report.server_cpus = resources.cpuset
+        report.client_cpus = ",".join(map(str, resources.client_cpus))
         report.worker_count = _worker_count(deployment, worker_env)
-        url = deployment.url(plan.scoring)
-        deployment.reporter.step(f"Warming up POST {plan.scoring.path}")
-        _warm_up(url, body, settings.request_timeout_ms / 1000.0)
+        url = base + plan.scoring.path
+        all_headers = {"Content-Type": profile.content_type, **headers}
+        deployment.reporter.step(f"Warming up {profile.method} {plan.scoring.path}")
+        _warm_up(url, body, settings.request_timeout_ms / 1000.0, all_headers)
+        request_headers = tuple(all_headers.items())
+        secret = frozenset({"authorization"}) if headers else frozenset()
+        probe = Request(url, profile.method, body, request_headers, secret, profile.stream)
+        try:
+            report.engine, passed_over = loadengine.choose(
+                engine, probe, Load(seconds_per_level, max_requests_per_level, 1.0, max(levels))
+            )
+        except EngineError as error:
+            raise UsageError(str(error)) from None
+        for note in passed_over:
+            deployment.reporter.detail(f"engine {note}", important=True)
+        path = "through the front-end emulation" if front else "raw server"
         deployment.reporter.step(
-            f"Load: concurrency {', '.join(map(str, levels))}; each level at most "
+            f"Load ({report.engine} engine, {path}): "
+            f"concurrency {', '.join(map(str, levels))}; each level at most "
             f"{seconds_per_level:g}s and {max_requests_per_level} requests, 127.0.0.1 only"
         )
 
@@ -471,6 +781,12 @@ def loadtest_project(
             state, code = deployment.state()
             return "" if state == "running" else f"container {state} (exit code {code})"
 
+        meters = Meters(
+            server_cpu=deployment.cpu_seconds,
+            frontend=front,
+            client_cpus=resources.client_cpus,
+            server_cpus=tuple(int(c) for c in resources.cpuset.split(",") if c),
+        )
         report.levels, report.stopped_early = run_levels(
             url,
             body,
@@ -480,60 +796,226 @@ def loadtest_project(
             request_timeout_ms=settings.request_timeout_ms,
             progress=progress,
             alive=alive,
+            engine=report.engine,
+            headers=request_headers,
+            secret_headers=secret,
+            meters=meters,
+            refine=refine,
+            profile=profile,
         )
-    report.recommendation = recommend(
-        report.levels,
-        request_timeout_ms=settings.request_timeout_ms,
-        target_rps=target_rps,
-        worker_env=worker_env,
-        worker_count=report.worker_count,
-    )
-    report.notes.extend(_notes(report))
+    report.withheld = withhold_reason(report.levels)
+    if not report.withheld:
+        report.recommendation = recommend(
+            report.levels,
+            request_timeout_ms=settings.request_timeout_ms,
+            target_rps=target_rps,
+            worker_env=worker_env,
+            worker_count=report.worker_count,
+            server_cpus=resources.server_cpus or int(resources.cpus),
+            vcpus=found.vcpus if found else 0,
+        )
+    report.notes.extend(resources.notes)
+    report.notes.extend(_notes(report, keep_limit=keep_limit))
     return report
 
 
-def _notes(report: LoadReport) -> list[str]:
+def _notes(report: LoadReport, *, keep_limit: bool) -> list[str]:
     notes = []
     for level in report.levels:
-        slow = level.errors.get("timeout", 0)
+        slow = level.errors.get("timeout", 0) + level.errors.get("408", 0)
         if slow:
             notes.append(
                 f"concurrency {level.concurrency}: {slow} request(s) over request_timeout_ms "
                 f"{report.request_timeout_ms} (Azure answers 408)"
             )
-    if report.recommendation is None:
+        if level.errors.get("424"):
+            notes.append(
+                f"concurrency {level.concurrency}: {level.errors['424']} model error(s): the "
+                "container answered non-200 (Azure answers 424 with "
+                "ms-azureml-model-error-statuscode)"
+            )
+    if report.recommendation is None and not report.withheld:
         notes.append(
             "no level ran clean (every request 2xx within request_timeout_ms): raise "
             "request_settings.request_timeout_ms (max 180000) or make scoring faster"
         )
+    limit = 2 * report.max_concurrent_requests_per_instance * report.instance_count
+    if report.frontend and not keep_limit:
+        current = report.max_concurrent_requests_per_instance
+        notes.append(
+            f"with deployment.yml as it is, Azure answers 429 beyond {limit} requests in flight "
+            f"(2 x max_concurrent_requests_per_instance {current} x instance_count "
+            f"{report.instance_count}); the front end lifted that limit to measure the server "
+            "(--keep-limit keeps it)"
+        )
     notes.append(
-        f"measured on this machine ({report.cores} cores) through Docker's port forwarding; "
-        "an Azure instance type has its own cores: treat the numbers as relative and re-run "
-        "on similar hardware before sizing production"
+        f"measured on this machine ({report.cores} CPUs) through Docker's port forwarding: "
+        "compare settings and find the knee here, and confirm the capacity on the instance "
+        "type itself (scaffold loadtest --deployed) before sizing production"
     )
     return notes
 
 
+# -- a deployed endpoint ------------------------------------------------------------------
+
+
+@dataclass
+class DeployedReport:
+    """What a fixed-rate load test of a deployed endpoint measured."""
+
+    scoring_uri: str
+    deployment: str | None
+    target_rps: float
+    seconds: float
+    level: LevelResult
+    dropped: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for `--json` (no key anywhere)."""
+        return {
+            "scoring_uri": self.scoring_uri,
+            "deployment": self.deployment,
+            "target_rps": self.target_rps,
+            "seconds": self.seconds,
+            "achieved_rps": round(self.level.rps, 2),
+            "dropped": self.dropped,
+            "level": self.level.to_json(),
+            "notes": list(self.notes),
+        }
+
+
+#: What each answer of Azure's front end means, for the deployed report.
+AZURE_ANSWERS = {
+    "401": "the key or token was refused (auth_mode, an expired token)",
+    "404": "no deployment has traffic, or --deployment names none of the endpoint's",
+    "408": "over request_timeout_ms: raise it (max 180000) or make scoring faster",
+    "424": "the container answered non-200 (see ms-azureml-model-error-statuscode and the log)",
+    "429": (
+        "beyond 2 x max_concurrent_requests_per_instance x instance_count in flight, or the "
+        "endpoint's request-rate limit: raise max_concurrent_requests_per_instance (and "
+        "WORKER_COUNT), add instances, or send more slowly"
+    ),
+    "500": "Azure's own infrastructure failed",
+    "502": "the container failed to answer (crash, restart)",
+    "503": "the deployment is not ready (scaling, restarting)",
+}
+
+
+def loadtest_deployed(
+    scoring_uri: str,
+    key: str,
+    body: bytes,
+    *,
+    rate: float,
+    seconds: float,
+    max_requests: int,
+    request_timeout_ms: int,
+    deployment: str | None = None,
+    progress: Callable[[float], None] | None = None,
+    profile: LoadProfile | None = None,
+) -> DeployedReport:
+    """Send `rate` requests per second for `seconds` (at most `max_requests`) to a deployed
+    scoring URI with the key, and report what came back. The key goes to the lean engine on
+    its stdin only; the engine verifies TLS certificates."""
+    profile = profile or PROFILES["json"]
+    if not scoring_uri.lower().startswith("https://"):
+        raise UsageError(f"the scoring URI {scoring_uri} is not https; refusing to send the key")
+    headers: list[tuple[str, str]] = [("Content-Type", profile.content_type)]
+    if key:
+        headers.append(("Authorization", f"Bearer {key}"))
+    if deployment:
+        headers.append(("azureml-model-deployment", deployment))
+    request = Request(
+        scoring_uri,
+        profile.method,
+        body,
+        tuple(headers),
+        frozenset({"authorization"}),
+        profile.stream,
+    )
+    in_flight = max(8, min(1024, math.ceil(rate * request_timeout_ms / 1000.0) + 8))
+    load = Load(seconds, max_requests, request_timeout_ms / 1000.0, 1, rate, in_flight)
+    try:
+        sample = loadengine.run("lean", request, load, tick=progress)
+    except EngineError as error:
+        raise NotReadyError(f"the load engine failed: {error}") from None
+    level = LevelResult(
+        concurrency=in_flight,
+        requests=sample.requests,
+        ok=sample.ok,
+        seconds=sample.seconds,
+        errors=dict(sample.errors),
+        latency=sample.latency,
+        engine=sample.engine,
+        client_cpu=sample.cpu_share,
+        figures=profile.figures(sample.extra) if profile.figures else {},
+    )
+    report = DeployedReport(
+        scoring_uri=scoring_uri,
+        deployment=deployment,
+        target_rps=rate,
+        seconds=seconds,
+        level=level,
+        dropped=int(sample.extra.get("dropped", 0)),
+    )
+    for code, count in sorted(level.errors.items()):
+        meaning = AZURE_ANSWERS.get(code, "")
+        report.notes.append(f"{count} x {code}" + (f": {meaning}" if meaning else ""))
+    if report.dropped:
+        report.notes.append(
+            f"{report.dropped} request(s) not sent: {in_flight} were already in flight (the "
+            "endpoint answers more slowly than the rate asks)"
+        )
+    if level.client_limited:
+        report.notes.append(
+            f"the load client used {level.client_share:.0%} of its CPU: the rate may have been "
+            "the client's limit; export the test (--export) and run it from several machines"
+        )
+    return report
+
+
 # -- rendering ----------------------------------------------------------------------------
+
+
+def _cpu(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
 
 
 def format_table(report: LoadReport) -> str:
     """The report as a text table with the recommendation below it."""
     head = (
         f"{'concurrency':>11} {'requests':>9} {'ok':>7} {'errors':>7} {'req/s':>8} "
-        f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}"
+        f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'client':>7} {'server':>7}"
     )
-    lines = [f"Load test of POST {report.scoring_path} ({report.project})", head]
+    path = "through the front-end emulation" if report.frontend else "raw server"
+    where = ""
+    if report.server_cpus:
+        where = f"; server on CPU {report.server_cpus}, client on CPU {report.client_cpus}"
+    lines = [
+        f"Load test of POST {report.scoring_path} ({report.project})",
+        f"engine {report.engine}, {path}{where}",
+        head,
+    ]
     for level in report.levels:
-        data = level.to_json()
+        mark = "*" if level.refined else " "
         lines.append(
-            f"{level.concurrency:>11} {level.requests:>9} {level.ok:>7} {level.failed:>7} "
-            f"{data['rps']:>8.1f} {data['p50_ms']:>8.1f} {data['p95_ms']:>8.1f} "
-            f"{data['p99_ms']:>8.1f} {data['max_ms']:>8.1f}"
+            f"{level.concurrency:>10}{mark} {level.requests:>9} {level.ok:>7} {level.failed:>7} "
+            f"{level.rps:>8.1f} {level.latency.p50:>8.1f} {level.latency.p95:>8.1f} "
+            f"{level.latency.p99:>8.1f} {level.latency.max:>8.1f} "
+            f"{_cpu(level.client_share):>7} {_cpu(level.server_cpu):>7}"
         )
         if level.errors:
             kinds = ", ".join(f"{kind}: {n}" for kind, n in sorted(level.errors.items()))
             lines.append(f"{'':>11} errors by kind: {kinds}")
+        for name, value in sorted(level.figures.items()):
+            lines.append(f"{'':>11} {name}: {value:.1f}")
+    if any(level.refined for level in report.levels):
+        lines.append("* measured to find the knee between two of the levels asked for")
+    lines.append(
+        "client: the load engine and the front end, share of the client's CPUs; "
+        "server: CPUs the container used (1.0 = 100%)"
+    )
     if report.stopped_early:
         lines.append(report.stopped_early)
     lines.append(
@@ -553,6 +1035,25 @@ def format_table(report: LoadReport) -> str:
         if advice.instance_count is not None:
             lines.append(f"  instance_count: {advice.instance_count}")
         lines.extend(f"  - {note}" for note in advice.notes)
+    elif report.withheld:
+        lines.append(f"No recommendation: {report.withheld}")
+    lines.extend(f"note: {note}" for note in report.notes)
+    return "\n".join(lines)
+
+
+def format_deployed(report: DeployedReport) -> str:
+    """A deployed load test as text (the key never appears: it is not in the report)."""
+    level = report.level
+    target = f" (deployment {report.deployment})" if report.deployment else ""
+    lines = [
+        f"Load test of {report.scoring_uri}{target}: {report.target_rps:g} req/s for "
+        f"{report.seconds:g}s",
+        f"{'requests':>9} {'ok':>7} {'errors':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
+        f"{'p99 ms':>8} {'max ms':>8}",
+        f"{level.requests:>9} {level.ok:>7} {level.failed:>7} {level.rps:>8.1f} "
+        f"{level.latency.p50:>8.1f} {level.latency.p95:>8.1f} {level.latency.p99:>8.1f} "
+        f"{level.latency.max:>8.1f}",
+    ]
     lines.extend(f"note: {note}" for note in report.notes)
     return "\n".join(lines)
 

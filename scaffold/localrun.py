@@ -22,18 +22,20 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from scaffold import container as docker_adapter
-from scaffold.errors import NotReadyError, ProjectError, SmokeTestError
+from scaffold.errors import DockerError, NotReadyError, ProjectError, SmokeTestError, UsageError
 from scaffold.probes import wait_ready
 from scaffold.project import Route, RunPlan, load_plan
 
 if TYPE_CHECKING:  # pragma: no cover
     from docker import DockerClient
     from docker.models.containers import Container
+
+    from scaffold.frontend import EndpointConfig, FrontEnd
 
 #: Seconds the smoke test may wait for probes once scaffold saw the container ready.
 SMOKE_DEADLINE = 30.0
@@ -94,6 +96,8 @@ class RunResult:
     #: Names of containers of this project that earlier, killed runs had left behind.
     stale_removed: list[str] = field(default_factory=list)
     timings: Timings = field(default_factory=Timings)
+    #: The front-end emulation's base URL ("" without it).
+    frontend_url: str = ""
 
 
 def image_tag(plan: RunPlan) -> str:
@@ -118,16 +122,56 @@ class LocalDeployment:
         reporter: Reporter | None = None,
         *,
         platform: str | None = None,
+        separate_client: bool = False,
         deployment: str | None = None,
     ) -> None:
+        from scaffold.instances import local_resources
+
         self.reporter = reporter or SilentReporter()
         self.plan = load_plan(project, deployment)
+        #: The CPU and memory of the instance type (capped to this machine); with
+        #: `separate_client`, pinned to CPUs a load client does not use.
+        self.resources = local_resources(self.plan.instance_type, separate_client=separate_client)
         self.platform = resolve_platform(platform)
         self.client: DockerClient = docker_adapter.connect()
         self.tag = image_tag(self.plan)
         self.container: Container | None = None
         self.ports: dict[int, int] = {}
         self.timings = Timings()
+        #: The Azure front-end emulation in front of the container, when started, and the
+        #: local key it accepts (generated per session; "" when auth_mode needs none).
+        self.front: FrontEnd | None = None
+        self.front_key = ""
+
+    def start_frontend(self, *, port: int = 0) -> FrontEnd:
+        """Put the Azure front-end emulation in front of the running container (it keeps
+        working across container restarts on the same host ports)."""
+        import secrets
+
+        from scaffold.frontend import FrontEnd
+
+        key = secrets.token_urlsafe(32)
+        config, notes = self.frontend_config(keys=(key,))
+        self.front_key = key if config.keys else ""
+        for note in notes:
+            self.reporter.detail(note, important=True)
+        front = FrontEnd(config, port=port)
+        try:
+            front.start()
+        except OSError as error:
+            where = f"127.0.0.1:{port}" if port else "127.0.0.1"
+            raise UsageError(
+                f"the front-end emulation cannot listen on {where} ({error.strerror or error}); "
+                "choose another --port, or omit it"
+            ) from None
+        self.front = front
+        return front
+
+    def stop_frontend(self) -> None:
+        """Stop the front end, if any; never raises."""
+        if self.front is not None:
+            self.front.stop()
+            self.front = None
 
     # -- lifecycle --------------------------------------------------------------------
     def remove_stale(self) -> list[str]:
@@ -175,21 +219,47 @@ class LocalDeployment:
             )
         ports: dict[int, int | None] = dict.fromkeys(plan.ports)
         ports.update(host_ports or {})
+        resources = self.resources
+        for note in resources.notes:
+            self.reporter.detail(note, important=True)
+        from scaffold.instances import machine_cpus
+
+        limit = resources.cpus if resources.cpus < len(machine_cpus()) else 0.0
         started = time.monotonic()
-        self.container = docker_adapter.start(
-            self.client,
-            self.tag,
-            name=name,
-            environment=plan.environment,
-            mounts=plan.mounts,
-            ports=ports,
-            labels={
+        options: dict[str, Any] = {
+            "name": name,
+            "environment": plan.environment,
+            "mounts": plan.mounts,
+            "ports": ports,
+            "labels": {
                 PROJECT_LABEL: str(plan.project),
                 PID_LABEL: str(os.getpid()),
                 HOST_LABEL: socket.gethostname(),
             },
-            platform=self.platform,
-        )
+            "platform": self.platform,
+            "memory_bytes": resources.memory_bytes,
+        }
+        try:
+            self.container = docker_adapter.start(
+                self.client,
+                self.tag,
+                cpuset=resources.cpuset,
+                cpus=0.0 if resources.cpuset else limit,
+                **options,
+            )
+        except DockerError as error:
+            if not resources.cpuset or "cpu" not in error.message.lower():
+                raise
+            # An engine whose CPUs are not this machine's (Docker Desktop's VM) or that may
+            # not pin (rootless): run unpinned, and say the client shares the server's CPUs.
+            self.reporter.step(f"The engine refused CPU pinning ({error.message}); unpinned")
+            self.resources = resources = replace(
+                resources,
+                cpuset="",
+                client_cpus=(),
+                notes=(*resources.notes, "CPU pinning refused by Docker: client and server share"),
+            )
+            self.container = docker_adapter.start(self.client, self.tag, cpus=limit, **options)
         self.ports = docker_adapter.published_ports(self.container, plan.ports)
         self.timings.start = time.monotonic() - started
         return self.container
@@ -237,6 +307,53 @@ class LocalDeployment:
     def logs(self) -> str:
         """The container's recent log."""
         return docker_adapter.logs(self._running())
+
+    def cpu_seconds(self) -> float | None:
+        """CPU seconds the container has used so far (None when unknown)."""
+        if self.container is None:
+            return None
+        return docker_adapter.cpu_seconds(self.container)
+
+    def frontend_config(
+        self, *, keys: tuple[str, ...], max_in_flight: int = 0
+    ) -> tuple[EndpointConfig, list[str]]:
+        """The endpoint as Azure's front end would see it, with this container as its
+        deployment (traffic and auth_mode from endpoint.yml), and notes on what follows.
+        `max_in_flight` > 0 replaces the 429 limit (a load test lifts it to size the server)."""
+        from scaffold.frontend import Deployment, EndpointConfig
+        from scaffold.project import load_endpoint
+
+        plan = self.plan
+        settings = plan.requests
+        endpoint = load_endpoint(plan.project, plan.endpoint_name)
+        name = plan.deployment_name
+        deployment = Deployment(
+            name=name,
+            host="127.0.0.1",
+            port=self.ports[plan.scoring.port],
+            request_timeout_ms=settings.request_timeout_ms,
+            max_concurrent_requests_per_instance=settings.max_concurrent_requests_per_instance,
+            # One local container is one instance: Azure's limit per instance is what applies.
+            instance_count=1,
+            max_in_flight_override=max_in_flight,
+        )
+        notes = [f"front end: auth_mode {endpoint.auth_mode}, deployment {name}"]
+        traffic = {name: 100}
+        if endpoint.traffic is not None:
+            traffic = {name: endpoint.traffic.get(name, 0)}
+            if not traffic[name]:
+                notes.append(
+                    f"endpoint.yml gives {name} no traffic: requests without the "
+                    "azureml-model-deployment header get 404, as on Azure"
+                )
+        config = EndpointConfig(
+            name=endpoint.name,
+            deployments={name: deployment},
+            traffic=traffic,
+            auth_mode=endpoint.auth_mode,
+            keys=keys if endpoint.auth_mode in ("key", "aml_token", "aad_token") else (),
+        )
+        return config, notes
 
     def stop(self) -> None:
         """Remove the container (if any); never raises."""
@@ -298,12 +415,14 @@ def run_project(
     smoke: bool = True,
     platform: str | None = None,
     before_start: Callable[[], None] | None = None,
+    frontend: bool = False,
     deployment_name: str | None = None,
 ) -> RunResult:
     """Build, start, wait for readiness, smoke-test and remove; raise on any failure.
     `before_start` runs between the build and the start (the CLI joins its validation
-    there, which ran alongside the build). `deployment_name` picks one of the project's
-    deployments (default: its only or main one)."""
+    there, which ran alongside the build). With `frontend`, the smoke test's scoring request
+    goes through the Azure front-end emulation, with the key. `deployment_name` picks one of
+    the project's deployments (default: its only or main one)."""
     deployment = LocalDeployment(project, reporter, platform=platform, deployment=deployment_name)
     stale = deployment.remove_stale()
     built = deployment.build()
@@ -322,20 +441,35 @@ def run_project(
             stale_removed=stale,
             timings=deployment.timings,
         )
+        if frontend:
+            front = deployment.start_frontend()
+            result.frontend_url = front.url
         if smoke:
             started = time.monotonic()
             result.smoke_output = _smoke(deployment)
             deployment.timings.smoke = time.monotonic() - started
         return result
     finally:
+        deployment.stop_frontend()
         deployment.stop()
 
 
 def smoke_command(deployment: LocalDeployment, *, deadline: float = SMOKE_DEADLINE) -> list[str]:
-    """The command that runs the project's smoke_test.py against the running container."""
+    """The command that runs the project's smoke_test.py against the running container (its
+    scoring request through the front end, the way a deployed endpoint is tested, when the
+    front-end emulation runs; the key then goes in AZUREML_ENDPOINT_KEY, see smoke_env)."""
     plan = deployment.plan
     if plan.smoke_script is None:
         raise ProjectError(f"{plan.project}/smoke_test.py not found; restore it or pass --no-smoke")
+    if deployment.front is not None:
+        return [
+            sys.executable,
+            str(plan.smoke_script),
+            "--scoring-uri",
+            deployment.front.url + plan.scoring.path,
+            "--timeout",
+            str(max(10.0, plan.requests.request_timeout_ms / 1000.0 + 5.0)),
+        ]
     return [
         sys.executable,
         str(plan.smoke_script),
@@ -373,8 +507,18 @@ def _smoke(deployment: LocalDeployment) -> str:
     plan, reporter = deployment.plan, deployment.reporter
     command = smoke_command(deployment)
     reporter.step(f"Smoke test: {Path(command[1]).name} against 127.0.0.1")
+    env = dict(os.environ)
+    if deployment.front is not None:
+        # The local key (never a real one) reaches smoke_test.py as a deployed key would.
+        env["AZUREML_ENDPOINT_KEY"] = deployment.front_key or "no-key-needed"
     proc = subprocess.run(
-        command, cwd=plan.project, capture_output=True, text=True, check=False, timeout=600
+        command,
+        cwd=plan.project,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+        env=env,
     )
     output = (proc.stdout + proc.stderr).strip()
     for line in output.splitlines():
@@ -434,6 +578,7 @@ def serve_project(
     host_port: int | None = None,
     reload: bool = False,
     stop: threading.Event | None = None,
+    frontend: bool = False,
     deployment_name: str | None = None,
 ) -> ServeResult:
     """Build, start and wait like `run`, call on_ready, then keep the container up, its log
@@ -444,10 +589,16 @@ def serve_project(
     deployment = LocalDeployment(project, reporter, platform=platform, deployment=deployment_name)
     plan, reporter = deployment.plan, deployment.reporter
     stop = stop or threading.Event()
-    pins: dict[int, int | None] = {plan.scoring.port: host_port} if host_port else {}
+    pins: dict[int, int | None] = {}
+    if host_port and not frontend:
+        pins[plan.scoring.port] = host_port
     lines: queue.SimpleQueue[str] = queue.SimpleQueue()
     mounted = [mount.source for mount in plan.mounts]
-    with deployment.ready(pins):
+    with deployment.ready(pins), contextlib.ExitStack() as stack:
+        if frontend:
+            # --port belongs to the front end then: it is what clients call.
+            deployment.start_frontend(port=host_port or 0)
+            stack.callback(deployment.stop_frontend)
         result = ServeResult(image=deployment.tag, ports=dict(deployment.ports))
         on_ready(deployment)
         docker_adapter.follow_logs(deployment._running(), lines.put)

@@ -90,6 +90,8 @@ class RunPlan:
     environment: dict[str, str] = field(default_factory=dict)
     smoke_script: Path | None = None
     requests: RequestSettings = field(default_factory=RequestSettings)
+    #: deployment.yml's instance_type ("" when unset): the CPU and memory the container gets.
+    instance_type: str = ""
     #: The deployment file this plan was read from (deployment.yml, green-deployment.yml).
     deployment_file: Path | None = None
     #: Where the deployment's samples live (sample_request.json, sample_response.json and
@@ -321,6 +323,7 @@ def _load_plan(project: Path, file: Path, folder: Path) -> RunPlan:
         environment={**model_env, **code_env, **_user_environment(data)},
         smoke_script=smoke if smoke.is_file() else None,
         requests=_request_settings(data),
+        instance_type=str(data.get("instance_type") or ""),
         deployment_file=file,
         samples_folder=folder,
     )
@@ -345,3 +348,31 @@ def load_names(project: Path, deployment: str | None = None) -> tuple[str, str]:
             "run scaffold validate"
         )
     return endpoint, data["name"]
+
+
+@dataclass(frozen=True)
+class EndpointSettings:
+    """What endpoint.yml says about how clients reach the deployments (Azure's defaults when
+    the file or a key is missing)."""
+
+    name: str
+    auth_mode: str = "key"
+    #: `traffic` of endpoint.yml (deployment name -> percent); None when it has none.
+    traffic: dict[str, int] | None = None
+
+
+def load_endpoint(project: Path, default_name: str) -> EndpointSettings:
+    """endpoint.yml's name, auth_mode and traffic (ProjectError on values scaffold cannot use)."""
+    path = project.expanduser().resolve() / "endpoint.yml"
+    if not path.is_file():
+        return EndpointSettings(default_name)
+    data = _load_yaml(path)
+    auth = str(data.get("auth_mode") or "key")
+    traffic = data.get("traffic")
+    weights: dict[str, int] | None = None
+    if traffic is not None:
+        weights = {
+            str(name): _int(value, f"endpoint.yml traffic.{name}", low=0, high=100)
+            for name, value in _mapping(traffic, "endpoint.yml traffic").items()
+        }
+    return EndpointSettings(str(data.get("name") or default_name), auth, weights)

@@ -124,6 +124,9 @@ class ServerSpec(NamedTuple):
     #: Environment variable setting the server's worker processes (azmlinfsrv's
     #: WORKER_COUNT), which `scaffold loadtest` sizes; "" when the server has none.
     worker_env: str = ""
+    #: How `scaffold loadtest` drives the scoring route: a name in scaffold.loadtest.PROFILES
+    #: ("json": POST the sample request as JSON and time whole answers).
+    load_profile: str = "json"
     #: The scoring script is not Python (plumber.R): azure-ai-ml's pre-deploy syntax check
     #: of it must be skipped (`az ml online-deployment create --skip-script-validation`).
     skip_script_validation: bool = False

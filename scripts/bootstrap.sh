@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepare a fresh Debian/Ubuntu machine for scaffold's demo and tests, idempotently:
-# system packages (Docker Engine, debootstrap, git), a running dockerd, and .venv with
-# scaffold installed in editable mode with its dev extras. Sourced by demo.sh and test.sh.
+# system packages (Docker Engine, debootstrap, git, the wrk and hey load engines), a running
+# dockerd, and .venv with scaffold installed in editable mode with its dev extras. Sourced by
+# demo.sh and test.sh.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,6 +17,10 @@ need_packages=()
 command -v dockerd >/dev/null 2>&1 || need_packages+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || need_packages+=(debootstrap)
 command -v git >/dev/null 2>&1 || need_packages+=(git)
+# Compiled load engines for `scaffold loadtest` (its tests drive both; the benchmark compares
+# scaffold's figures with plain wrk's).
+command -v wrk >/dev/null 2>&1 || need_packages+=(wrk)
+command -v hey >/dev/null 2>&1 || need_packages+=(hey)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need_packages+=(python3-venv)
 if [ "${#need_packages[@]}" -gt 0 ]; then
   echo "bootstrap: installing ${need_packages[*]}" >&2

@@ -1,10 +1,10 @@
 """Command line: parse, call one core function, render its result, map errors to exit codes.
 
 One module per group of commands, each adding its parsers and setting a `handler(args,
-console) -> int` on them: `generate` (new, servers), `local` (run, serve, loadtest, clean),
-`validate`, `template` (update, status, template init) and `azure` (deploy, smoke, logs,
-delete); `common` holds what they share. This module builds the parser and maps errors to
-exit codes.
+console) -> int` on them: `generate` (new, servers), `local` (run, serve, loadtest,
+probe-tune, clean), `validate`, `template` (update, status, template init) and `azure`
+(deploy, smoke, logs, delete); `common` holds what they share. This module builds the
+parser and maps errors to exit codes.
 
 Exit codes: 0 ok, 2 usage/bad answers, 3 template, 4 project files, 5 Docker, 6 container
 not ready, 7 smoke test failed, 8 update conflicts, 9 git, 10 behind template (status),
@@ -40,6 +40,7 @@ examples:
   scaffold run my-endpoint                               # build, run like Azure, smoke-test
   scaffold serve --reload my-endpoint                    # keep it up, restart on edits
   scaffold loadtest --rps 50 my-endpoint                 # size concurrency and instances
+  scaffold probe-tune --apply my-endpoint                # probe settings from real starts
   scaffold deploy --dry-run my-endpoint                  # the azure-ai-ml entities, as YAML
   scaffold deploy my-endpoint                            # deploy to Azure ML, then smoke
   scaffold deployment add green --model m2.pkl my-endpoint  # a second deployment

@@ -15,6 +15,12 @@ from scaffold.errors import ExitCode, UsageError
 
 def _workspace_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("project", type=Path, nargs="?", default=Path(), help="project folder")
+    add_workspace_options(parser)
+    add_common(parser)
+
+
+def add_workspace_options(parser: argparse.ArgumentParser) -> None:
+    """--subscription, --resource-group, --workspace (also for `loadtest --deployed`)."""
     group = parser.add_argument_group(
         "workspace",
         "default: a config.json found like azure-ai-ml's MLClient.from_config (from the "
@@ -24,7 +30,6 @@ def _workspace_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--subscription", metavar="ID", help="Azure subscription id")
     group.add_argument("--resource-group", metavar="NAME", help="resource group of the workspace")
     group.add_argument("--workspace", metavar="NAME", help="Azure ML workspace name")
-    add_common(parser)
 
 
 def add_parsers(sub: Any) -> None:
@@ -110,6 +115,11 @@ def add_parsers(sub: Any) -> None:
     delete.set_defaults(handler=_cmd_delete)
 
 
+def client_for(args: argparse.Namespace, console: Console) -> Any:
+    """An MLClient for the workspace the flags, config.json or environment name."""
+    return _client(args, console)
+
+
 def _client(args: argparse.Namespace, console: Console) -> Any:
     from scaffold.workspace import connect, find_workspace
 
@@ -139,11 +149,9 @@ def _smoke_arguments(project: Path, deployment: str | None) -> list[str]:
     from scaffold import deployments, layout
 
     root = project.expanduser().resolve()
-    files = layout.deployment_files(root)
-    known = {deployments.describe(root, f).name for f in files}
-    chosen = deployment if deployment in known else None
-    if not files:
+    if not layout.deployment_files(root):
         return []
+    chosen = deployments.local_deployment(root, deployment)
     return deployments.smoke_arguments(deployments.select(root, chosen), root)
 
 
