@@ -213,6 +213,19 @@ def test_several_onnx_models_for_triton(tmp_path: Path) -> None:
     assert {c for c in _codes(project) if c[0] == "error"} == set()
 
 
+def test_models_with_generic_file_names_are_named_by_their_folder(tmp_path: Path) -> None:
+    """models/iris/model.onnx and a Triton-style models/wine/1/model.onnx: iris and wine."""
+    first = tmp_path / "models" / "iris" / "model.onnx"
+    second = tmp_path / "models" / "wine" / "1" / "model.onnx"
+    for path in (first, second):
+        path.parent.mkdir(parents=True)
+        _onnx(path, 1.0, 0.0)
+    result = new_project(
+        tmp_path / "names-ep", {"server": "triton"}, model=[str(first), str(second)]
+    )
+    assert result.answers["models"] == ["iris", "wine"]
+
+
 def _torchscript(path: Path, weights: list[float], bias: float) -> Path:
     import torch
 

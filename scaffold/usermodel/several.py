@@ -36,6 +36,8 @@ from scaffold.usermodel import Prepared, adapter_of, check_fit, prepare_file
 #: A served model name (routes, folders, archive names), as copier.yml's validator has it.
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 SAMPLES = ("sample_request.json", "sample_response.json")
+#: File names that say nothing about the model: a model so named is named by its folder.
+GENERIC = frozenset({"model", "saved_model", "crate", "weights", "export", "exported"})
 #: The most models one `scaffold new` takes (copier.yml's `models` allows as many).
 MAX_MODELS = 100
 
@@ -63,9 +65,12 @@ def default_name(prepared: Prepared, path: Path) -> str:
     served = prepared.defaults.get("served_model_name")
     if isinstance(served, str) and NAME.fullmatch(served):
         return served
-    if path.is_dir() and path.name.isdigit():  # a SavedModel version folder: its model's name
-        path = path.parent
     stem = path.name if path.is_dir() else path.stem
+    while (stem.isdigit() or stem.lower() in GENERIC) and path.parent != path:
+        # a version folder (models/iris/1/model.onnx) or a generic file name (model.pkl):
+        # the model is the folder's
+        path = path.parent
+        stem = path.name
     cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("._-")
     if not cleaned or not cleaned[0].isalpha():
         cleaned = f"model_{cleaned}".rstrip("_")
