@@ -129,6 +129,70 @@ def test_tfserving_serves_a_model_config_file(render: Render, in_image: bool) ->
     assert ("model" in deployment) is not in_image
 
 
+TF_CONFIG = """
+# as TF Serving's documentation writes it: single quotes, nested blocks, comments
+model_config_list: {
+  config: {
+    name: 'resnet'
+    base_path: '/models/resnet'
+    model_platform: 'tensorflow'
+    model_version_policy: { specific { versions: 1 versions: 2 } }
+  },
+  config {
+    name: "bert"   # the second model
+    base_path: "/models/bert"
+    version_labels { key: 'stable' value: 2 }
+  }
+}
+"""
+
+
+def test_tf_serving_model_config_as_documented() -> None:
+    from scaffold.validate.contracts.tfserving import parse_model_config
+
+    assert parse_model_config(TF_CONFIG) == {"resnet": "/models/resnet", "bert": "/models/bert"}
+
+
+def test_a_hand_written_tf_serving_project_with_a_model_config_file(tmp_path: Path) -> None:
+    """Models baked into the image and a config file COPYed beside them: a config entry whose
+    folder is missing, and a route naming a model the config does not list, are errors."""
+    from conftest import TFSERVING_SAMPLE_MODEL
+
+    project = tmp_path / "tf-hand"
+    shutil.copytree(TFSERVING_SAMPLE_MODEL, project / "models" / "resnet")
+    (project / "models.config").write_text(TF_CONFIG)
+    (project / "Dockerfile").write_text(
+        "FROM tensorflow/serving:2.19.1\nCOPY models /models\n"
+        "COPY models.config /models/models.config\n"
+        'CMD ["--model_config_file=/models/models.config"]\n'
+    )
+    (project / "endpoint.yml").write_text("name: tf-hand-ep\nauth_mode: key\n")
+    routes = {
+        "liveness_route": {"port": 8501, "path": "/v1/models/resnet"},
+        "readiness_route": {"port": 8501, "path": "/v1/models/resnet/metadata"},
+        "scoring_route": {"port": 8501, "path": "/v1/models/mobilenet:predict"},
+    }
+    deployment = {
+        "name": "blue",
+        "endpoint_name": "tf-hand-ep",
+        "environment": {"build": {"path": "."}, "inference_config": routes},
+        "instance_type": "Standard_DS3_v2",
+        "instance_count": 1,
+    }
+    (project / "deployment.yml").write_text(yaml.safe_dump(deployment))
+    report = validate_project(project, schema=False)
+    assert report.server == "tfserving"
+    found = {(p.code, p.file, p.key) for p in report.errors}
+    assert found == {
+        ("tfserving.base_path", "models.config", "bert.base_path"),
+        (
+            "route.model.mismatch",
+            "deployment.yml",
+            "environment.inference_config.scoring_route.path",
+        ),
+    }, report.errors
+
+
 @pytest.mark.parametrize(
     ("models", "message"),
     [
