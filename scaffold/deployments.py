@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scaffold import layout
+from scaffold import layout, signals
 from scaffold.errors import ProjectError, ScaffoldError, TemplateError, UsageError
 
 ANSWERS_FILE = ".copier-answers.yml"
@@ -255,9 +255,7 @@ def add_deployment(
     """
     root = project.expanduser().resolve()
     data = dict(data or {})
-    fixed = sorted(
-        set(data) & {"deployment_name", "deployment_file", "deployment_dir", "own_folders"}
-    )
+    fixed = sorted(set(data) & set(SET_BY_ADD))
     if fixed:
         raise UsageError(
             f"{fixed[0]} is set by scaffold deployment add (NAME, --own-folders); leave it out"
@@ -277,13 +275,13 @@ def add_deployment(
         )
     _check_free(root, name, own=own_folders or bool(models))
     base = read_answers(origin.answers_file)
+    _check_answers(data, base)
     answers = _answers(root, name, origin, base, models=models, own=own_folders or bool(models))
     prepared = _prepare_models(models, {**answers, **data}) if models else None
     if prepared is not None:
         answers.update(prepared.answers)
         answers = {**prepared.defaults, **answers}
     answers.update(data)
-    _check_answers(data, base)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.scaffold-", dir=root.parent))
     try:
         rendered = staging / root.name
@@ -298,7 +296,8 @@ def add_deployment(
                 target = rendered / str(answers["deployment_dir"])
                 final = read_answers(rendered / f".copier-answers.{name}.yml")
                 notes += prepared.finish(target, final)
-        files = _move_new(rendered, root)
+        with signals.shielded():  # all of it or nothing: a Ctrl-C waits for the move
+            files = _move_new(rendered, root)
     except OSError as error:
         from scaffold.generate import write_error
 
