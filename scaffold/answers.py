@@ -207,3 +207,24 @@ def check_answers(
         if message:
             flag = "--" + name.replace("_", "-")
             raise UsageError(f"{name}: {' '.join(message.split())} (set it with {flag})")
+
+
+def check_one(
+    questions: Mapping[str, Mapping[str, Any]],
+    name: str,
+    value: Any,
+    answers: Mapping[str, Any],
+) -> tuple[Any, str]:
+    """Check one answer typed at a prompt, given the answers so far: (the value it means,
+    "") when accepted, else (None, what is wrong in one line, without the flag hint)."""
+    spec = questions[name]
+    kind = str(spec.get("type", "str"))
+    try:
+        _check_type(name, kind, value)
+        cast_value = cast(kind, value)
+        _check_choice(name, spec, cast_value)
+    except UsageError as error:
+        return None, error.message
+    context = computed_context(questions, {**answers, name: cast_value})
+    message = _validator_message(name, spec, cast_value, context)
+    return (None, " ".join(message.split())) if message else (cast_value, "")

@@ -46,6 +46,57 @@ class Console:
         if error.details and self.level >= NORMAL:
             print(redact(error.details.rstrip()), file=self.err, flush=True)
 
+    # Questions (`scaffold new` on a terminal) --------------------------------------------
+    def _width(self) -> int:
+        """The terminal's width (asked of the terminal itself: a COLUMNS variable left over
+        from another program must not decide it)."""
+        import os
+        import shutil
+
+        try:
+            columns = os.get_terminal_size(self.out.fileno()).columns
+        except (OSError, ValueError, AttributeError):
+            columns = shutil.get_terminal_size((80, 24)).columns
+        return max(30, columns - 1)
+
+    def _wrapped(self, text: str, indent: str = "") -> None:
+        import textwrap
+
+        for line in textwrap.wrap(text, self._width(), initial_indent=indent,
+                                  subsequent_indent=" " * len(indent)):  # fmt: skip
+            print(redact(line), file=self.out, flush=True)
+
+    def ask(self, question: Any, *, again: bool = False) -> Any:
+        """Show a question's help wrapped to the terminal's width (never cut; not again
+        after a refused answer), then prompt for it with a short message; returns what was
+        typed or chosen. Ctrl-C raises KeyboardInterrupt."""
+        import questionary
+
+        default = question.default
+        if not again:
+            print(file=self.out, flush=True)
+            self._wrapped(question.help)
+        if question.kind == "choice":
+            choices = [
+                questionary.Choice(title=self._fit(label), value=value)
+                for label, value in question.choices
+            ]
+            chosen = next((c for c in choices if c.value == default), None)
+            return questionary.select(question.name, choices=choices, default=chosen).unsafe_ask()
+        if question.kind == "bool":
+            return questionary.confirm(question.name, default=bool(default)).unsafe_ask()
+        if default not in (None, "") and not again:
+            self._wrapped(f"(Enter keeps {default})", "  ")
+        return questionary.text(f"{question.name}:").unsafe_ask()
+
+    def _fit(self, label: str) -> str:
+        room = self._width() - 6
+        return label if len(label) <= room else label[: max(1, room - 1)] + "…"
+
+    def ask_error(self, message: str) -> None:
+        """Show why an answer was refused, right under the prompt, wrapped (never cut)."""
+        self._wrapped(message, "  ✗ ")
+
     # Progress ----------------------------------------------------------------------
     @contextlib.contextmanager
     def progress(self, *, enabled: bool = True) -> Iterator[Callable[[Any], None]]:

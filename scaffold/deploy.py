@@ -115,14 +115,31 @@ def sdk_quiet() -> Iterator[io.StringIO]:
 # -- errors ---------------------------------------------------------------------------------
 
 
-def _error_text(error: BaseException) -> tuple[int | None, str]:
-    """(HTTP status, 'Code: message') of an azure-core / azure-ai-ml error."""
+def error_details(error: BaseException) -> tuple[int | None, str]:
+    """(HTTP status, the whole error text) of an azure-core / azure-ai-ml error: its str
+    (azure-core renders code, message and details[]) and the response body when that says
+    more (a failed operation's status document). Secrets are masked."""
     status = getattr(error, "status_code", None)
-    odata = getattr(error, "error", None)
-    code = getattr(odata, "code", None) or ""
-    message = getattr(odata, "message", None) or getattr(error, "message", None) or str(error)
-    message = str(message).splitlines()[0] if str(message).strip() else type(error).__name__
-    text = f"{code}: {message}" if code and code not in message else message
+    parts = [str(error) or type(error).__name__]
+    response = getattr(error, "response", None)
+    try:
+        body = response.text() if response is not None else ""
+    except Exception:  # a streamed or closed response: the str is all there is
+        body = ""
+    if body and body.strip() not in parts[0]:
+        parts.append(body.strip())
+    cause = error.__cause__
+    if cause is not None and str(cause) and str(cause) not in parts[0]:
+        parts.append(str(cause))
+    return status, redact("\n".join(parts))
+
+
+def _error_text(error: BaseException) -> tuple[int | None, str]:
+    """(HTTP status, one line: the most specific 'Code: message' of the error)."""
+    from scaffold.failures import parse
+
+    status, full = error_details(error)
+    text = parse(full).headline() or type(error).__name__
     return status, redact(f"HTTP {status} {text}" if status and status >= 400 else text)
 
 
@@ -177,6 +194,10 @@ def _settings(path: Path) -> DeploymentSettings:
         model_path=str(get("model.path", "")),
         model_mount_path=str(get("model_mount_path", "")),
         port=get("environment.inference_config.scoring_route.port", 0),
+        model_name=str(get("model.name", "")),
+        model_version=str(get("model.version", "")),
+        endpoint_name=str(get("endpoint_name", "")),
+        deployment_name=str(get("name", "")),
     )
 
 
@@ -258,6 +279,11 @@ def dump_plan(
         endpoint = json.loads(json.dumps(plan.endpoint._to_dict()))
         deployment = json.loads(json.dumps(plan.deployment._to_dict()))
     how = f"skip_script_validation={plan.skip_script_validation}"
+    if isinstance(deployment.get("model"), dict) and not deployment["model"].get("version"):
+        how += (
+            ")\n# model version: chosen at deploy time from the model's content (the registered "
+            "version holding it, else the next one; variables naming its mount follow"
+        )
     parts = [
         "# 1. ml_client.online_endpoints.begin_create_or_update(endpoint)\n"
         + yaml.safe_dump(endpoint, sort_keys=False),
@@ -271,6 +297,15 @@ def dump_plan(
         step += yaml.safe_dump({"mirror_traffic": dict(mirror)})
     parts.append(step)
     return "---\n".join(parts)
+
+
+def check_name(name: str, *, option: str) -> None:
+    """UsageError unless `name` is a valid deployment name (Azure's rules)."""
+    if not _NAME.match(name):
+        raise UsageError(
+            f"{option} {name!r} is not a deployment name: 3-32 characters, a letter first, "
+            "then letters, digits and dashes (e.g. green)"
+        )
 
 
 def parse_traffic(text: str, *, option: str = "--traffic") -> dict[str, int]:
@@ -393,10 +428,13 @@ def _failed(
     headline: str,
     error_text: str,
     extra: list[Diagnosis] | None = None,
+    *,
+    full: str = "",
 ) -> DeploymentFailed:
     logs = _collect_logs(client, plan)
-    found = (extra or []) + diagnose(error_text, logs, plan.settings)
-    details = [
+    found = (extra or []) + diagnose(full or error_text, logs, plan.settings)
+    details = [f"--- Azure's error ---\n{full.rstrip()}"] if full and full != error_text else []
+    details += [
         f"--- {name} log (last {LOG_LINES} lines) ---\n{text.rstrip()}"
         for name, text in logs.items()
     ]
@@ -457,7 +495,8 @@ def _create_deployment(
         if _is_auth(error, status):
             found = diagnose(text, {})
             raise AzureError(f"deploying {name} failed: {text}; {found[0].fix}") from None
-        raise _failed(client, plan, f"deployment {name} failed", text) from None
+        _, full = error_details(error)
+        raise _failed(client, plan, f"deployment {name} failed", text, full=full) from None
 
 
 def _deployment_names(client: Any, endpoint: str) -> set[str]:
@@ -479,11 +518,14 @@ def _set_traffic(
     if new is None and not any(current.values()):
         new = {plan.deployment_name: 100}  # the first deployment takes all traffic
     if new is None and mirror is None:
-        reporter.detail(
-            f"traffic unchanged ({_split(current)}); shift it with --traffic "
-            f"{next(iter(current), 'blue')}=90,{plan.deployment_name}=10",
-            important=True,
+        others = [k for k, v in current.items() if v and k != plan.deployment_name]
+        hint = (
+            f"; shift it with --traffic {others[0]}=90,{plan.deployment_name}=10 or roll it "
+            f"out step by step with scaffold rollout --to {plan.deployment_name}"
+            if others and not current.get(plan.deployment_name)
+            else ""
         )
+        reporter.detail(f"traffic unchanged ({_split(current)}){hint}", important=True)
         return endpoint
     live = new if new is not None else current
     _check_against_endpoint(new, mirror, _deployment_names(client, plan.endpoint_name), live)
@@ -511,6 +553,31 @@ def _split(split: Mapping[str, Any] | None) -> str:
     return ",".join(f"{k}={v}" for k, v in (split or {}).items()) or "none"
 
 
+def workspace_of(client: Any) -> str:
+    """The key of the client's workspace in the project's asset record."""
+    from scaffold.assets import workspace_key
+
+    return workspace_key(
+        str(client.subscription_id), str(client.resource_group_name), str(client.workspace_name)
+    )
+
+
+def prepare(
+    plan: DeployPlan, client: Any, reporter: Reporter, *, check_quota: bool = True
+) -> list[Any]:
+    """What happens before anything is created: the pinned-version check against the
+    project's record, the quota check, and the asset versions (read-only calls). Returns
+    the asset decisions (`scaffold.assets.AssetDecision`)."""
+    from scaffold import assets
+
+    assets.check_pinned_locally(plan, workspace_of(client))
+    if check_quota:
+        from scaffold.quota import require_quota
+
+        require_quota(plan, client, reporter)
+    return assets.resolve_assets(plan, client, reporter)
+
+
 def deploy(
     plan: DeployPlan,
     client: Any,
@@ -519,20 +586,38 @@ def deploy(
     traffic: Mapping[str, int] | None = None,
     mirror: Mapping[str, int] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    check_quota: bool = True,
+    keep_traffic: bool = False,
 ) -> DeployResult:
-    """Create or update the endpoint, then the deployment; wait; set traffic.
+    """Check, create or update the endpoint, then the deployment; wait; set traffic.
 
-    Traffic: `traffic` if given (must add up to 100), else 100% to this deployment when
-    the endpoint has no traffic yet (the first deployment), else unchanged. `mirror` copies
-    that percentage of live traffic to a deployment that gets no live traffic itself.
+    Before anything is created: a pinned model/environment version with other content is
+    refused, the VM quota checked (`check_quota`), and asset versions chosen by content
+    (`scaffold.assets`). Traffic: `traffic` if given (must add up to 100), else 100% to
+    this deployment when the endpoint has no traffic yet (the first deployment), else
+    unchanged (`keep_traffic`: never touched, as `scaffold rollout` shifts it itself).
+    `mirror` copies that percentage of live traffic to a deployment that gets no live
+    traffic itself.
     """
+    from scaffold import assets
+
     reporter = reporter or SilentReporter()
     check_split(traffic, mirror)
     started = time.monotonic()
     deadline = started + timeout
+    decisions = prepare(plan, client, reporter, check_quota=check_quota)
     created = _create_endpoint(client, plan, reporter, deadline)
-    _create_deployment(client, plan, reporter, deadline, started)
-    endpoint = _set_traffic(client, plan, reporter, deadline, traffic, mirror)
+    try:
+        _create_deployment(client, plan, reporter, deadline, started)
+    except DeploymentFailed:
+        # Azure accepted the deployment, so the assets are registered: remember them.
+        assets.write_record(plan.project, workspace_of(client), decisions)
+        raise
+    assets.write_record(plan.project, workspace_of(client), decisions)
+    if keep_traffic:
+        endpoint = _get_endpoint(client, plan.endpoint_name)
+    else:
+        endpoint = _set_traffic(client, plan, reporter, deadline, traffic, mirror)
     return DeployResult(
         endpoint=plan.endpoint_name,
         deployment=plan.deployment_name,
@@ -559,6 +644,23 @@ def endpoint_access(client: Any, endpoint: str) -> EndpointAccess:
         raise AzureError(f"Azure returned no key or token for endpoint {endpoint}")
     register_secret(str(key))
     return EndpointAccess(str(found.scoring_uri or ""), str(found.auth_mode or "key"), str(key))
+
+
+def register_endpoint_keys(client: Any, endpoint: str) -> None:
+    """Fetch the endpoint's keys only to mask them in what is printed next (e.g. a log that
+    echoes a caller's key); nothing is said when they cannot be read."""
+    from azure.ai.ml.exceptions import MlException
+    from azure.core.exceptions import AzureError as CoreError
+
+    try:
+        with sdk_quiet():
+            keys = client.online_endpoints.get_keys(endpoint)
+    except (CoreError, MlException):
+        return
+    for name in ("primary_key", "secondary_key", "access_token"):
+        value = getattr(keys, name, None)
+        if value:
+            register_secret(str(value))
 
 
 def smoke_endpoint(

@@ -235,6 +235,8 @@ def add_deployment(
     source: str | None = None,
     own_folders: bool = False,
     data: Mapping[str, Any] | None = None,
+    model_python: str | None = None,
+    model_inspect: str = "auto",
 ) -> AddResult:
     """Add the deployment `name` to a project scaffold generated.
 
@@ -247,6 +249,8 @@ def add_deployment(
         own_folders: Give it its own model, code and build context (copies of the source's)
             in `name/`, even with the source's model.
         data: Answers to change for it (as `scaffold new --data`), e.g. instance_type.
+        model_python, model_inspect: where its model may run to record its samples (as
+            `scaffold new --model-python/--model-inspect`).
 
     Raises:
         UsageError: A bad or taken name, an unknown source, a source scaffold did not
@@ -293,9 +297,14 @@ def add_deployment(
         if prepared is not None:
             notes = list(prepared.notes) + notes
             if prepared.finish is not None:
+                from scaffold.usermodel.modelenv import ModelEnv
+
                 target = rendered / str(answers["deployment_dir"])
                 final = read_answers(rendered / f".copier-answers.{name}.yml")
-                notes += prepared.finish(target, final)
+                # The samples are recorded where scaffold can run the model (not in an image:
+                # the new deployment's folder alone is no project to build).
+                env = ModelEnv(mode=model_inspect, python=model_python, dest=root)
+                notes += prepared.finish(target, final, env)
         with signals.shielded():  # all of it or nothing: a Ctrl-C waits for the move
             files = _move_new(rendered, root)
     except OSError as error:

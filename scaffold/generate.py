@@ -12,7 +12,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +24,7 @@ from scaffold.gitutil import init_and_commit
 
 if TYPE_CHECKING:  # pragma: no cover
     from scaffold import usermodel
+    from scaffold.usermodel.modelenv import ModelEnv
 
 ANSWERS_FILE = ".copier-answers.yml"
 
@@ -70,6 +71,11 @@ def check_answers_complete(
             )
 
 
+def check_destination(dest: Path, overwrite: bool) -> None:
+    """Raise UsageError unless `dest` can take the project (missing, empty, or overwrite)."""
+    _check_destination(dest, overwrite)
+
+
 def _check_destination(dest: Path, overwrite: bool) -> None:
     if dest.exists() and not dest.is_dir():
         raise UsageError(f"{dest} exists and is not a folder; choose another destination")
@@ -88,6 +94,23 @@ def _staging_dir(dest: Path) -> Iterator[Path]:
         yield staging / dest.name
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _model_copy(
+    prepared: usermodel.Prepared | None, env: ModelEnv | None, rendered: Path
+) -> Iterator[ModelEnv]:
+    """The model environment, with the model already copying beside the staging folder
+    while copier renders (waited for before the staging folder is removed)."""
+    from scaffold.usermodel.modelenv import ModelEnv
+
+    env = env or ModelEnv()
+    if prepared is not None and prepared.source is not None and prepared.prefetch:
+        env.prefetch(prepared.source, rendered.parent / ".model-copy")
+    try:
+        yield env
+    finally:
+        env.wait()
 
 
 _WRITE_FIXES = {
@@ -172,6 +195,10 @@ def new_project(
     overwrite: bool = False,
     git_init: bool = True,
     model: str | Sequence[str] | None = None,
+    model_python: str | None = None,
+    model_inspect: str = "auto",
+    progress: Callable[[str], None] | None = None,
+    large_files: str | None = None,
 ) -> NewResult:
     """Render a project into `dest` and return what was made.
 
@@ -189,23 +216,48 @@ def new_project(
             is left to the user).
         model: the user's model (a file or folder, or an `azureml:` reference) to serve
             instead of the sample; the project is configured from it (scaffold.usermodel).
+        model: the user's model (a file or folder, or an `azureml:` reference) to serve
+            instead of the sample; the project is configured from it (scaffold.usermodel).
             Several (a sequence of two or more, each PATH or NAME=PATH): one deployment
             serves them all, where the server can (scaffold.usermodel.several).
+        model_python: the interpreter of the model's own environment, to run the model in
+            when recording its samples (`--model-python`).
+        model_inspect: where the model may run to record its samples: "auto" (the model's
+            own environment: model_python, scaffold's own when it has the model's library
+            versions, else the project's image with Docker), "here", "image" or "none"
+            (scaffold.usermodel.modelenv).
+        progress: receives progress lines of long steps (building the project's image).
+        large_files: how model files of at least SCAFFOLD_LARGE_FILE_BYTES are kept out of
+            git objects: "ignore" (.gitignore; the default, or SCAFFOLD_LARGE_FILES) or
+            "lfs" (Git LFS); see scaffold.largefiles.
     """
     dest = dest.expanduser().resolve()
     _check_destination(dest, overwrite)
+    from scaffold import largefiles
+
+    large_mode = largefiles.resolve_mode(large_files)
+    largefiles.threshold()  # a bad SCAFFOLD_LARGE_FILE_BYTES fails before anything is written
     prepared = None
+    env = None
     models = [model] if isinstance(model, str) else list(model or [])
-    if len(models) == 1:
+    if models:
         from scaffold import usermodel
+        from scaffold.usermodel import modelenv
 
-        prepared = usermodel.prepare(models[0], data)
-        data = {**prepared.defaults, **prepared.answers, **data}
-    elif models:
-        from scaffold.usermodel import several
+        if model_inspect not in modelenv.MODES:
+            raise UsageError(
+                f"--model-inspect {model_inspect}: choose one of {', '.join(modelenv.MODES)}"
+            )
+        python = modelenv.check_python(model_python) if model_python else None
+        if len(models) == 1:
+            prepared = usermodel.prepare(models[0], data)
+            data = {**prepared.defaults, **prepared.answers, **data}
+        else:
+            from scaffold.usermodel import several
 
-        prepared = several.prepare(models, data)
-        data = {**prepared.answers, **data}
+            prepared = several.prepare(models, data)
+            data = {**prepared.answers, **data}
+        env = modelenv.ModelEnv(mode=model_inspect, python=python, dest=dest, progress=progress)
     ref = template_source.resolve(template, vcs_ref)
     if ref.bundled:
         questions = template_source.load_questions()
@@ -216,7 +268,14 @@ def new_project(
 
     try:
         return _render_and_place(
-            dest, data, ref, interactive=interactive, git_init=git_init, prepared=prepared
+            dest,
+            data,
+            ref,
+            interactive=interactive,
+            git_init=git_init,
+            prepared=prepared,
+            env=env,
+            large_mode=large_mode,
         )
     except OSError as error:
         raise write_error(dest, error) from error
@@ -230,10 +289,12 @@ def _render_and_place(
     interactive: bool,
     git_init: bool,
     prepared: usermodel.Prepared | None = None,
+    env: ModelEnv | None = None,
+    large_mode: str = "ignore",
 ) -> NewResult:
     from copier import run_copy
 
-    with _staging_dir(dest) as rendered:
+    with _staging_dir(dest) as rendered, _model_copy(prepared, env, rendered) as env:
         try:
             run_copy(
                 ref.url,
@@ -253,13 +314,16 @@ def _render_and_place(
         answers = read_answers(rendered)
         notes = list(prepared.notes) if prepared else []
         if prepared and prepared.finish:
-            notes += prepared.finish(rendered, answers)
+            notes += prepared.finish(rendered, answers, env)
         made_repo = False
-        if git_init and not _inside_git(dest if dest.exists() else dest.parent):
+        init = git_init and not _inside_git(dest if dest.exists() else dest.parent)
+        large = _keep_large_files_out(rendered, answers, large_mode, notes)
+        if init:
             try:
                 init_and_commit(
                     rendered,
                     f"Generate {dest.name} from scaffold template {answers.get('_commit')}",
+                    lfs=large and large_mode == "lfs",
                 )
             except GitError:
                 if _disk_full(rendered):  # git says so in the user's language; ask the disk
@@ -276,6 +340,26 @@ def _render_and_place(
         git_initialised=made_repo,
         notes=notes,
     )
+
+
+def _keep_large_files_out(
+    project: Path, answers: Mapping[str, Any], mode: str, notes: list[str]
+) -> bool:
+    """Keep model files above the size threshold out of git objects (scaffold.largefiles);
+    True when there were any."""
+    from scaffold import largefiles, usermodel
+
+    roots = [usermodel.model_dir(project, answers), project / "docker-context" / "models"]
+    files = [
+        (f"{root.relative_to(project).as_posix()}/{name}", size)
+        for root in roots
+        if root.is_dir()
+        for name, size in largefiles.find_large(root)
+    ]
+    if not files:
+        return False
+    notes += largefiles.keep_out(project, files, mode, roots)
+    return True
 
 
 def _disk_full(path: Path) -> bool:

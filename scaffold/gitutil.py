@@ -63,9 +63,12 @@ def has_identity(path: Path) -> bool:
     return bool(name and email)
 
 
-def init_and_commit(path: Path, message: str) -> None:
-    """Make `path` a git repository with everything committed once."""
+def init_and_commit(path: Path, message: str, *, lfs: bool = False) -> None:
+    """Make `path` a git repository with everything committed once (with `lfs`, Git LFS's
+    filters installed in it first, so files .gitattributes marks go to LFS)."""
     git("init", "--quiet", cwd=path)
+    if lfs:
+        git("lfs", "install", "--local", cwd=path)
     git("add", "--all", cwd=path)
     env = None if has_identity(path) else BOT_ENV
     git("commit", "--quiet", "--no-verify", "-m", message, cwd=path, env=env)

@@ -3,7 +3,8 @@
 The facts live in one data file beside the server facts, `templates/_instance_types.json`,
 so checks never hard-code a family: `scaffold validate` (unknown sizes, GPU images on CPU
 sizes, tensor parallelism against the GPUs), `run`/`loadtest` (the container gets the CPU
-and memory of the size) and `deploy` (quota per VM family) all read them through here.
+and memory of the size) and `deploy` (quota per VM family, `scaffold.quota`) all read them
+through here.
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ class InstanceType(NamedTuple):
     gpu_memory_gib: float = 0
     #: The VM series, e.g. DSv2, NCasT4v3.
     series: str = ""
+    #: The VM family as Azure ML's VM size listing names it (`standardDSv2Family`).
+    quota_family: str = ""
+    #: That family's quota in Azure ML's usage listing
+    #: (`Standard DSv2 Family Cluster Dedicated vCPUs`).
+    quota_usage: str = ""
 
     @property
     def has_gpu(self) -> bool:
@@ -54,6 +60,29 @@ def instance_types() -> dict[str, InstanceType]:
 def lookup(name: str) -> InstanceType | None:
     """The size called `name` (any case), or None when it is not a managed-endpoint size."""
     return instance_types().get(name.strip().upper())
+
+
+def larger(name: str, *, by: str = "memory_gib") -> InstanceType | None:
+    """The next size up from `name` in the same series by `by` (memory_gib or vcpus), else
+    the smallest size of any series with more of it and no GPU change; None if none."""
+    size = lookup(name)
+    if size is None:
+        return None
+    amount = getattr(size, by)
+
+    def bigger(other: InstanceType) -> bool:
+        return bool(getattr(other, by) > amount and other.has_gpu == size.has_gpu)
+
+    def key(other: InstanceType) -> tuple[float, float]:
+        return (getattr(other, by), other.vcpus)
+
+    same = sorted(
+        (t for t in instance_types().values() if t.series == size.series and bigger(t)), key=key
+    )
+    if same:
+        return same[0]
+    others = sorted((t for t in instance_types().values() if bigger(t)), key=key)
+    return others[0] if others else None
 
 
 def smallest_gpu_size() -> InstanceType:

@@ -122,6 +122,7 @@ class LocalDeployment:
         reporter: Reporter | None = None,
         *,
         platform: str | None = None,
+        label: Path | None = None,
         separate_client: bool = False,
         deployment: str | None = None,
     ) -> None:
@@ -129,6 +130,9 @@ class LocalDeployment:
 
         self.reporter = reporter or SilentReporter()
         self.plan = load_plan(project, deployment)
+        #: The project the image and containers are labelled with (`scaffold clean` finds
+        #: them by it): the project itself, or where `scaffold new` will move it.
+        self.label = str(label or self.plan.project)
         #: The CPU and memory of the instance type (capped to this machine); with
         #: `separate_client`, pinned to CPUs a load client does not use.
         self.resources = local_resources(self.plan.instance_type, separate_client=separate_client)
@@ -178,7 +182,7 @@ class LocalDeployment:
         """Remove this project's containers whose scaffold process is gone (kill -9,
         a crash); containers of a live `run --serve` elsewhere are left alone."""
         removed = []
-        label = f"{PROJECT_LABEL}={self.plan.project}"
+        label = f"{PROJECT_LABEL}={self.label}"
         for found in docker_adapter.labelled_containers(self.client, label):
             if _is_stale(found):
                 docker_adapter.remove(found)
@@ -201,7 +205,7 @@ class LocalDeployment:
             self.tag,
             lambda line, is_step: self.reporter.detail(line, important=is_step),
             platform=self.platform,
-            labels={PROJECT_LABEL: str(plan.project)},
+            labels={PROJECT_LABEL: self.label},
         )
         self.timings.build = time.monotonic() - started
         if result.fully_cached:
@@ -232,7 +236,7 @@ class LocalDeployment:
             "mounts": plan.mounts,
             "ports": ports,
             "labels": {
-                PROJECT_LABEL: str(plan.project),
+                PROJECT_LABEL: self.label,
                 PID_LABEL: str(os.getpid()),
                 HOST_LABEL: socket.gethostname(),
             },

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from scaffold.assets import LOCAL_MODEL_VERSION
 from scaffold.errors import ProjectError
 
 AZUREML_APP_ROOT = PurePosixPath("/var/azureml-app")
@@ -200,9 +201,11 @@ def _model(project: Path, data: dict[str, Any]) -> tuple[list[Mount], dict[str, 
             "model with name, version and a local path"
         )
     model = _mapping(model, "model")
-    name, version = str(model.get("name", "")), str(model.get("version", ""))
-    if not name or not version or "/" in name + version:
-        raise ProjectError("deployment.yml: model needs a name and a version (no '/' in either)")
+    # No version: scaffold deploy numbers versions by content; a local run mounts it as 1.
+    name = str(model.get("name", ""))
+    version = str(model.get("version") or LOCAL_MODEL_VERSION)
+    if not name or "/" in name + version:
+        raise ProjectError("deployment.yml: model needs a name (no '/' in it or the version)")
     source = _local_path(project, model.get("path"), "model.path")
     model_dir = AZUREML_MODELS_ROOT / name / version
     mount_path = data.get("model_mount_path")

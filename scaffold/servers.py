@@ -130,6 +130,9 @@ class ServerSpec(NamedTuple):
     #: The scoring script is not Python (plumber.R): azure-ai-ml's pre-deploy syntax check
     #: of it must be skipped (`az ml online-deployment create --skip-script-validation`).
     skip_script_validation: bool = False
+    #: The CPython version (e.g. "3.12") of the default base image, for checking the wheels
+    #: its pip requirements need; "" when unknown or the image has no Python.
+    image_python: str = ""
     #: How several models are served by one deployment of this server.
     several_models: SeveralModels = SeveralModels()
 

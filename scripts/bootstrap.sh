@@ -17,6 +17,8 @@ need_packages=()
 command -v dockerd >/dev/null 2>&1 || need_packages+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || need_packages+=(debootstrap)
 command -v git >/dev/null 2>&1 || need_packages+=(git)
+# Git LFS: `scaffold new --large-files lfs` and its tests (tests/test_largefiles.py).
+git lfs version >/dev/null 2>&1 || need_packages+=(git-lfs)
 # Compiled load engines for `scaffold loadtest` (its tests drive both; the benchmark compares
 # scaffold's figures with plain wrk's).
 command -v wrk >/dev/null 2>&1 || need_packages+=(wrk)

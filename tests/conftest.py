@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -131,10 +132,14 @@ Render = Callable[..., Path]
 
 @pytest.fixture
 def render(tmp_path: Path) -> Render:
-    """render(server, name='demo-ep', **answers) -> project path (bundled template)."""
+    """render(server, name='demo-ep', **answers) -> project path (bundled template). `name`
+    is the folder and, when it is a valid endpoint name, the endpoint name too (the
+    template's default adds a unique suffix; tests/test_generate.py covers that default)."""
     from scaffold.generate import new_project
 
     def _render(server: str, name: str = "demo-ep", **answers: Any) -> Path:
+        if re.fullmatch(r"[a-z][a-z0-9]*(-[a-z0-9]+)*", name) and 3 <= len(name) <= 32:
+            answers.setdefault("endpoint_name", name)
         result = new_project(tmp_path / name, {"server": server, **answers})
         return result.path
 

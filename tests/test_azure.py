@@ -237,29 +237,19 @@ def test_unauthorized_names_the_sign_in_fix(
     assert not _endpoint_puts(arm)
 
 
-def test_quota_exceeded(
-    render: Render, arm: ArmStandin, azure: dict[str, Any], capsys: pytest.CaptureFixture[str]
-) -> None:
-    project = render("torchserve", name="quota-ep", instance_count=3)
-    arm.scenario.put_status, arm.scenario.put_code = 409, "QuotaExceeded"
-    arm.scenario.put_message = "Not enough quota for Standard_DS3_v2 (stand-in)"
-    assert _run(["deploy", str(project), *WS_FLAGS], azure) == ExitCode.DEPLOY_FAILED
-    err = capsys.readouterr().err
-    assert "QuotaExceeded" in err
-    assert "lower instance_count (now 3)" in err
-
-
 def test_image_pull_denied(
     render: Render, arm: ArmStandin, azure: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
     project = render("minimal", name="pull-ep")
-    arm.scenario.deployment_error = "ImagePullFailure"
+    arm.scenario.deployment_error = "BadArgument"
     arm.scenario.deployment_message = (
-        "Endpoint identity does not have pull permission on the registry (stand-in)"
+        "Endpoint identity does not have pull permission on the registry."
     )
     assert _run(["deploy", str(project), *WS_FLAGS], azure) == ExitCode.DEPLOY_FAILED
     err = capsys.readouterr().err
-    assert "ImagePullFailure" in err and "AcrPull" in err
+    # the failed operation's real shape: code None, the code inside the message
+    assert "BadArgument: Endpoint identity does not have pull permission" in err
+    assert "AcrPull" in err and "UserContainerImagePull: Failed" in err
     # logs of both containers were fetched
     bodies = [json.loads(r.body) for r in arm.seen("POST", r"/getLogs$")]
     assert {b.get("containerType") for b in bodies} == {"InferenceServer", "StorageInitializer"}
@@ -277,8 +267,12 @@ def test_probe_failure_shows_logs_and_the_initial_delay_fix(
     }
     assert _run(["deploy", str(project), *WS_FLAGS], azure) == ExitCode.DEPLOY_FAILED
     err = capsys.readouterr().err
+    assert "deployment probe-ep/blue failed: ResourceNotReady: User container has crashed" in err
     assert "raise readiness_probe.initial_delay (now 10)" in err
     assert "Readiness probe failed: HTTP probe failed with statuscode: 503" in err
+    # getLogs begins with the status block: `UserContainerImagePull: Succeeded` is no pull
+    # failure, so the registry is not blamed.
+    assert "UserContainerImagePull: Succeeded" in err and "AcrPull" not in err
 
 
 def test_model_path_not_found(
@@ -451,3 +445,37 @@ def test_smoke_passes_the_key_only_in_the_environment(
     assert arm.keys["primaryKey"] not in " ".join(seen["argv"])
     assert seen["argv"][1:3] == ["--scoring-uri", f"{arm.base_url}/score/argv-ep"]
     assert seen["argv"][-2:] == ["--deployment", "blue"]
+
+
+def test_logs_never_show_keys_the_server_wrote(
+    render: Render, arm: ArmStandin, azure: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`scaffold logs` fetches no key, yet a server that logs its callers' headers must not
+    put one on screen (nor the endpoint's own key, JSON-escaped)."""
+    project = render("minimal", name="keylog-ep")
+    argv = [str(project), *WS_FLAGS]
+    assert _run(["deploy", *argv], azure) == ExitCode.OK
+    arm.scenario.response = (project / "sample_response.json").read_bytes()
+    key = arm.keys["primaryKey"]
+    escaped = json.dumps({"k": key.replace("-", "/")}).replace("/", "\\u002f")
+    arm.keys["primaryKey"] = key.replace("-", "/")
+    arm.scenario.logs = {
+        "inference-server": "\n".join(
+            [
+                "INFO request from 10.0.0.4 x-api-key=Zm9vYmFyYmF6cXV4MTIzNDU2 path=/score",
+                'INFO headers {"Authorization": "Bearer eyJhbGciOi.eyJzdWIiOi.c2lnbmF0dXJl"}',
+                f"DEBUG echo {escaped}",
+                "INFO scored 3 rows",
+            ]
+        )
+    }
+    capsys.readouterr()
+    from scaffold import redact
+
+    redact._registered.clear()  # as in a new process: logs fetches the keys itself
+    assert _run(["logs", *argv], azure) == ExitCode.OK
+    shown = capsys.readouterr()
+    text = shown.out + shown.err
+    assert "INFO scored 3 rows" in text and "x-api-key=***" in text
+    for secret in ("Zm9vYmFyYmF6", "eyJzdWIiOi", key.split("-")[1][:8]):
+        assert secret not in text, text

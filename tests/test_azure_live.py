@@ -40,5 +40,12 @@ def test_deploy_smoke_logs_delete_on_azure(
         assert main(["smoke", str(project)]) == ExitCode.OK
         assert main(["smoke", str(project), "--deployment", "blue"]) == ExitCode.OK
         assert main(["logs", str(project), "--lines", "20"]) == ExitCode.OK
+        # a second deploy of a changed model registers version 2 (no asset conflict)
+        (project / "model" / "NOTE.txt").write_text("second version\n")
+        assert main(["deploy", str(project)]) == ExitCode.OK
+        # the next version as green, step by step, blue retired
+        argv = ["rollout", str(project), "--to", "green", "--steps", "50,100"]
+        assert main(argv) == ExitCode.OK
+        assert main(["smoke", str(project), "--deployment", "green"]) == ExitCode.OK
     finally:
         assert main(["delete", str(project), "--yes"]) == ExitCode.OK

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import select
 import signal
 import subprocess
@@ -27,8 +28,9 @@ def _answers(project: Path) -> dict[str, object]:
 def test_defaults_and_name_derived_endpoint(tmp_path: Path) -> None:
     result = new_project(tmp_path / "My_Fancy Endpoint", {"server": "minimal"})
     answers = _answers(result.path)
-    assert answers["endpoint_name"] == "my-fancy-endpoint"
-    assert answers["model_name"] == "my-fancy-endpoint-model"
+    # the folder's name and a short unique suffix (endpoint names are unique per region)
+    assert re.fullmatch(r"my-fancy-endpoint-[0-9a-f]{4}", str(answers["endpoint_name"]))
+    assert answers["model_name"] == f"{answers['endpoint_name']}-model"
     assert answers["_commit"] == "v0.1.0"
     assert result.git_initialised
     assert git(result.path, "status", "--porcelain") == ""
@@ -141,7 +143,9 @@ def test_no_git(tmp_path: Path) -> None:
 def test_short_folder_name_error_names_the_flag(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["new", str(tmp_path / "p"), "--server", "minimal"]) == ExitCode.USAGE
+    # (a short folder name itself is fine now: the default endpoint name has a suffix)
+    argv = ["new", str(tmp_path / "p"), "--server", "minimal", "--endpoint-name", "ab"]
+    assert main(argv) == ExitCode.USAGE
     assert "(set it with --endpoint-name)" in capsys.readouterr().err
 
 
@@ -212,7 +216,7 @@ def _drain(fd: int) -> bytes:
 
 
 def test_interactive_questionnaire_on_a_terminal(tmp_path: Path) -> None:
-    """With a TTY, copier's questionary prompts ask only what --flags did not answer."""
+    """With a TTY, scaffold asks (questionary prompts) only what --flags did not answer."""
     pid, fd = pty.fork()
     if pid == 0:  # child: the CLI on a pseudo-terminal
         os.environ["TERM"] = "xterm"
@@ -232,8 +236,10 @@ def test_interactive_questionnaire_on_a_terminal(tmp_path: Path) -> None:
         )
     status = None
     try:
-        _read_until(fd, b"Endpoint name")
-        os.write(fd, b"\x15tty-endpoint\r")  # Ctrl-U clears the pre-filled default
+        _read_until(fd, b"model:")  # scaffold's own question: the sample model
+        os.write(fd, b"\r")
+        _read_until(fd, b"endpoint_name:")  # the default is shown, not pre-filled
+        os.write(fd, b"tty-endpoint\r")
         screen = b""
         for _ in range(20):  # accept every other default, however many questions there are
             screen = (
@@ -254,3 +260,22 @@ def test_interactive_questionnaire_on_a_terminal(tmp_path: Path) -> None:
     answers = _answers(tmp_path / "tty-ep")
     assert answers["endpoint_name"] == "tty-endpoint"
     assert answers["deployment_name"] == "green"
+
+
+@pytest.mark.parametrize("folder", ["ab", "x", "123", "é", "A" * 60, "--x--"])
+def test_default_endpoint_names_are_valid_unique_and_stable(tmp_path: Path, folder: str) -> None:
+    """Any destination folder gives a valid endpoint name with --defaults (a two-letter
+    folder used to fail), at most 32 characters; two projects of the same folder name get
+    different names; the name is recorded, so an update keeps it."""
+    pattern = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
+    names = []
+    for parent in ("one", "two"):
+        dest = tmp_path / parent / folder
+        assert main(["new", str(dest), "--server", "minimal", "--defaults", "--no-git", "-q"]) == 0
+        name = str(_answers(dest)["endpoint_name"])
+        deployment = yaml.safe_load((dest / "deployment.yml").read_text())
+        assert deployment["endpoint_name"] == name
+        assert yaml.safe_load((dest / "endpoint.yml").read_text())["name"] == name
+        assert pattern.fullmatch(name) and 6 <= len(name) <= 32, name
+        names.append(name)
+    assert names[0] != names[1]

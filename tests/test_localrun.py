@@ -123,16 +123,18 @@ def test_missing_model_is_not_ready_with_logs(
         path.unlink()
     (project / "model" / ".keep").write_text("")
 
+    # 21 s: short, yet long enough for R to start and answer 503 on a busy machine (with
+    # 5 s, a loaded CI machine saw "connection refused" instead of the 503).
     def fast_probes(data: dict) -> None:
         for probe in ("liveness_probe", "readiness_probe"):
-            data[probe].update(initial_delay=1, period=1, failure_threshold=4)
+            data[probe].update(initial_delay=1, period=1, failure_threshold=20)
 
     _edit_yaml(project / "deployment.yml", fast_probes)
     assert main(["run", str(project)]) == ExitCode.NOT_READY
     err = capsys.readouterr().err
     error_line = next(line for line in err.splitlines() if line.startswith("error:"))
     if server == "plumber":
-        assert "readiness GET /ready failed: not 200 within 5s" in error_line
+        assert "readiness GET /ready failed: not 200 within 21s" in error_line
         assert "HTTP 503" in error_line
         assert "start_plumber.R" in err  # the container log follows
     else:

@@ -167,5 +167,7 @@ def test_models_above_the_limit_are_copied_not_loaded(
     result = new_project(tmp_path / "big-ep", {"server": "mlflow"}, model=str(source))
     project = result.path
     assert (project / "model" / "model.pkl").read_bytes() == (source / "model.pkl").read_bytes()
-    assert not (project / "sample_request.json").exists()
+    # the request comes from the saved example (a file read); nothing of the model is run
+    assert (project / "sample_request.json").exists()
+    assert not (project / "sample_response.json").exists()
     assert any("inspection limit" in note for note in result.notes), result.notes

@@ -9,6 +9,7 @@ updates on machine 2, which only ever had 0.2.0, with `scaffold update` and with
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -165,3 +166,36 @@ def test_project_from_old_release_updates_on_a_machine_with_only_the_new_one(
     assert (
         yaml.safe_load((copy_for_copier / ".copier-answers.yml").read_text())["_commit"] == "v0.2.0"
     )
+
+
+def test_old_pip_resolves_the_extras(tmp_path: Path) -> None:
+    """pip 23.2 (what a Python 3.11 venv starts with) resolves `aml-scaffold[azure,models,
+    plot]` without crashing: with mlflow-skinny in [models] its resolver died with
+    InconsistentCandidate on opentelemetry-sdk (azure-monitor-opentelemetry pins it)."""
+    import tomllib
+
+    venv = tmp_path / "old-pip"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip"]
+    subprocess.run([*pip, "install", "-q", "pip==23.2.1"], check=True, capture_output=True)
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+         "-w", str(wheels), str(REPO)],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    wheel = next(wheels.glob("aml_scaffold-*.whl"))
+    proc = subprocess.run(
+        [*pip, "install", "--dry-run", "--ignore-installed", "--report", str(tmp_path / "r.json"),
+         f"aml-scaffold[azure,models,plot] @ {wheel.as_uri()}"],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "23.2.1" in subprocess.run([*pip, "--version"], capture_output=True, text=True).stdout
+    installed = {
+        item["metadata"]["name"].lower()
+        for item in json.loads((tmp_path / "r.json").read_text())["install"]
+    }
+    assert {"azure-ai-ml", "onnx", "onnxruntime", "matplotlib"} <= installed
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert "mlflow-skinny" not in " ".join(extras["optional-dependencies"]["models"])

@@ -88,3 +88,101 @@ def test_console_and_errors_never_show_the_key(echo: ThreadingHTTPServer, key_in
     console.error(error)
     printed = out.getvalue() + err.getvalue()
     assert KEY not in printed and "Bearer ***" in printed
+
+
+AZURE_KEY = "Zm9vYmFy+Kx7/q9Lr0Wz3Qm1nT8vB2cD4eF6gH8iJ0k=sEcReT"
+
+
+@pytest.fixture
+def azure_key() -> Iterator[str]:
+    r.register_secret(AZURE_KEY)
+    yield AZURE_KEY
+    r._registered.discard(AZURE_KEY)
+
+
+def _encodings(secret: str) -> dict[str, str]:
+    """The secret as servers, proxies and logs really write it."""
+    import base64
+    import html
+    import json
+    import re
+    import urllib.parse
+
+    return {
+        "json-dumps": json.dumps({"echo": secret}),  # / stays, + stays
+        "json-slash": secret.replace("/", "\\/"),  # PHP/Java JSON
+        "json-u002f": secret.replace("/", "\\u002f").replace("+", "\\u002b"),
+        "json-u002F": secret.replace("/", "\\u002F")
+        .replace("+", "\\u002B")
+        .replace("=", "\\u003D"),
+        "double-json": json.dumps(json.dumps(secret.replace("/", "\\/"))),
+        "url": urllib.parse.quote(secret, safe=""),
+        "url-lower": re.sub(
+            r"%[0-9A-F]{2}", lambda m: m[0].lower(), urllib.parse.quote(secret, safe="")
+        ),
+        "url-twice": urllib.parse.quote(urllib.parse.quote(secret, safe=""), safe=""),
+        "url-plus": urllib.parse.quote_plus(secret),
+        "html": html.escape(secret).replace("/", "&#x2F;").replace("+", "&#43;"),
+        "repr-bytes": repr(secret.encode()),
+        "base64": base64.b64encode(secret.encode()).decode(),
+        "mixed": secret.replace("/", "%2F", 1).replace("+", "\\u002b"),
+    }
+
+
+@pytest.mark.parametrize("form", list(_encodings(AZURE_KEY)))
+def test_every_encoding_of_a_registered_key_is_masked(azure_key: str, form: str) -> None:
+    text = f"upstream said: {_encodings(azure_key)[form]} (end)"
+    clean = r.redact(text)
+    assert "***" in clean and clean.endswith("(end)"), clean
+    # no run of the key's characters survives
+    for chunk in ("Kx7", "q9Lr0Wz3Qm1nT8vB2cD4eF6gH8iJ0k", "sEcReT"):
+        assert chunk not in clean or form == "base64", (form, clean)
+
+
+@pytest.mark.parametrize(
+    ("line", "kept"),
+    [
+        ("2026-01-01 INFO request x-api-key=Q2xpZW50S2V5MTIzNDU2Nzg5 path=/score", "path=/score"),
+        ('{"primaryKey": "abcDEF0123456789abcDEF", "secondaryKey": "zyx9876543210ZYX"}', "{"),
+        ("Authorization: Bearer some.opaque-token_value", "Authorization: Bearer"),
+        ("ocp-apim-subscription-key: 0123456789abcdef0123", "ocp-apim-subscription-key"),
+        (
+            "DefaultEndpointsProtocol=https;AccountName=st;AccountKey=bm90LWEtcmVhbC1rZXk=;",
+            "AccountName=st",
+        ),
+        ("GET https://st.blob.core.windows.net/c/b?sv=2021&sig=AbC%2BdEf%3D123456&se=1", "sv=2021"),
+        ("token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlLXBhcnQ ok", " ok"),
+        ("client_secret=s3cr3t-Val-u3-long", "client_secret="),
+    ],
+)
+def test_key_like_log_lines_are_masked(line: str, kept: str) -> None:
+    clean = r.redact(line)
+    assert "***" in clean and kept in clean, clean
+    for secret in (
+        "Q2xpZW50S2V5",
+        "abcDEF0123",
+        "opaque-token",
+        "0123456789abcdef",
+        "bm90LWEt",
+        "AbC%2BdEf",
+        "eyJzdWIi",
+        "s3cr3t",
+    ):
+        assert secret not in clean, clean
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "2026-01-01 12:00:00,000 [WARN ] org.pytorch.serve.http.InvalidKeyException: Token "
+        "Authorization failed. Token either incorrect, expired, or not provided correctly",
+        "Running plumber API at http://0.0.0.0:8000",
+        "max_tokens: 1024, temperature: 0.7",
+        "password: must be set",
+        "Instance status:\nSystemSetup: Succeeded\nUserContainerImagePull: Succeeded",
+        "Azure ML Inferencing HTTP server v1.5.1 / Listening on 0.0.0.0:5001",
+        "model_dir=/var/azureml-app/azureml-models/my-model/2/model",
+    ],
+)
+def test_ordinary_log_lines_are_left_alone(line: str) -> None:
+    assert r.redact(line) == line

@@ -77,6 +77,7 @@ def test_triton_onnx_model_configures_the_project(tmp_path: Path) -> None:
         tmp_path / "onnx-ep",
         {"server": "triton", "served_model_name": "doubler"},
         model=str(source),
+        model_inspect="here",
     )
     project = result.path
     folder = project / "models" / "doubler"
@@ -86,8 +87,9 @@ def test_triton_onnx_model_configures_the_project(tmp_path: Path) -> None:
         "models/doubler/1/model.onnx",
     }
     config = (folder / "config.pbtxt").read_text()
-    for line in ('name: "doubler"', "max_batch_size: 8", 'name: "x"', "TYPE_FP32", "dims: [ 3 ]"):
+    for line in ('name: "doubler"', "max_batch_size: 4", 'name: "x"', "TYPE_FP32", "dims: [ 3 ]"):
         assert line in config
+    assert "dynamic_batching { }" in config and "reshape" not in config
     request = json.loads((project / "sample_request.json").read_text())
     response = json.loads((project / "sample_response.json").read_text())
     (sent,) = request["inputs"]
@@ -96,18 +98,21 @@ def test_triton_onnx_model_configures_the_project(tmp_path: Path) -> None:
     assert response["model_name"] == "doubler" and out["shape"] == [2, 3]
     assert out["data"] == pytest.approx([2 * v + 1 for v in sent["data"]])
     assert result.answers["triton_model_format"] == "onnx"
-    assert result.notes and "onnxruntime" in result.notes[0]
+    assert any("ONNX Runtime" in note for note in result.notes), result.notes
     report = validate_project(project, schema=True)
     assert report.schema_checked and report.problems == [], report.problems
 
 
 def test_int64_model_gets_int_samples(tmp_path: Path) -> None:
     source = _onnx_model(tmp_path / "ints.onnx", elem="INT64")
-    project = new_project(tmp_path / "int-ep", {"server": "triton"}, model=str(source)).path
+    project = new_project(
+        tmp_path / "int-ep", {"server": "triton"}, model=str(source), model_inspect="here"
+    ).path
     (sent,) = json.loads((project / "sample_request.json").read_text())["inputs"]
     (out,) = json.loads((project / "sample_response.json").read_text())["outputs"]
     assert sent["datatype"] == "INT64" and out["data"] == [2 * v + 1 for v in sent["data"]]
-    assert "TYPE_INT64" in (project / "models" / "half_plus_two" / "config.pbtxt").read_text()
+    # served under the file's name by default, as TorchServe serves an archive
+    assert "TYPE_INT64" in (project / "models" / "ints" / "config.pbtxt").read_text()
 
 
 def test_models_above_the_limit_are_copied_not_read(
@@ -116,7 +121,7 @@ def test_models_above_the_limit_are_copied_not_read(
     source = _onnx_model(tmp_path / "big.onnx")
     monkeypatch.setenv("SCAFFOLD_MODEL_INSPECT_LIMIT", "16")
     result = new_project(tmp_path / "big-ep", {"server": "triton"}, model=str(source))
-    config = (result.path / "models" / "half_plus_two" / "config.pbtxt").read_text()
+    config = (result.path / "models" / "big" / "config.pbtxt").read_text()
     assert "input [" not in config and 'platform: "onnxruntime_onnx"' in config
     assert any("inspection limit" in note for note in result.notes)
     assert not (result.path / "sample_request.json").exists()
@@ -167,7 +172,7 @@ def test_model_flags_that_do_not_fit_are_refused(
 # --- registered models --------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("ref", "name", "version"),
-    [("azureml:my-model:3", "my-model", "3"), ("azureml:my-model@latest", "my-model", "1")],
+    [("azureml:my-model:3", "my-model", "3"), ("azureml:my-model@latest", "my-model", "")],
 )
 def test_registered_model_is_referenced_not_copied(
     tmp_path: Path, ref: str, name: str, version: str
@@ -190,14 +195,19 @@ def test_bad_reference_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[
 # --- minimal + scikit-learn ---------------------------------------------------------------------
 def test_sklearn_model_configures_the_minimal_project(tmp_path: Path) -> None:
     source = _sklearn_model(tmp_path / "lin.joblib")
-    result = new_project(tmp_path / "sk-ep", {"server": "minimal"}, model=str(source))
+    result = new_project(
+        tmp_path / "sk-ep", {"server": "minimal"}, model=str(source), model_inspect="here"
+    )
     project = result.path
     assert (project / "model" / "lin.joblib").read_bytes() == source.read_bytes()
     assert not [f for f in files_of(project) if f.endswith("model.json") or "model-src" in f]
     requirements = (project / "docker-context" / "requirements.txt").read_text()
-    for dist in ("scikit-learn", "numpy", "joblib"):
+    for dist in ("scikit-learn", "numpy", "joblib", "scipy", "threadpoolctl"):
         assert f"{dist}=={metadata.version(dist)}\n" in requirements
-    assert "# (Python 3." in requirements  # where the versions were read
+    assert f"scikit-learn {metadata.version('scikit-learn')}: the version the model records" in (
+        requirements
+    )
+    assert "(Python 3." in requirements  # where the other versions were read
     request = json.loads((project / "sample_request.json").read_text())
     response = json.loads((project / "sample_response.json").read_text())
     expected = [2 * a + 3 * b + 1 for a, b in request["data"]]
@@ -284,7 +294,7 @@ def test_savedmodel_without_tensorflow_is_copied_and_says_so(
     assert (result.path / "half_plus_two" / "1" / "saved_model.pb").is_file()
     assert any("TensorFlow is not installed" in note for note in result.notes)
     report = validate_project(result.path, schema=False)
-    assert [p.code for p in report.problems] == ["smoke.sample.missing"]
+    assert [p.code for p in report.problems] == ["smoke.sample.missing", "smoke.response.missing"]
 
 
 def test_not_a_savedmodel_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -331,7 +341,11 @@ def _torchserve_project(tmp_path: Path, **answers: Any) -> Path:
 def test_mar_is_served_as_is_under_its_manifest_name(tmp_path: Path) -> None:
     project = _torchserve_project(tmp_path)
     report = validate_project(project, schema=False)
-    assert {p.code for p in report.problems} == {"smoke.sample.missing", "image.end_of_life"}
+    assert {p.code for p in report.problems} == {
+        "smoke.sample.missing",
+        "smoke.response.missing",
+        "image.end_of_life",
+    }
 
 
 def test_not_a_mar_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -366,12 +380,15 @@ def _green_with_the_samples_of(
 
 
 # --- plumber + .rds -----------------------------------------------------------------------------
-def _plumber_project(tmp_path: Path, **answers: Any) -> Path:
+def _plumber_project(tmp_path: Path, inspect: str = "none", **answers: Any) -> Path:
     # A real R model: the template's lm(mpg ~ wt + hp, mtcars), saved with saveRDS().
     source = tmp_path / "cars.rds"
     shutil.copyfile(TEMPLATES / "plumber" / "model" / "model.rds", source)
     result = new_project(
-        tmp_path / "r-ep", {"server": "plumber", "r_packages": "[]", **answers}, model=str(source)
+        tmp_path / "r-ep",
+        {"server": "plumber", "r_packages": "[]", **answers},
+        model=str(source),
+        model_inspect=inspect,
     )
     project = result.path
     assert (project / "model" / "cars.rds").read_bytes() == source.read_bytes()
@@ -382,19 +399,33 @@ def _plumber_project(tmp_path: Path, **answers: Any) -> Path:
 
 def test_rds_is_copied_for_plumber(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     project = _plumber_project(tmp_path)
+    # the request comes from the model's own training rows (lm(...)$model), read without R
+    request = json.loads((project / "sample_request.json").read_text())
+    assert request == {"data": [{"wt": 2.62, "hp": 110.0}, {"wt": 2.875, "hp": 110.0}]}
     report = validate_project(project, schema=False)
-    assert [p.code for p in report.problems] == ["smoke.sample.missing"]
+    assert [p.code for p in report.problems] == ["smoke.response.missing"]
+    assert "model-src/make_model.R" not in (project / "src" / "plumber.R").read_text()
     fake = _write(tmp_path / "fake.rds", b"PK\x03\x04 not R")
     line = new_refused(["--server", "plumber", "--model", str(fake)], tmp_path / "ep", capsys)
     assert "not an R serialization" in line
 
 
 @pytest.mark.docker
-def test_rds_is_green_in_docker(
+def test_rds_is_green_in_docker_with_samples_recorded_in_r(
     tmp_path: Path, standin: Callable[[str], str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    project = _plumber_project(tmp_path, base_image=standin("plumber"))
-    _green_with_the_samples_of("plumber", project, capsys)
+    """Zero edits: the response was recorded by running the model in R in the project's own
+    image (R is not on the host), so the smoke test has what to compare with."""
+    project = _plumber_project(tmp_path, inspect="image", base_image=standin("plumber"))
+    try:
+        response = json.loads((project / "sample_response.json").read_text())
+        predictions = response["predictions"]
+        # mtcars: mpg ~ wt + hp on (2.62, 110) and (2.875, 110)
+        assert predictions == pytest.approx([23.57233, 22.58348], abs=1e-4)
+        assert main(["run", str(project)]) == ExitCode.OK
+        assert "OK: smoke test passed" in capsys.readouterr().out
+    finally:
+        main(["clean", str(project)])
 
 
 def _torchscript(path: Path) -> Path:
@@ -409,9 +440,14 @@ def _torchscript(path: Path) -> Path:
     return path
 
 
-def _torchscript_project(tmp_path: Path, **answers: Any) -> Path:
+def _torchscript_project(tmp_path: Path, inspect: str = "here", **answers: Any) -> Path:
     source = _torchscript(tmp_path / "scorer.pt")
-    result = new_project(tmp_path / "pt-ep", {"server": "torchserve", **answers}, model=str(source))
+    result = new_project(
+        tmp_path / "pt-ep",
+        {"server": "torchserve", **answers},
+        model=str(source),
+        model_inspect=inspect,
+    )
     project = result.path
     with zipfile.ZipFile(project / "model" / "scorer.mar") as archive:
         assert json.loads(archive.read("MAR-INF/MANIFEST.json"))["model"]["modelName"] == "scorer"
@@ -435,6 +471,11 @@ def test_torchscript_is_archived_with_a_handler(tmp_path: Path) -> None:
 def test_torchscript_is_green_in_docker(
     tmp_path: Path, standin: Callable[[str], str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    project = _torchscript_project(tmp_path, base_image=standin("torchserve"))
-    assert main(["run", str(project)]) == ExitCode.OK
-    assert "OK: smoke test passed" in capsys.readouterr().out
+    """The response recorded by the real TorchServe in the project's image (torch is not
+    needed where scaffold runs), then `scaffold run` green with zero edits."""
+    project = _torchscript_project(tmp_path, inspect="image", base_image=standin("torchserve"))
+    try:
+        assert main(["run", str(project)]) == ExitCode.OK
+        assert "OK: smoke test passed" in capsys.readouterr().out
+    finally:
+        main(["clean", str(project)])

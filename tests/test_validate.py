@@ -162,7 +162,8 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
     def _get(server: str) -> Path:
         if server not in cache:
             dest = tmp_path_factory.mktemp("pristine") / f"{server}-ep"
-            cache[server] = new_project(dest, {"server": server}, git_init=False).path
+            answers = {"server": server, "endpoint_name": dest.name}  # no unique suffix
+            cache[server] = new_project(dest, answers, git_init=False).path
         return cache[server]
 
     return _get

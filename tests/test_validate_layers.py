@@ -16,7 +16,12 @@ PACKAGE = REPO / "scaffold" / "validate"
 #: modules of a lower layer (so contracts never import each other, schema no contract).
 LAYERS = {
     "scaffold.validate.dockerfile": 0,
+    # protobuf text format (Triton's config.pbtxt): no scaffold.validate import at all.
+    "scaffold.validate.pbtxt": 0,
     "scaffold.validate.model": 1,
+    # Generic checks on the model context that checks.py runs (pip pins, kept-out weights).
+    "scaffold.validate.pins": 1.5,
+    "scaffold.validate.weights": 1.5,
     "scaffold.validate.samples": 1.5,
     "scaffold.validate.checks": 2,
     "scaffold.validate.contracts": 2,

@@ -3,7 +3,7 @@
 One module per group of commands, each adding its parsers and setting a `handler(args,
 console) -> int` on them: `generate` (new, servers), `local` (run, serve, loadtest,
 probe-tune, clean), `validate`, `template` (update, status, template init) and `azure`
-(deploy, smoke, logs, delete); `common` holds what they share. This module builds the
+(deploy, rollout, smoke, logs, delete); `common` holds what they share. This module builds the
 parser and maps errors to exit codes.
 
 Exit codes: 0 ok, 2 usage/bad answers, 3 template, 4 project files, 5 Docker, 6 container
@@ -43,6 +43,7 @@ examples:
   scaffold probe-tune --apply my-endpoint                # probe settings from real starts
   scaffold deploy --dry-run my-endpoint                  # the azure-ai-ml entities, as YAML
   scaffold deploy my-endpoint                            # deploy to Azure ML, then smoke
+  scaffold rollout --to green my-endpoint                # next version step by step, rollback
   scaffold deployment add green --model m2.pkl my-endpoint  # a second deployment
   scaffold run --deployment green my-endpoint            # run one deployment
   scaffold update my-endpoint                            # newer template, edits kept

@@ -33,7 +33,7 @@ def add_workspace_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_parsers(sub: Any) -> None:
-    """`deploy`, `smoke`, `logs`, `delete`."""
+    """`deploy`, `smoke`, `logs`, `delete`, `rollout`."""
     deploy = sub.add_parser(
         "deploy",
         help="deploy the project to an Azure ML managed online endpoint",
@@ -68,6 +68,11 @@ def add_parsers(sub: Any) -> None:
         "--timeout", type=float, default=1800.0, help="seconds to wait (default 1800)"
     )
     deploy.add_argument("--no-validate", action="store_true", help="skip scaffold validate")
+    deploy.add_argument(
+        "--no-quota-check",
+        action="store_true",
+        help="do not check the VM quota before creating anything (Azure checks it anyway)",
+    )
     deploy.add_argument(
         "--deployment",
         metavar="NAME",
@@ -107,6 +112,72 @@ def add_parsers(sub: Any) -> None:
         "--deployment. Asks for confirmation on a terminal; without one, needs --yes.",
     )
     _workspace_arguments(delete)
+    rollout = sub.add_parser(
+        "rollout",
+        help="roll the project out as a new deployment, step by step, rolling back on failure",
+        description="Deploy the project as deployment --to next to the live one with 0% "
+        "traffic, smoke-test it through the azureml-model-deployment header, optionally mirror "
+        "live traffic to it, then shift the traffic in --steps, checking the smoke test and "
+        "the scoring error rate (Azure Monitor) after each; any failure restores the traffic "
+        "the endpoint had (the new deployment is kept for its logs, or deleted with "
+        "--cleanup); success retires the old deployment. Progress is recorded in the "
+        "project's .scaffold/ folder: after Ctrl-C, run the same command again to resume, or "
+        "--rollback to restore the traffic.",
+    )
+    _workspace_arguments(rollout)
+    rollout.add_argument(
+        "--to", metavar="DEPLOYMENT", help="name of the new deployment (e.g. green)"
+    )
+    rollout.add_argument(
+        "--steps",
+        default="10,50,100",
+        metavar="PCT,...",
+        help="traffic percents for the new deployment, ending at 100 (default 10,50,100)",
+    )
+    rollout.add_argument(
+        "--mirror",
+        type=int,
+        default=0,
+        metavar="PCT",
+        help="first copy this percent of live traffic to it (answers dropped; at most 50)",
+    )
+    rollout.add_argument(
+        "--step-wait",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long each step runs before it is checked (default 60; Azure Monitor "
+        "collects metrics per minute)",
+    )
+    rollout.add_argument(
+        "--max-error-rate",
+        type=float,
+        default=1.0,
+        metavar="PCT",
+        help="roll back when more than this percent of the new deployment's scoring "
+        "requests fail (5xx, 408, 424, 429; default 1)",
+    )
+    rollout.add_argument(
+        "--cleanup", action="store_true", help="on rollback, delete the new deployment too"
+    )
+    rollout.add_argument(
+        "--keep-old", action="store_true", help="on success, keep the old deployment (0%%)"
+    )
+    rollout.add_argument(
+        "--rollback",
+        action="store_true",
+        help="restore the traffic of a rollout that was interrupted (with --cleanup: and "
+        "delete its new deployment)",
+    )
+    rollout.add_argument(
+        "--timeout", type=float, default=1800.0, help="seconds to wait in all (default 1800)"
+    )
+    rollout.add_argument("--no-validate", action="store_true", help="skip scaffold validate")
+    rollout.add_argument(
+        "--no-quota-check", action="store_true", help="leave the VM quota check to Azure"
+    )
+    rollout.set_defaults(handler=_cmd_rollout)
+
     delete.add_argument("--deployment", help="delete only this deployment")
     delete.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     deploy.set_defaults(handler=_cmd_deploy)
@@ -120,8 +191,8 @@ def client_for(args: argparse.Namespace, console: Console) -> Any:
     return _client(args, console)
 
 
-def _client(args: argparse.Namespace, console: Console) -> Any:
-    from scaffold.workspace import connect, find_workspace
+def _workspace(args: argparse.Namespace, console: Console) -> Any:
+    from scaffold.workspace import find_workspace
 
     ref = find_workspace(
         args.project,
@@ -133,7 +204,17 @@ def _client(args: argparse.Namespace, console: Console) -> Any:
         f"Workspace {ref.workspace_name} (resource group {ref.resource_group}, "
         f"subscription {ref.subscription_id}; from {ref.source})"
     )
+    return ref
+
+
+def _connect(ref: Any, args: argparse.Namespace) -> Any:
+    from scaffold.workspace import connect
+
     return connect(ref, **args.azure_options)
+
+
+def _client(args: argparse.Namespace, console: Console) -> Any:
+    return _connect(_workspace(args, console), args)
 
 
 def _names(project: Path) -> tuple[str, str]:
@@ -175,13 +256,25 @@ def _cmd_deploy(args: argparse.Namespace, console: Console) -> int:
         console.result(deploy.dump_plan(plan, traffic=traffic, mirror=mirror).rstrip())
         console.step("Dry run: nothing was sent to Azure")
         return ExitCode.OK
-    client = _client(args, console)
+    ref = _workspace(args, console)
+    from scaffold.assets import check_pinned_locally, workspace_key
+
+    check_pinned_locally(  # before contacting Azure
+        plan, workspace_key(ref.subscription_id, ref.resource_group, ref.workspace_name)
+    )
+    client = _connect(ref, args)
     if args.push:
         from scaffold.push import push_image, use_image
 
         use_image(plan, push_image(plan, client, console))
     result = deploy.deploy(
-        plan, client, console, traffic=traffic, mirror=mirror, timeout=args.timeout
+        plan,
+        client,
+        console,
+        traffic=traffic,
+        mirror=mirror,
+        timeout=args.timeout,
+        check_quota=not args.no_quota_check,
     )
     split = ", ".join(f"{k}={v}" for k, v in result.traffic.items()) or "none"
     console.result(f"Deployed {result.endpoint}/{result.deployment} (traffic {split})")
@@ -215,6 +308,7 @@ def _cmd_logs(args: argparse.Namespace, console: Console) -> int:
     endpoint, deployment = _names(args.project)
     client = _client(args, console)
     name = args.deployment or deployment
+    deploy.register_endpoint_keys(client, endpoint)  # masked if the log echoes one
     console.step(f"{args.container} log of {endpoint}/{name}")
     text = deploy.deployment_logs(
         client, endpoint, name, lines=args.lines, container=args.container
@@ -243,4 +337,57 @@ def _cmd_delete(args: argparse.Namespace, console: Console) -> int:
         console.result(f"Deleted {what}")
     else:
         console.result(f"Nothing to delete: {what} does not exist")
+    return ExitCode.OK
+
+
+def _cmd_rollout(args: argparse.Namespace, console: Console) -> int:
+    from scaffold import deploy, rollout
+
+    if args.rollback:
+        if args.to:
+            raise UsageError("--rollback restores the recorded rollout; leave --to out")
+        endpoint, _ = _names(args.project)
+        plan = deploy.load_deploy_plan(args.project, validate=False)
+        restored = rollout.rollback(plan, _client(args, console), console, cleanup=args.cleanup)
+        split = ", ".join(f"{k}={v}" for k, v in sorted(restored.items()))
+        console.result(f"Rolled back {endpoint}: traffic {split}")
+        return ExitCode.OK
+    if not args.to:
+        raise UsageError("name the new deployment: scaffold rollout --to green")
+    deploy.check_name(args.to, option="--to")
+    deploy.check_split(None, {args.to: args.mirror} if args.mirror else None)
+    if args.mirror < 0 or args.step_wait < 0 or args.max_error_rate < 0 or args.timeout <= 0:
+        raise UsageError("--mirror, --step-wait, --max-error-rate and --timeout must be positive")
+    options = rollout.RolloutOptions(
+        to=args.to,
+        steps=rollout.parse_steps(args.steps),
+        mirror=args.mirror,
+        step_wait=args.step_wait,
+        max_error_rate=args.max_error_rate,
+        cleanup=args.cleanup,
+        keep_old=args.keep_old,
+        timeout=args.timeout,
+        check_quota=not args.no_quota_check,
+    )
+    console.step("Validating and loading the project with azure-ai-ml")
+    from scaffold.deployments import local_deployment
+
+    # The project's own deployment of that name (scaffold deployment add) when it has one,
+    # else its main deployment, deployed under the new name.
+    plan = deploy.load_deploy_plan(
+        args.project,
+        validate=not args.no_validate,
+        deployment=local_deployment(args.project, args.to),
+    )
+    result = rollout.rollout(plan, _client(args, console), options, console)
+    split = ", ".join(f"{k}={v}" for k, v in sorted(result.traffic.items()) if v)
+    console.result(f"Rolled out {result.endpoint}/{result.deployment} (traffic {split})")
+    if result.retired:
+        console.result(f"Retired: {', '.join(result.retired)}")
+    if plan.settings.deployment_name and plan.settings.deployment_name != result.deployment:
+        console.result(
+            f"Note: deployment.yml names {plan.settings.deployment_name!r}; the live deployment "
+            f"is now {result.deployment!r} (next time: scaffold rollout --to "
+            f"{plan.settings.deployment_name})"
+        )
     return ExitCode.OK

@@ -73,7 +73,7 @@ def validate_before_run(args: argparse.Namespace, console: Console) -> Callable[
 
     console.step("Validating the project (scaffold validate)")
     files = _run_deployment(args)
-    quick = validate_project(args.project, schema=False, files=files)
+    quick = validate_project(args.project, schema=False, files=files, index=False)
     raise_on_errors(quick, console, warn=schemacache.is_clean(args.project))
     if schemacache.is_clean(args.project):
         return None  # the schema accepted these very YAML files before

@@ -43,6 +43,18 @@ def add_parsers(sub: Any) -> None:
         "deployment); gives the deployment its own folders",
     )
     add.add_argument(
+        "--model-python",
+        metavar="PATH",
+        help="the Python of the model's own environment, to record its sample response (as "
+        "scaffold new --model-python)",
+    )
+    add.add_argument(
+        "--model-inspect",
+        choices=("auto", "here", "none"),
+        default="auto",
+        help="where the model may run to record its sample response: auto (default), here, or none",
+    )
+    add.add_argument(
         "--from",
         dest="source",
         metavar="DEPLOYMENT",
@@ -87,6 +99,13 @@ def _cmd_group(_args: argparse.Namespace, _console: Console) -> int:
 def _cmd_add(args: argparse.Namespace, console: Console) -> int:
     from scaffold.deployments import add_deployment
 
+    python = None
+    if args.model_python:
+        if not args.model:
+            raise UsageError("--model-python needs --model PATH")
+        from scaffold.usermodel.modelenv import check_python
+
+        python = check_python(args.model_python)
     result = add_deployment(
         args.project,
         args.name,
@@ -94,6 +113,8 @@ def _cmd_add(args: argparse.Namespace, console: Console) -> int:
         source=args.source,
         own_folders=args.own_folders,
         data=parse_data(args.data),
+        model_python=python,
+        model_inspect=args.model_inspect,
     )
     added = result.deployment
     for note in result.notes:

@@ -58,6 +58,30 @@ def add_parsers(sub: Any, argv: Sequence[str]) -> list[str]:
         "NAME=PATH names one",
     )
     new.add_argument(
+        "--model-python",
+        metavar="PATH",
+        help="the Python of your model's own environment (e.g. the venv it was trained in): "
+        "the model is run there to record the sample response, and its libraries are pinned "
+        "to the versions found there",
+    )
+    new.add_argument(
+        "--model-inspect",
+        choices=("auto", "here", "image", "none"),
+        default="auto",
+        help="where the model may run to record its sample response: auto (default: "
+        "--model-python, else scaffold's own environment when it has the versions the model "
+        "records, else the project's own image with Docker), here, image, or none",
+    )
+    new.add_argument(
+        "--large-files",
+        choices=("ignore", "lfs"),
+        default=None,
+        help="how model files of at least SCAFFOLD_LARGE_FILE_BYTES (default 50 MiB) are kept "
+        "out of git: ignore (default: listed in .gitignore, kept in the folder for run and "
+        "deploy) or lfs (tracked with Git LFS, which keeps its own copy); default from "
+        "SCAFFOLD_LARGE_FILES",
+    )
+    new.add_argument(
         "--template",
         help="template path or git URL (default: bundled template; or set SCAFFOLD_TEMPLATE)",
     )
@@ -147,15 +171,26 @@ def _cmd_new(args: argparse.Namespace, console: Console) -> int:
     from scaffold.generate import new_project
 
     interactive = not args.defaults and sys.stdin.isatty() and sys.stdout.isatty()
+    template = args.template or os.environ.get("SCAFFOLD_TEMPLATE") or None
+    data, model = _answers(args, args.question_names), args.model
+    if interactive and template is None and args.vcs_ref is None:
+        data, model = _questionnaire(args, console, data)
+        interactive = False  # every question is answered: copier asks nothing
+    if model is None and (args.model_python or args.model_inspect != "auto"):
+        raise UsageError("--model-python and --model-inspect need --model PATH")
     result = new_project(
         args.dest,
-        _answers(args, args.question_names),
-        template=args.template or os.environ.get("SCAFFOLD_TEMPLATE") or None,
+        data,
+        template=template,
         vcs_ref=args.vcs_ref,
         interactive=interactive,
         overwrite=args.overwrite,
         git_init=not args.no_git,
-        model=args.model,
+        model=model,
+        model_python=args.model_python,
+        model_inspect=args.model_inspect,
+        progress=console.step,
+        large_files=args.large_files,
     )
     server = result.answers.get("server", "?")
     for note in result.notes:
@@ -166,6 +201,48 @@ def _cmd_new(args: argparse.Namespace, console: Console) -> int:
     console.result(f"Created {server} project {result.path}")
     console.result(f"Next: scaffold run {result.path}")
     return ExitCode.OK
+
+
+def _questionnaire(
+    args: argparse.Namespace, console: Console, data: dict[str, Any]
+) -> tuple[dict[str, Any], str | list[str] | None]:
+    """Ask, on the terminal, every question the flags did not answer (the bundled
+    template's, and the user's own model after the server), each checked as it is typed."""
+    from scaffold import usermodel
+    from scaffold.answers import check_answers
+    from scaffold.generate import check_destination
+    from scaffold.questionnaire import Questionnaire
+    from scaffold.template_source import load_questions
+
+    dest = args.dest.expanduser().resolve()
+    check_destination(dest, args.overwrite)
+    questions = load_questions()
+    check_answers(questions, data)
+    models: list[str] = list(args.model or [])
+    prepare: Any = usermodel.prepare
+    if len(models) > 1:  # several models: read together, once the server is known
+        from scaffold.usermodel import several
+
+        def prepare(_model: str, answers: Any) -> Any:
+            return several.prepare(models, answers)
+
+    asking = Questionnaire(
+        questions,
+        dict(data),
+        dest,
+        ask_model=not models,
+        prepare_model=prepare,
+        model=models[0] if models else None,
+    )
+    refused = ""
+    while (question := asking.next_question()) is not None:
+        error = asking.answer(question, console.ask(question, again=refused == question.name))
+        refused = question.name if error else ""
+        if error:
+            console.ask_error(error)
+    if len(models) > 1:
+        return asking.answers, models
+    return asking.answers, asking.model or (models[0] if models else None)
 
 
 def _cmd_servers(_args: argparse.Namespace, console: Console) -> int:

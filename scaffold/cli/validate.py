@@ -63,6 +63,12 @@ def add_parsers(sub: Any) -> None:
     validate.add_argument(
         "--no-schema", action="store_true", help="skip the azure-ai-ml schema step (seconds faster)"
     )
+    validate.add_argument(
+        "--offline",
+        action="store_true",
+        help="do not ask the package index about the image's pip requirements (the offline "
+        "rules still run; SCAFFOLD_OFFLINE=1 does the same)",
+    )
     add_common(validate)
     validate.set_defaults(handler=_cmd_validate)
 
@@ -80,7 +86,11 @@ def _cmd_validate(args: argparse.Namespace, console: Console) -> int:
     if args.endpoint_file is not None and not args.endpoint_file.is_file():
         raise UsageError(f"--endpoint-file {args.endpoint_file}: no such file; name the file")
     report = validate_project(
-        project, schema=not args.no_schema, files=files or None, endpoint_file=args.endpoint_file
+        project,
+        schema=not args.no_schema,
+        files=files or None,
+        endpoint_file=args.endpoint_file,
+        index=not args.offline,
     )
     if args.json:
         console.result(json.dumps(report.to_json(), indent=2))

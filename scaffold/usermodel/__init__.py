@@ -20,18 +20,22 @@ import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scaffold.errors import UsageError
 from scaffold.servers import SERVERS, ServerSpec, model_dir_for
+
+if TYPE_CHECKING:  # pragma: no cover
+    from scaffold.usermodel.modelenv import ModelEnv
 
 #: Environment variable overriding the inspection limit, in bytes.
 LIMIT_ENV = "SCAFFOLD_MODEL_INSPECT_LIMIT"
 DEFAULT_LIMIT = 1 << 30  # 1 GiB
 REFERENCE = re.compile(r"azureml:[A-Za-z0-9][A-Za-z0-9_.-]{0,254}(?::[1-9][0-9]{0,8}|@latest)")
 
-#: finish(project, answers) -> notes for the user.
-Finish = Callable[[Path, Mapping[str, Any]], list[str]]
+#: finish(project, answers, env) -> notes for the user: copies the model into the rendered
+#: project, writes what was derived from it and records the samples where `env` allows.
+Finish = Callable[[Path, Mapping[str, Any], "ModelEnv"], list[str]]
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,11 @@ class Prepared:
     defaults: dict[str, Any] = field(default_factory=dict)
     finish: Finish | None = None
     notes: list[str] = field(default_factory=list)
+    #: The model file or folder (None for a registered reference).
+    source: Path | None = None
+    #: Copy the model in the background while the template renders (the adapter places it
+    #: with `env.place`); off when the adapter only reads it (e.g. packs it into an archive).
+    prefetch: bool = True
 
 
 def inspect_limit() -> int:
@@ -80,7 +89,7 @@ def need(module: str, package: str) -> Any:
         return importlib.import_module(module)
     except ImportError:
         raise UsageError(
-            f"reading this model needs {package}: pip install 'scaffold[models]' "
+            f"reading this model needs {package}: pip install 'aml-scaffold[models]' "
             f"(or pip install {package})"
         ) from None
 
@@ -153,6 +162,8 @@ def prepare_file(model: str, spec: ServerSpec) -> Prepared:
     path = Path(model).expanduser()
     if not path.exists():
         raise UsageError(f"--model {model}: no such file or folder")
+    if not (path.is_file() or path.is_dir()):
+        raise UsageError(f"--model {model}: not a regular file or folder")
     if not os.access(path, os.R_OK) or (path.is_dir() and not os.access(path, os.X_OK)):
         raise UsageError(f"--model {model}: not readable (check its permissions)")
     if not spec.model_adapter:
@@ -165,6 +176,7 @@ def prepare_file(model: str, spec: ServerSpec) -> Prepared:
     prepared: Prepared = adapter_of(spec).prepare(
         ModelFile(path=path.resolve(), size=size, inspect=size <= inspect_limit())
     )
+    prepared.source = path.resolve()
     return prepared
 
 

@@ -1,35 +1,52 @@
 """Minimal-image model adapter: a scikit-learn model saved with joblib or pickle.
 
-The model is loaded here (only under the inspection limit: unpickling runs the file's code,
-so use models you trust) to learn its number of input features, to find the libraries its
-objects come from, and to record the sample response. `requirements.txt` pins those
-libraries to the versions installed in this environment, the one the model is read in.
+The file is first read without running it (`pickles.read`: stubs, nothing imported), which
+gives what the model records about itself: the scikit-learn version it was pickled with
+(`_sklearn_version`), the modules it needs, its input features (`n_features_in_`,
+`feature_names_in_`) and the categories its encoders know. That drives
+`docker-context/requirements.txt` (scikit-learn pinned to the model's own version, numpy 2
+when the pickle names `numpy._core`), `src/score.py` and the sample request.
+
+The sample response is recorded by running the model where its libraries are
+(`modelenv`): the interpreter given with --model-python (then every library is pinned to
+the version found there), scaffold's own environment when it has the same scikit-learn, or
+the project's image through the real azureml-inference-server-http. A different
+scikit-learn version where the model runs is reported, never silently pinned.
 """
 
 from __future__ import annotations
 
-import datetime
 import json
-import pickle
-import sys
+import re
 from collections.abc import Mapping
-from importlib import metadata
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from scaffold.errors import UsageError
-from scaffold.usermodel import ModelFile, Prepared, copy_model, model_dir, need, remove
+from scaffold.usermodel import (
+    ModelFile,
+    Prepared,
+    libraries,
+    model_dir,
+    modelenv,
+    pickles,
+    remove,
+)
 
 #: File suffix -> loader module ("joblib" or "pickle").
 LOADERS = {".joblib": "joblib", ".pkl": "pickle", ".pickle": "pickle"}
 #: Sample files of the template that the user's model replaces.
 SAMPLE_FILES = ("model-src/make_model.py", "tests/test_score.py")
+#: Top-level modules of a pickle that are scikit-learn-compatible estimator libraries.
+ESTIMATOR_MODULES = {"sklearn", "xgboost", "lightgbm", "catboost", "imblearn", "skops"}
 
 SCORE_PY = '''\
 """Scoring script for {file}, written by `scaffold new --model` (azureml-inference-server-http).
 
 The server calls init() once at start-up and run() for every request to /score.
-Request:  {{"data": [[{features}], ...]}}  (rows of {count} numbers)
+Request:  {{"data": [{example}, ...]}}
+          {rows_help}
 Response: {{"predictions": [...]}}         (model.predict(rows), as a list)
 Bad input gets HTTP 400 with {{"error": "<what is wrong>"}}.
 The libraries it needs are pinned in docker-context/requirements.txt.
@@ -49,8 +66,10 @@ logger = logging.getLogger("azmlinfsrv.score")
 
 #: The model file, searched for under AZUREML_MODEL_DIR (Azure mounts the model folder there).
 MODEL_FILE = {file_literal}
-#: Number of input features per row.
-FEATURES = {count}
+#: Number of input features per row (None: not checked).
+FEATURES: int | None = {count}
+#: Column names the model was fitted with (a pandas DataFrame), or None for plain rows.
+FEATURE_NAMES: list[str] | None = {names}
 
 model: Any = None
 
@@ -62,24 +81,41 @@ def init() -> None:
     if not found:
         raise FileNotFoundError(f"{{MODEL_FILE}} not found under AZUREML_MODEL_DIR={{root}}")
     with open(found[0], "rb") as handle:
-        model = {load}(handle)
+        model = {loader}.load(handle)
     logger.info("loaded %s", found[0])
 
 
-def parse_rows(raw_data: str | bytes) -> list[list[float]]:
+def _value(value: Any, where: str) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"{{where}}: every value must be a number or a string")
+    if isinstance(value, str) and FEATURE_NAMES is None:
+        raise ValueError(f"{{where}}: every value must be a number")
+    return value
+
+
+def parse_rows(raw_data: str | bytes) -> Any:
     try:
         body = json.loads(raw_data)
     except ValueError as ex:
         raise ValueError(f"request body is not valid JSON: {{ex}}") from None
     rows = body.get("data") if isinstance(body, dict) else None
     if not isinstance(rows, list) or not rows:
-        raise ValueError('request body must be {{"data": [[...], ...]}} with at least one row')
+        raise ValueError('request body must be {{"data": [...]}} with at least one row')
+    parsed = []
     for i, row in enumerate(rows):
-        if not isinstance(row, list) or len(row) != FEATURES:
-            raise ValueError(f"row {{i}}: expected a list of {{FEATURES}} numbers")
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row):
-            raise ValueError(f"row {{i}}: every value must be a number")
-    return rows
+        if isinstance(row, dict) and FEATURE_NAMES is not None:
+            missing = [name for name in FEATURE_NAMES if name not in row]
+            if missing:
+                raise ValueError(f"row {{i}}: missing column(s) {{', '.join(missing)}}")
+            row = [row[name] for name in FEATURE_NAMES]
+        if not isinstance(row, list) or (FEATURES is not None and len(row) != FEATURES):
+            raise ValueError(f"row {{i}}: expected {{FEATURES or 'a list of'}} values")
+        parsed.append([_value(v, f"row {{i}}") for v in row])
+    if FEATURE_NAMES is None:
+        return parsed
+    import pandas
+
+    return pandas.DataFrame(parsed, columns=FEATURE_NAMES)
 
 
 def _bad_request(message: str) -> Any:
@@ -99,6 +135,164 @@ def run(raw_data: str) -> Any:
 '''
 
 
+@dataclass
+class SklearnModel:
+    """What a pickled scikit-learn model records about itself (read without running it)."""
+
+    file: Path
+    loader: str
+    #: scikit-learn version the model was pickled with (`_sklearn_version`), if recorded.
+    version: str | None = None
+    #: Top-level modules the pickle names (sklearn, numpy, ...).
+    modules: set[str] = field(default_factory=set)
+    #: The pickle names numpy 2's `numpy._core` (numpy 1 cannot load it).
+    numpy2: bool = False
+    n_features: int | None = None
+    feature_names: list[str] | None = None
+    #: Column (name or index) -> the categories an encoder was fitted with.
+    categories: dict[Any, list[Any]] = field(default_factory=dict)
+
+    def rows(self) -> list[Any] | None:
+        """Two sample rows: records when the model knows its column names, else lists."""
+        if self.n_features is None:
+            return None
+        columns: list[Any] = self.feature_names or list(range(self.n_features))
+        rows: list[Any] = []
+        for r in range(2):
+            values = []
+            for c, column in enumerate(columns):
+                known = self.categories.get(column) or self.categories.get(c)
+                values.append(known[r % len(known)] if known else round(0.5 * (r + c + 1), 1))
+            rows.append(dict(zip(columns, values, strict=True)) if self.feature_names else values)
+        return rows
+
+
+def read_model(path: Path, loader: str, inspect: bool) -> SklearnModel:
+    """Read what the model records, statically; UsageError when it is not a scikit-learn
+    model. Plain pickles above the inspection limit are not read (joblib arrays are skipped,
+    so joblib files are read whatever their size)."""
+    info = SklearnModel(path, loader)
+    if not inspect and loader != "joblib":
+        return info
+    try:
+        graph = pickles.read(path)
+    except pickles.PickleError as error:
+        raise UsageError(f"--model {path.name}: not a readable {loader} file ({error})") from None
+    root = graph.root
+    if not isinstance(root, pickles.Stub) or not graph.top_modules() & ESTIMATOR_MODULES:
+        kind = root.ref if isinstance(root, pickles.Stub) else type(root).__name__
+        raise UsageError(
+            f"--model {path.name}: a {kind} is not a fitted scikit-learn model (it needs "
+            "predict() and n_features_in_)"
+        )
+    info.modules = graph.top_modules()
+    info.numpy2 = any(m == "numpy._core" or m.startswith("numpy._core.") for m in graph.modules)
+    for obj in graph.walk():
+        if isinstance(obj, pickles.Stub) and "_sklearn_version" in obj.attrs():
+            info.version = str(obj.attrs()["_sklearn_version"])
+            break
+    first = _first_step(root)
+    count = first.attrs().get("n_features_in_") if first is not None else None
+    info.n_features = count if isinstance(count, int) and count > 0 else None
+    names = pickles.as_array(first.attrs().get("feature_names_in_")) if first else None
+    if names is not None and names.values and all(isinstance(v, str) for v in names.values):
+        info.feature_names = [str(v) for v in names.values]
+    info.categories = _categories(graph, info.feature_names)
+    return info
+
+
+def _first_step(obj: Any, depth: int = 0) -> pickles.Stub | None:
+    """The estimator that sees the raw input: the first step of (nested) pipelines."""
+    if not isinstance(obj, pickles.Stub) or depth > 20:
+        return None
+    attrs = obj.attrs()
+    steps = attrs.get("steps")
+    if "n_features_in_" not in attrs and isinstance(steps, list):
+        for step in steps:
+            if isinstance(step, tuple) and len(step) == 2 and isinstance(step[1], pickles.Stub):
+                return _first_step(step[1], depth + 1)
+    return obj
+
+
+def _values(value: Any) -> list[Any]:
+    array = pickles.as_array(value)
+    if array is not None:
+        return list(array.values or [])
+    return list(value) if isinstance(value, (list, tuple)) else []
+
+
+def _encoders(obj: Any) -> list[pickles.Stub]:
+    """Encoders (with `categories_`) inside a transformer or pipeline, in order."""
+    if not isinstance(obj, pickles.Stub):
+        return []
+    attrs = obj.attrs()
+    if "categories_" in attrs:
+        return [obj]
+    found: list[pickles.Stub] = []
+    for step in attrs.get("steps") or []:
+        if isinstance(step, tuple) and len(step) == 2:
+            found += _encoders(step[1])
+    return found
+
+
+def _categories(graph: pickles.Graph, names: list[str] | None) -> dict[Any, list[Any]]:
+    found: dict[Any, list[Any]] = {}
+    for obj in graph.walk():
+        if not isinstance(obj, pickles.Stub):
+            continue
+        for item in obj.attrs().get("transformers_") or []:
+            if not (isinstance(item, tuple) and len(item) == 3):
+                continue
+            columns = _values(item[2])
+            for encoder in _encoders(item[1])[:1]:
+                for column, cats in zip(columns, encoder.attrs()["categories_"], strict=False):
+                    values = _values(cats)
+                    if values and isinstance(column, (str, int)):
+                        found.setdefault(column, values)
+    if not found and isinstance(graph.root, pickles.Stub):
+        encoders = _encoders(graph.root)
+        if encoders and names is None:
+            for index, cats in enumerate(encoders[0].attrs()["categories_"]):
+                found[index] = _values(cats)
+    return found
+
+
+def requirements_for(info: SklearnModel, versions: Mapping[str, str] | None = None) -> list[str]:
+    """The model's libraries: scikit-learn pinned to the model's version, the rest pinned to
+    `versions` (an environment that loaded the model) or left to pip."""
+    wanted = {libraries.distribution_for(m) for m in info.modules}
+    if info.loader == "joblib":
+        wanted.add("joblib")
+    if info.feature_names:
+        wanted.add("pandas")
+    if "scikit-learn" in wanted or info.version:
+        wanted |= {"scikit-learn", *libraries.sklearn_dependencies()}
+    pins = {}
+    for dist in sorted(wanted, key=str.lower):
+        version = (versions or {}).get(dist)
+        if dist == "scikit-learn" and info.version:
+            version = info.version
+        if version:
+            pins[dist] = f"{dist}=={version}"
+        elif dist == "numpy" and info.numpy2:
+            pins[dist] = "numpy>=2"
+        else:
+            pins[dist] = dist
+    return list(pins.values())
+
+
+def requirements_text(info: SklearnModel, lines: list[str], where: str) -> str:
+    header = [
+        "# Written by `scaffold new --model`: the libraries the model's objects come from.",
+        f"# {where}",
+        "# A pickled model loads reliably only with the versions it was saved with.",
+    ]
+    if info.version:
+        header.insert(1, f"# scikit-learn {info.version}: the version the model records "
+                      "(_sklearn_version in the pickle).")  # fmt: skip
+    return "\n".join(header + lines) + "\n"
+
+
 def prepare(model: ModelFile) -> Prepared:
     path = model.path
     loader = LOADERS.get(path.suffix.lower())
@@ -107,113 +301,140 @@ def prepare(model: ModelFile) -> Prepared:
             f"--model {path.name}: minimal projects take a scikit-learn model saved with "
             f"joblib or pickle ({', '.join(LOADERS)})"
         )
-    if not model.inspect:
-        raise UsageError(
-            f"--model {path.name}: {model.size} bytes is above the inspection limit; "
-            "raise SCAFFOLD_MODEL_INSPECT_LIMIT (the model is loaded to configure the project)"
-        )
-    need("sklearn", "scikit-learn")
-    loaded = _load(path, loader)
-    predict = getattr(loaded, "predict", None)
-    count = getattr(loaded, "n_features_in_", None)
-    if not callable(predict) or not isinstance(count, int):
-        raise UsageError(
-            f"--model {path.name}: a {type(loaded).__name__} is not a fitted scikit-learn "
-            "model (it needs predict() and n_features_in_)"
-        )
-    rows = [[round(0.5 * (r + c + 1), 1) for c in range(count)] for r in range(2)]
-    try:
-        predictions = predict(rows).tolist()
-    except Exception as error:  # whatever the model raises, it cannot score
-        raise UsageError(
-            f"--model {path.name}: predict() failed on a sample row ({error})"
-        ) from None
-    requirements = _requirements(loaded, loader)
-    files = {
-        "sample_request.json": json.dumps({"data": rows}) + "\n",
-        "sample_response.json": json.dumps({"predictions": predictions}) + "\n",
-        "docker-context/requirements.txt": requirements,
-        "src/score.py": SCORE_PY.format(
-            file=path.name,
-            file_literal=json.dumps(path.name),
-            features=", ".join(f"x{i + 1}" for i in range(min(count, 3)))
-            + (", ..." if count > 3 else ""),
-            count=count,
-            loader=loader,
-            load=f"{loader}.load",
-        ),
-    }
+    info = read_model(path, loader, model.inspect)
 
-    def finish(project: Path, answers: Mapping[str, Any]) -> list[str]:
+    def finish(project: Path, answers: Mapping[str, Any], env: modelenv.ModelEnv) -> list[str]:
         folder = model_dir(project, answers)
         remove(project, folder.relative_to(project).as_posix(), *SAMPLE_FILES)
-        copy_model(path, folder / path.name)
-        for name, text in files.items():
-            (project / name).write_text(text, encoding="utf-8")
-        pinned = [line.split("==")[0] for line in requirements.splitlines() if "==" in line]
-        return [
-            f"src/score.py loads {path.name}; docker-context/requirements.txt pins "
-            f"{', '.join(pinned)} to the versions installed here"
-        ]
+        env.place(path, folder / path.name)
+        return _configure(project, info, env)
 
     return Prepared(answers=dict(SINGLE_ANSWERS), finish=finish)
 
 
-def _load(path: Path, loader: str) -> Any:
-    module = need(loader, loader) if loader == "joblib" else pickle
-    try:
-        with path.open("rb") as handle:
-            return module.load(handle)
-    except ModuleNotFoundError as error:
-        raise UsageError(
-            f"--model {path.name}: it needs the module {error.name}, which is not installed "
-            "here; install the libraries the model was made with"
-        ) from None
-    except Exception as error:  # a corrupt or foreign file raises anything
-        raise UsageError(f"--model {path.name}: not a readable {loader} file ({error})") from None
+def _here(info: SklearnModel) -> bool:
+    """scaffold's own environment holds the model's libraries at the recorded version."""
+    import importlib.util
+
+    if not info.version or modelenv.installed("scikit-learn") != info.version:
+        return False
+    return all(importlib.util.find_spec(m) is not None for m in info.modules)
 
 
-def _modules(root: Any, limit: int = 20000) -> set[str]:
-    """Top-level modules of the classes of the objects reachable from `root`."""
-    seen: set[int] = set()
-    found: set[str] = set()
-    stack = [root]
-    while stack and len(seen) < limit:
-        obj = stack.pop()
-        if id(obj) in seen:
-            continue
-        seen.add(id(obj))
-        found.add(type(obj).__module__.split(".")[0])
-        if isinstance(obj, dict):
-            stack.extend(obj.values())
-        elif isinstance(obj, (list, tuple, set, frozenset)):
-            stack.extend(obj)
-        elif hasattr(obj, "__dict__"):
-            stack.extend(vars(obj).values())
-    return found
+def _configure(project: Path, info: SklearnModel, env: modelenv.ModelEnv) -> list[str]:
+    notes: list[str] = []
+    choice = env.choose(here=_here(info), image=info.n_features is not None)
+    ran: dict[str, Any] | None = None
+    if choice in ("python", "here"):
+        python = modelenv.interpreter(env, choice)
+        request_file = project / ".scaffold-request.json"
+        rows = info.rows()
+        if rows is not None:
+            request_file.write_text(json.dumps({"data": rows}), encoding="utf-8")
+        try:
+            ran = modelenv.run_inspector(
+                python,
+                "sklearn_model.py",
+                [str(info.file), info.loader, str(request_file) if rows is not None else "-"],
+            )
+        except modelenv.InspectError as error:
+            notes.append(f"the model could not be run ({error}); sample_response.json left to you")
+        finally:
+            request_file.unlink(missing_ok=True)
+    if ran is not None:
+        info.n_features = info.n_features or ran.get("n_features")
+        info.feature_names = info.feature_names or ran.get("feature_names")
+        lines = requirements_for(info, ran.get("versions") or {})
+        where = (
+            f"Pinned to the versions in {modelenv.interpreter(env, choice)} "
+            f"(Python {ran.get('python')}), where the model was loaded."
+        )
+        notes += _version_notes(info, ran, modelenv.interpreter(env, choice))
+    else:
+        lines = requirements_for(info)
+        where = "Unpinned libraries are resolved by pip when the image is built."
+    _write_code(project, info)
+    (project / "docker-context" / "requirements.txt").write_text(
+        requirements_text(info, lines, where), encoding="utf-8"
+    )
+    rows = (ran or {}).get("rows") or info.rows()
+    if rows is None:
+        remove(project, "sample_request.json", "sample_response.json")
+        notes.append(
+            f"{info.file.name} does not record its number of input features: write "
+            "sample_request.json and sample_response.json yourself"
+        )
+        return notes
+    request = {"data": rows}
+    (project / "sample_request.json").write_text(json.dumps(request) + "\n", encoding="utf-8")
+    response: Any = None
+    if ran is not None and ran.get("predictions") is not None:
+        response = {"predictions": ran["predictions"]}
+        how = f"by running the model in {modelenv.interpreter(env, choice)}"
+    elif choice == "image":
+        recorded = modelenv.record_in_image(project, env, request)
+        response, how = recorded.response, "by the real server in the project's image"
+        if response is None:
+            notes.append(f"sample_response.json was not recorded: {recorded.why}")
+    elif choice == "none":
+        notes.append(_none_note(env))
+    if response is None:
+        remove(project, "sample_response.json")
+    else:
+        (project / "sample_response.json").write_text(json.dumps(response) + "\n", encoding="utf-8")
+        notes.append(f"sample_response.json was recorded {how}")
+    pinned = ", ".join(line for line in lines if "==" in line) or "nothing"
+    notes.insert(
+        0, f"src/score.py loads {info.file.name}; docker-context/requirements.txt pins {pinned}"
+    )
+    return notes
 
 
-def _requirements(loaded: Any, loader: str) -> str:
-    distributions = metadata.packages_distributions()
-    modules = _modules(loaded) | ({"joblib"} if loader == "joblib" else set())
-    pins = {}
-    for module in sorted(modules):
-        for dist in distributions.get(module, []):
-            pins[dist] = metadata.version(dist)
-    if "scikit-learn" in pins:  # scikit-learn's own runtime dependencies
-        for dist in ("numpy", "scipy", "joblib", "threadpoolctl"):
-            try:
-                pins.setdefault(dist, metadata.version(dist))
-            except metadata.PackageNotFoundError:
-                continue
-    version = ".".join(str(part) for part in sys.version_info[:3])
-    header = [
-        "# Written by `scaffold new --model`: the libraries the model's objects come from,",
-        "# pinned to the versions installed where the model was read",
-        f"# (Python {version}, {datetime.date.today().isoformat()}).",
-        "# A pickled model loads reliably only with the versions it was saved with.",
-    ]
-    return "\n".join(header + [f"{d}=={v}" for d, v in sorted(pins.items())]) + "\n"
+def _none_note(env: modelenv.ModelEnv) -> str:
+    why = "--model-inspect none" if env.mode == "none" else "Docker is not reachable"
+    return (
+        f"sample_response.json was not recorded ({why}): run the model with "
+        "--model-python PATH (the Python of its own environment) or with Docker, or write it"
+    )
+
+
+def _version_notes(info: SklearnModel, ran: Mapping[str, Any], python: str) -> list[str]:
+    found = (ran.get("versions") or {}).get("scikit-learn")
+    notes = []
+    if info.version and found and found != info.version:
+        notes.append(
+            f"warning: the model was pickled with scikit-learn {info.version} but {python} has "
+            f"{found}; requirements.txt pins {info.version} (the model's own), and the sample "
+            f"response was recorded with {found}"
+        )
+    notes += [f"warning: {w}" for w in ran.get("warnings") or []][:2]
+    return notes
+
+
+def _write_code(project: Path, info: SklearnModel) -> None:
+    count = info.n_features or 0
+    names = info.feature_names
+    if names:
+        shown = ", ".join(f'"{n}": ...' for n in names[:3]) + (", ..." if len(names) > 3 else "")
+        example = "{" + shown + "}"
+        rows_help = f"(records with the {count} columns the model was fitted with, or rows)"
+    else:
+        example = (
+            "["
+            + ", ".join(f"x{i + 1}" for i in range(min(count, 3)))
+            + (", ...]" if count > 3 else "]")
+        )
+        rows_help = f"(rows of {count} numbers)"
+    text = SCORE_PY.format(
+        file=info.file.name,
+        file_literal=json.dumps(info.file.name),
+        example=example,
+        rows_help=rows_help,
+        count=info.n_features,
+        names=json.dumps(names) if names else "None",
+        loader=info.loader,
+    )
+    (project / "src" / "score.py").write_text(text, encoding="utf-8")
 
 
 # --- Several models in one deployment (`scaffold new --model A --model B`) ----------------------
@@ -274,7 +495,17 @@ def init() -> None:
         logger.info("loaded model %r from %s", path.stem, path)
 
 
-def parse_input(raw_data: str | bytes) -> tuple[str, list[list[float]]]:
+def _value(value: Any, where: str, named: bool) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"{{where}}: every value must be a number or a string")
+    if isinstance(value, str) and not named:
+        raise ValueError(f"{{where}}: every value must be a number")
+    return value
+
+
+def parse_input(raw_data: str | bytes) -> tuple[str, Any]:
+    """The chosen model's name and its rows: lists of values, or records (a pandas
+    DataFrame) for a model fitted with column names (`feature_names_in_`)."""
     try:
         body = json.loads(raw_data)
     except ValueError as ex:
@@ -288,13 +519,25 @@ def parse_input(raw_data: str | bytes) -> tuple[str, list[list[float]]]:
     rows = body.get("data")
     if not isinstance(rows, list) or not rows:
         raise ValueError('"data" must be a non-empty list of rows')
-    width = getattr(models[name], "n_features_in_", None)
+    model = models[name]
+    width = getattr(model, "n_features_in_", None)
+    names = getattr(model, "feature_names_in_", None)
+    names = [str(n) for n in names] if names is not None else None
+    parsed = []
     for i, row in enumerate(rows):
+        if isinstance(row, dict) and names is not None:
+            missing = [column for column in names if column not in row]
+            if missing:
+                raise ValueError(f"row {{i}}: missing column(s) {{', '.join(missing)}}")
+            row = [row[column] for column in names]
         if not isinstance(row, list) or (width is not None and len(row) != width):
-            raise ValueError(f"row {{i}}: expected a list of {{width}} numbers for model {{name}}")
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row):
-            raise ValueError(f"row {{i}}: every value must be a number")
-    return name, rows
+            raise ValueError(f"row {{i}}: expected a list of {{width}} values for model {{name}}")
+        parsed.append([_value(v, f"row {{i}}", names is not None) for v in row])
+    if names is None:
+        return name, parsed
+    import pandas
+
+    return name, pandas.DataFrame(parsed, columns=names)
 
 
 def _bad_request(message: str) -> Any:
@@ -327,11 +570,17 @@ def combine_several(project: Path, files: Mapping[str, Mapping[str, bytes]]) -> 
         elif relative == "docker-context/requirements.txt":
             texts = [content.decode("utf-8") for content in by_model.values()]
             header = [line for line in texts[0].splitlines() if line.startswith("#")]
-            pins = sorted(
-                {line for text in texts for line in text.splitlines() if "==" in line},
-                key=str.lower,
-            )
-            target.write_text("\n".join(header + pins) + "\n", encoding="utf-8")
+            chosen: dict[str, str] = {}
+            for text in texts:
+                for line in (raw.strip() for raw in text.splitlines()):
+                    if not line or line.startswith("#"):
+                        continue
+                    key = re.split(r"[<>=!~;\[ ]", line, maxsplit=1)[0].lower().replace("_", "-")
+                    if key in chosen and chosen[key] != line and "==" not in chosen[key]:
+                        chosen[key] = line  # a pin wins over an unpinned mention
+                    chosen.setdefault(key, line)
+            requirements = sorted(chosen.values(), key=str.lower)
+            target.write_text("\n".join(header + requirements) + "\n", encoding="utf-8")
         else:  # pragma: no cover - the adapter writes no other project file
             raise UsageError(f"the models need different {relative}; serve them apart")
     notes.append(

@@ -4,10 +4,15 @@ The folder is copied into the project's model folder as is; the generated `src/s
 loads whatever it holds with `mlflow.pyfunc`, so no scoring code is written here.
 `docker-context/requirements.txt` comes from the model's own `requirements.txt` (or the pip
 section of its `conda.yaml`), with `mlflow-skinny` for `mlflow` (scoring needs no tracking
-server). The sample request comes from the model's saved input example; the sample response
-is recorded by running the model with mlflow.pyfunc, only when mlflow is installed here and
-the model is within the inspection limit (loading runs the model's pickled code: use models
-you trust).
+server), made installable where the model's environment recorded something PyPI cannot
+serve: a local-version build gets the index that publishes it (`torch==2.13.0+cpu` ->
+PyTorch's CPU index), a package for another platform gets a marker that keeps it off Linux.
+
+The sample request comes from the model's saved input example, else from its signature. The
+sample response is recorded by running the model where its libraries are (`modelenv`):
+--model-python, scaffold's own environment only when it has every pinned library at the
+model's version, else the project's image through the real server. Nothing of the model is
+loaded into scaffold's own process (loading runs the model's pickled code).
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from typing import Any
 
 import yaml
 
+from scaffold import requirements as pins
 from scaffold.errors import UsageError
-from scaffold.usermodel import ModelFile, Prepared, copy_model, model_dir, remove
+from scaffold.usermodel import ModelFile, Prepared, model_dir, modelenv, remove
 
 #: Sample files of the template that the user's model replaces.
 SAMPLE_FILES = ("model-src/make_model.py",)
@@ -107,13 +113,15 @@ def model_requirements(folder: Path, mlflow_version: str = "") -> list[str]:
     return out
 
 
-def requirements_text(folder: Path, mlflow_version: str = "") -> str:
+def requirements_text(folder: Path, mlflow_version: str = "") -> tuple[str, list[str]]:
+    """requirements.txt for the image, and notes on what was changed to make it install."""
     header = [
         "# Written by `scaffold new --model`: the MLflow model's own requirements",
         "# (model/requirements.txt or the pip section of model/conda.yaml), with mlflow-skinny",
         "# for mlflow. Keep them in step with the model when you replace it.",
     ]
-    return "\n".join(header + model_requirements(folder, mlflow_version)) + "\n"
+    text = "\n".join(header + model_requirements(folder, mlflow_version)) + "\n"
+    return pins.installable(text)
 
 
 def sample_request(folder: Path, mlmodel: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -135,65 +143,112 @@ def sample_request(folder: Path, mlmodel: Mapping[str, Any]) -> dict[str, Any] |
     return None
 
 
-def _predictions(folder: Path, request: Mapping[str, Any]) -> Any:
-    """Run the model on the sample request with mlflow.pyfunc (None when mlflow is missing)."""
+_SIGNATURE_VALUES: dict[str, Any] = {
+    "double": 1.5, "float": 1.5, "integer": 1, "long": 1, "boolean": True,
+    "string": "a", "datetime": "2024-01-01T00:00:00",
+}  # fmt: skip
+
+
+def signature_request(mlmodel: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A request built from the model's column signature (no input example saved)."""
+    signature = mlmodel.get("signature")
+    raw = signature.get("inputs") if isinstance(signature, dict) else None
     try:
-        import mlflow.pyfunc
-        from mlflow.utils import proto_json_utils
-    except ImportError:
+        columns = json.loads(raw) if isinstance(raw, str) else None
+    except ValueError:
         return None
-    try:
-        loaded = mlflow.pyfunc.load_model(str(folder))
-        table = next(iter(request.values()))
-        parse: Any = proto_json_utils.dataframe_from_parsed_json  # untyped in mlflow
-        frame = parse(table, pandas_orient="split", schema=loaded.metadata.get_input_schema())
-        predictions = loaded.predict(frame)
-    except Exception as error:  # whatever the model raises, it cannot score here
-        raise UsageError(
-            f"--model {folder.name}: mlflow.pyfunc could not score its input example "
-            f"({_line(error)})"
-        ) from None
-    if hasattr(predictions, "to_dict") and hasattr(predictions, "columns"):
-        return predictions.to_dict(orient="records")
-    return predictions.tolist() if hasattr(predictions, "tolist") else predictions
+    if not isinstance(columns, list) or not columns:
+        return None
+    names: list[str] = []
+    rows: list[list[Any]] = [[], []]
+    for spec in columns:
+        if not isinstance(spec, dict) or spec.get("type") not in _SIGNATURE_VALUES:
+            return None  # tensor specs and nested types: no safe guess
+        names.append(str(spec.get("name", len(names))))
+        value = _SIGNATURE_VALUES[spec["type"]]
+        for r, row in enumerate(rows):
+            row.append(value * (r + 1) if isinstance(value, (int, float)) and not
+                       isinstance(value, bool) else value)  # fmt: skip
+    if not all(isinstance(spec.get("name"), str) for spec in columns):
+        return {"input_data": {"data": rows}}
+    return {"input_data": {"columns": names, "data": rows}}
+
+
+def _here(folder: Path) -> bool:
+    """scaffold's own environment has mlflow and every pinned library at the model's own
+    version (then running the model here is running it as its image would)."""
+    import importlib.util
+
+    if importlib.util.find_spec("mlflow") is None:
+        return False
+    for line in model_requirements(folder):
+        req = pins.parse(line).requirements
+        if not req or req[0].key in ("mlflow-skinny", "mlflow"):
+            continue
+        if req[0].pinned is None or modelenv.installed(req[0].name) != req[0].pinned:
+            return False
+    return True
+
+
+def _record(
+    folder: Path, project: Path, request: dict[str, Any], env: modelenv.ModelEnv
+) -> tuple[Any, str]:
+    """(predictions, how) or (None, why not)."""
+    choice = env.choose(here=_here(folder), image=True)
+    if choice in ("python", "here"):
+        python = modelenv.interpreter(env, choice)
+        request_file = project / ".scaffold-request.json"
+        request_file.write_text(json.dumps(request), encoding="utf-8")
+        try:
+            ran = modelenv.run_inspector(
+                python, "mlflow_model.py", [str(folder), str(request_file)]
+            )
+        except modelenv.InspectError as error:
+            return None, f"the model could not be run ({error})"
+        finally:
+            request_file.unlink(missing_ok=True)
+        return ran.get("predictions"), f"with mlflow {ran.get('mlflow')} in {python}"
+    if choice == "image":
+        recorded = modelenv.record_in_image(project, env, request)
+        if recorded.response is None:
+            return None, recorded.why
+        return recorded.response.get("predictions"), "by the real server in the project's image"
+    return None, "--model-inspect none" if env.mode == "none" else "Docker is not reachable"
 
 
 def prepare(model: ModelFile) -> Prepared:
     folder = model.path
     mlmodel = read_mlmodel(folder)
-    requirements = requirements_text(folder, str(mlmodel.get("mlflow_version") or ""))
-    request = sample_request(folder, mlmodel)
-    predictions = _predictions(folder, request) if request and model.inspect else None
-    files = {"docker-context/requirements.txt": requirements}
-    notes: list[str] = []
-    if request is not None and predictions is not None:
-        files["sample_request.json"] = json.dumps(request) + "\n"
-        files["sample_response.json"] = json.dumps({"predictions": predictions}) + "\n"
-    else:
-        why = (
-            "it has no saved input example"
-            if request is None
-            else "it is above the inspection limit SCAFFOLD_MODEL_INSPECT_LIMIT"
-            if not model.inspect
-            else "mlflow is not installed here: pip install 'scaffold[models]'"
-        )
-        notes.append(
-            f"sample_request.json and sample_response.json were not written ({why}): "
-            "write them yourself for `scaffold run`'s smoke test"
-        )
+    requirements, fixed = requirements_text(folder, str(mlmodel.get("mlflow_version") or ""))
+    request = sample_request(folder, mlmodel) or signature_request(mlmodel)
+    findings = pins.offline_findings(pins.parse(requirements), pins.Target(python="3.12"))
+    warnings = [f"warning: {f.message} ({f.fix})" for f in findings]
 
-    def finish(project: Path, answers: Mapping[str, Any]) -> list[str]:
+    def finish(project: Path, answers: Mapping[str, Any], env: modelenv.ModelEnv) -> list[str]:
         target = model_dir(project, answers)
-        unwritten = () if "sample_request.json" in files else ("sample_request.json",)
         remove(project, target.relative_to(project).as_posix(), *SAMPLE_FILES)
-        remove(project, *unwritten, *(("sample_response.json",) if unwritten else ()))
-        copy_model(folder, target)
-        for name, text in files.items():
-            (project / name).write_text(text, encoding="utf-8")
-        return [
+        env.place(folder, target)
+        (project / "docker-context" / "requirements.txt").write_text(requirements, encoding="utf-8")
+        notes = [
             f"{target.relative_to(project).as_posix()}/ holds the MLflow model {folder.name}; "
             "docker-context/requirements.txt lists its own requirements",
-            *notes,
+            *fixed,
+            *warnings,
         ]
+        if request is None:
+            remove(project, "sample_request.json", "sample_response.json")
+            return [*notes, "sample_request.json and sample_response.json were not written (it "
+                    "has neither an input example nor a column signature): write them yourself "
+                    "for `scaffold run`'s smoke test"]  # fmt: skip
+        (project / "sample_request.json").write_text(json.dumps(request) + "\n", encoding="utf-8")
+        predictions, how = (None, "above the inspection limit SCAFFOLD_MODEL_INSPECT_LIMIT")
+        if model.inspect:
+            predictions, how = _record(target, project, request, env)
+        if predictions is None:
+            remove(project, "sample_response.json")
+            return [*notes, f"sample_response.json was not recorded ({how}): write it yourself"]
+        response = json.dumps({"predictions": predictions}) + "\n"
+        (project / "sample_response.json").write_text(response, encoding="utf-8")
+        return [*notes, f"sample_response.json was recorded {how}"]
 
     return Prepared(finish=finish)

@@ -27,11 +27,14 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scaffold.errors import UsageError
 from scaffold.servers import SERVERS, ServerSpec, model_dir_for
 from scaffold.usermodel import Prepared, adapter_of, check_fit, prepare_file
+
+if TYPE_CHECKING:  # pragma: no cover
+    from scaffold.usermodel.modelenv import ModelEnv
 
 #: A served model name (routes, folders, archive names), as copier.yml's validator has it.
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
@@ -109,8 +112,8 @@ def prepare(models: Sequence[str], data: Mapping[str, Any]) -> Prepared:
         )
     notes = [f"{part.name}: {note}" for part in parts for note in part.prepared.notes]
 
-    def finish(project: Path, final: Mapping[str, Any]) -> list[str]:
-        return notes_of_finish(spec, parts, project, final)
+    def finish(project: Path, final: Mapping[str, Any], env: ModelEnv) -> list[str]:
+        return notes_of_finish(spec, parts, project, final, env)
 
     return Prepared(answers=answers, finish=finish, notes=notes)
 
@@ -177,9 +180,14 @@ def _as_list(value: Any) -> list[Any] | None:
 
 # --- Finishing: run each adapter on a scratch copy, then move what it made --------------------
 def notes_of_finish(
-    spec: ServerSpec, parts: list[Part], project: Path, answers: Mapping[str, Any]
+    spec: ServerSpec,
+    parts: list[Part],
+    project: Path,
+    answers: Mapping[str, Any],
+    env: ModelEnv,
 ) -> list[str]:
-    """Finish the rendered `project` (in its staging folder) with every model; the notes."""
+    """Finish the rendered `project` (in its staging folder) with every model, each run
+    where `env` allows to record its samples; the notes."""
     adapter = adapter_of(spec)
     original = _tree(project)
     scratch_root = Path(tempfile.mkdtemp(prefix=".several-models-", dir=project.parent))
@@ -192,7 +200,7 @@ def notes_of_finish(
             single = {**answers, "served_model_name": part.name, "models": []}
             single.update(getattr(adapter, "SINGLE_ANSWERS", {}))
             if part.prepared.finish is not None:  # its notes describe a one-model project
-                part.prepared.finish(scratch, single)
+                part.prepared.finish(scratch, single, env)
             made.append((part, scratch, single))
         _apply_removals(project, original, [scratch for _, scratch, _ in made])
         shared = _clear_model_area(spec, project, answers)

@@ -2,9 +2,9 @@
 folder of numbered versions is copied as it is).
 
 The serving signature is read with TensorFlow, in a separate process so TensorFlow (large,
-often in its own virtual environment) never loads into scaffold: the Python named by
-SCAFFOLD_TF_PYTHON, else this one. Without TensorFlow the model is still copied and the
-sample request is left to the user, with a note saying so.
+often in its own virtual environment) never loads into scaffold: the Python given with
+--model-python, else the one named by SCAFFOLD_TF_PYTHON, else this one. Without TensorFlow
+the model is still copied and the sample request is left to the user, with a note saying so.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from scaffold.errors import UsageError
-from scaffold.usermodel import ModelFile, Prepared, copy_model, model_dir, remove
+from scaffold.usermodel import ModelFile, Prepared, model_dir, modelenv, remove
 
 TF_PYTHON_ENV = "SCAFFOLD_TF_PYTHON"
 SIGNATURE = "serving_default"
@@ -50,43 +50,48 @@ def _layout(path: Path) -> tuple[Path, bool]:
 def prepare(model: ModelFile) -> Prepared:
     folder, versioned = _layout(model.path)
     newest = max(folder.iterdir(), key=lambda p: int(p.name)) if versioned else folder
-    samples: dict[str, Any] | None = None
-    notes: list[str] = []
-    if not model.inspect:
-        notes.append(
-            f"{folder.name} is larger than the inspection limit: its signature was not read; "
-            "write sample_request.json and sample_response.json yourself"
-        )
-    else:
-        samples, why = _read_signature(newest)
-        if samples is None:
-            notes.append(
-                f"the serving signature was not read ({why}): write sample_request.json and "
-                f"sample_response.json yourself, or set {TF_PYTHON_ENV} to a Python with "
-                "TensorFlow and generate again"
-            )
 
-    def finish(project: Path, answers: Mapping[str, Any]) -> list[str]:
+    def finish(project: Path, answers: Mapping[str, Any], env: modelenv.ModelEnv) -> list[str]:
         target = model_dir(project, answers)
         if answers.get("model_in_image"):
             target = project / "docker-context" / "models" / target.name
         remove(project, target.relative_to(project).as_posix(), "model-src/make_model.py")
-        copy_model(folder, target if versioned else target / "1")
+        env.place(folder, target if versioned else target / "1")
+        notes: list[str] = []
+        samples: dict[str, Any] | None = None
+        if not model.inspect:
+            notes.append(
+                f"{folder.name} is larger than the inspection limit: its signature was not "
+                "read; write sample_request.json and sample_response.json yourself"
+            )
+        elif env.mode == "none" and not env.python:
+            notes.append("the serving signature was not read (--model-inspect none): write "
+                         "sample_request.json and sample_response.json yourself")  # fmt: skip
+        else:
+            python = env.python or os.environ.get(TF_PYTHON_ENV) or sys.executable
+            samples, why = _read_signature(newest, python)
+            if samples is None:
+                notes.append(
+                    f"the serving signature was not read ({why}): write sample_request.json "
+                    "and sample_response.json yourself, or pass --model-python with the "
+                    "Python of an environment with TensorFlow"
+                )
         for name in ("sample_request.json", "sample_response.json"):
             if samples is None:
                 remove(project, name)
             else:
                 text = json.dumps(samples[name]) + "\n"
                 (project / name).write_text(text, encoding="utf-8")
-        if samples is None:
-            return []
-        return [f"sample_request.json and sample_response.json come from {SIGNATURE} of the model"]
+        if samples is not None:
+            notes.append(
+                f"sample_request.json and sample_response.json come from {SIGNATURE} of the model"
+            )
+        return notes
 
-    return Prepared(finish=finish, notes=notes)
+    return Prepared(finish=finish)
 
 
-def _read_signature(version: Path) -> tuple[dict[str, Any] | None, str]:
-    python = os.environ.get(TF_PYTHON_ENV) or sys.executable
+def _read_signature(version: Path, python: str) -> tuple[dict[str, Any] | None, str]:
     package_root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": package_root, "TF_CPP_MIN_LOG_LEVEL": "3"}
     code = "from scaffold.usermodel.tfserving import main; main()"

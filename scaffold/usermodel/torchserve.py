@@ -1,26 +1,31 @@
 """TorchServe model adapter: a model archive (.mar) is served as it is, as model/<name>.mar;
-a TorchScript file (.pt) is packed into one with torch-model-archiver and a generated handler.
+a TorchScript file (.pt) is packed into one with a generated handler.
 
 Only the archive's manifest is read (zipfile reads the central directory and that one entry,
 never the whole archive). The served name defaults to the manifest's modelName (or the .pt
 file's name); TorchServe serves the archive under the name given in TORCHSERVE_MODELS.
-A TorchScript model is loaded with torch (under the inspection limit) to record the samples:
-rows of as many numbers as its first 2-D weight has columns.
+
+A TorchScript file is a zip archive too: its `data.pkl` (the module's attributes and the
+shapes of its tensors) is read without torch (`pickles`), so the sample rows are as wide as
+its first 2-D weight, and the archive is written here (the layout torch-model-archiver 0.12
+writes: the file, the handler, MAR-INF/MANIFEST.json), so neither torch nor
+torch-model-archiver is needed where scaffold runs. The sample response is recorded where
+torch is: --model-python, scaffold's own environment, or the project's image (the real
+TorchServe, with the torch of the serving image).
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
-import subprocess
-import sys
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from scaffold.errors import UsageError
-from scaffold.usermodel import ModelFile, Prepared, copy_model, model_dir, need, remove
+from scaffold.usermodel import ModelFile, Prepared, model_dir, modelenv, pickles, remove
 
 MANIFEST = "MAR-INF/MANIFEST.json"
 SAFE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
@@ -45,12 +50,12 @@ def prepare(model: ModelFile) -> Prepared:
     name = str(manifest.get("model", {}).get("modelName", ""))
     defaults = {"served_model_name": name} if SAFE_NAME.fullmatch(name) else {}
 
-    def finish(project: Path, answers: Mapping[str, Any]) -> list[str]:
+    def finish(project: Path, answers: Mapping[str, Any], env: modelenv.ModelEnv) -> list[str]:
         folder = model_dir(project, answers)
         served = str(answers["served_model_name"])
         remove(project, folder.relative_to(project).as_posix(), "model-src")
         remove(project, "sample_request.json", "sample_response.json")
-        copy_model(path, folder / f"{served}.mar")
+        env.place(path, folder / f"{served}.mar")
         return [
             f"model/{served}.mar is {path.name} as it is; write sample_request.json and "
             "sample_response.json for it. Readiness GETs /predictions/"
@@ -113,9 +118,9 @@ def _torchscript(model: ModelFile) -> Prepared:
     path = model.path
     stem = path.stem
     defaults = {"served_model_name": stem} if SAFE_NAME.fullmatch(stem) else {}
-    samples = _samples(path) if model.inspect else None
+    width = read_width(path) if model.inspect else None
 
-    def finish(project: Path, answers: Mapping[str, Any]) -> list[str]:
+    def finish(project: Path, answers: Mapping[str, Any], env: modelenv.ModelEnv) -> list[str]:
         folder = model_dir(project, answers)
         served = str(answers["served_model_name"])
         remove(project, folder.relative_to(project).as_posix(), "model-src")
@@ -123,54 +128,129 @@ def _torchscript(model: ModelFile) -> Prepared:
         handler.parent.mkdir(parents=True)
         handler.write_text(HANDLER.format(file=path.name), encoding="utf-8")
         folder.mkdir(parents=True)
-        _archive(path, handler, served, folder)
+        write_archive(folder / f"{served}.mar", served, path, handler)
         notes = [f"model/{served}.mar packs {path.name} with model-src/handler.py"]
-        for name in ("sample_request.json", "sample_response.json"):
-            if samples is None:
-                remove(project, name)
-            else:
-                (project / name).write_text(json.dumps(samples[name]) + "\n", encoding="utf-8")
-        if samples is None:
-            notes.append("write sample_request.json and sample_response.json for it")
-        return notes
+        return notes + _samples(project, path, width, env)
 
-    return Prepared(defaults=defaults, finish=finish)
+    return Prepared(defaults=defaults, finish=finish, prefetch=False)
 
 
-def _samples(path: Path) -> dict[str, Any] | None:
-    """Samples from running the model on float rows sized by its first 2-D weight, or None."""
-    torch = need("torch", "torch")
+def read_width(path: Path) -> int | None:
+    """Columns of the TorchScript module's first 2-D weight (rows of that many numbers are
+    what it takes), read from its data.pkl without torch; None when unknown."""
     try:
-        module = torch.jit.load(str(path), map_location="cpu").eval()
-    except Exception as error:  # torch raises RuntimeError and its own types
+        with zipfile.ZipFile(path) as archive:
+            names = [n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
+            if not names:
+                raise UsageError(f"--model {path.name}: not a TorchScript file (no data.pkl)")
+            data = archive.read(min(names, key=len))
+    except (zipfile.BadZipFile, OSError) as error:
         raise UsageError(
             f"--model {path.name}: not a loadable TorchScript file ({error})"
         ) from None
-    widths = [p.shape[1] for p in module.parameters() if p.dim() == 2]
-    if not widths:
-        return None
-    rows = [[round(0.5 * (r + c + 1), 1) for c in range(int(widths[0]))] for r in range(2)]
     try:
-        with torch.no_grad():
-            out = module(torch.tensor(rows, dtype=torch.float32))
-        return {
-            "sample_request.json": {"instances": rows},
-            "sample_response.json": {"predictions": out.tolist()},
-        }
-    except Exception:  # the guess of the input shape did not fit: leave samples to the user
+        graph = pickles.read_bytes(data)
+    except pickles.PickleError:
         return None
+    for size in _tensor_sizes(graph.root):
+        if len(size) == 2:
+            return int(size[1])
+    return None
 
 
-def _archive(path: Path, handler: Path, name: str, export: Path) -> None:
-    need("model_archiver", "torch-model-archiver")
-    command = [
-        sys.executable, "-m", "model_archiver.model_packaging",
-        "--model-name", name, "--version", "1.0", "--serialized-file", str(path),
-        "--handler", str(handler), "--export-path", str(export), "--force",
-    ]  # fmt: skip
-    proc = subprocess.run(command, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        lines = (proc.stderr or proc.stdout).strip().splitlines()
-        raise UsageError(
-            f"--model {path.name}: torch-model-archiver failed ({lines[-1] if lines else ''})"
+def _tensor_sizes(obj: Any, depth: int = 0, seen: set[int] | None = None) -> list[tuple[int, ...]]:
+    """Sizes of the tensors of a module in attribute order (parameters as registered)."""
+    seen = set() if seen is None else seen
+    if depth > 50 or id(obj) in seen:
+        return []
+    seen.add(id(obj))
+    if isinstance(obj, pickles.Stub):
+        if obj.qualname.startswith("_rebuild_tensor") and len(obj.args) > 2:
+            size = obj.args[2]
+            return [tuple(size)] if isinstance(size, tuple) else []
+        found = []
+        for value in [*obj.attrs().values(), *obj.args]:
+            found += _tensor_sizes(value, depth + 1, seen)
+        return found
+    if isinstance(obj, dict):
+        values: list[Any] = list(obj.values())
+    elif isinstance(obj, (list, tuple)):
+        values = list(obj)
+    else:
+        return []
+    found = []
+    for value in values:
+        found += _tensor_sizes(value, depth + 1, seen)
+    return found
+
+
+def write_archive(target: Path, name: str, serialized: Path, handler: Path) -> None:
+    """A TorchServe model archive as torch-model-archiver 0.12 lays it out (the weights
+    stored, not deflated: TorchServe unpacks either, and storing is as fast as a copy)."""
+    manifest = {
+        "createdOn": datetime.datetime.now().strftime("%d/%m/%Y %H:%M:%S"),
+        "runtime": "python",
+        "model": {
+            "modelName": name,
+            "serializedFile": serialized.name,
+            "handler": handler.name,
+            "modelVersion": "1.0",
+        },
+        "archiverVersion": "0.12.0",
+    }
+    with zipfile.ZipFile(target, "w") as archive:
+        archive.write(serialized, serialized.name, compress_type=zipfile.ZIP_STORED)
+        archive.write(handler, handler.name, compress_type=zipfile.ZIP_DEFLATED)
+        archive.writestr(
+            MANIFEST, json.dumps(manifest, indent=2), compress_type=zipfile.ZIP_DEFLATED
         )
+
+
+def _samples(project: Path, path: Path, width: int | None, env: modelenv.ModelEnv) -> list[str]:
+    """Write the samples: rows from the model's width, the response from running it."""
+    import importlib.util
+
+    rows = (
+        [[round(0.5 * (r + c + 1), 1) for c in range(width)] for r in range(2)] if width else None
+    )
+    choice = env.choose(here=importlib.util.find_spec("torch") is not None, image=rows is not None)
+    response: Any = None
+    why = (
+        "--model-inspect none"
+        if env.mode == "none"
+        else "torch is not installed here and Docker is not reachable"
+    )
+    how = ""
+    if choice in ("python", "here"):
+        python = modelenv.interpreter(env, choice)
+        request_file = project / ".scaffold-request.json"
+        if rows is not None:
+            request_file.write_text(json.dumps({"instances": rows}), encoding="utf-8")
+        try:
+            ran = modelenv.run_inspector(
+                python, "torchscript_model.py", [str(path), str(request_file) if rows else "-"]
+            )
+            rows = rows or ran.get("rows")
+            if ran.get("predictions") is not None:
+                response = {"predictions": ran["predictions"]}
+                how = f"by running it with torch {ran.get('torch')} in {python}"
+        except modelenv.InspectError as error:
+            why = f"the model could not be run ({error})"
+        finally:
+            request_file.unlink(missing_ok=True)
+    elif choice == "image" and rows is not None:
+        recorded = modelenv.record_in_image(project, env, {"instances": rows})
+        response, why = recorded.response, recorded.why
+        how = "by the real TorchServe in the project's image"
+    if rows is None:
+        remove(project, "sample_request.json", "sample_response.json")
+        return [f"{path.name} has no 2-D weight to size rows by: write sample_request.json "
+                "and sample_response.json yourself"]  # fmt: skip
+    (project / "sample_request.json").write_text(
+        json.dumps({"instances": rows}) + "\n", encoding="utf-8"
+    )
+    if response is None:
+        remove(project, "sample_response.json")
+        return [f"sample_response.json was not recorded ({why}): write it yourself"]
+    (project / "sample_response.json").write_text(json.dumps(response) + "\n", encoding="utf-8")
+    return [f"sample_response.json was recorded {how}"]

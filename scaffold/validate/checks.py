@@ -13,6 +13,7 @@ from typing import Any
 
 from scaffold import instances, layout
 from scaffold.servers import SERVERS
+from scaffold.validate import pins, weights
 from scaffold.validate.dockerfile import VARIABLE, Command, Dockerfile
 from scaffold.validate.model import (
     AUTH_MODES,
@@ -967,6 +968,19 @@ def check_samples(ctx: Context) -> None:
             )
         elif name.endswith(".json"):
             _check_json(ctx, path, shown)
+    expected = set(re.findall(r"sample_response\.\w+", ctx.read(smoke) or ""))
+    for name in sorted(expected):
+        shown = ctx.rel(folder / name)
+        if not (folder / name).is_file():
+            ctx.warn(
+                "smoke.response.missing",
+                shown,
+                "",
+                f"{shown} (the response smoke_test.py expects) is missing: the smoke test "
+                "will fail after the request succeeds",
+                f"Save the response the model should give to {shown} (the smoke test shows "
+                "what the server answered), or run it with --expect none",
+            )
 
 
 def _check_json(ctx: Context, path: Path, name: str) -> None:
@@ -1046,4 +1060,6 @@ AFTER_CONTRACT = (
     check_model_file,
     check_samples,
     check_model_samples,
+    pins.check_requirements,
+    weights.check_weights,
 )

@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from scaffold import layout
+from scaffold.assets import LOCAL_MODEL_VERSION
 from scaffold.instances import instance_types
 from scaffold.project import AZUREML_MODELS_ROOT
 from scaffold.servers import SERVERS, ServerSpec
@@ -401,6 +402,8 @@ class Context:
         self.listen_port: int | None = None
         #: Set by a contract check that knows the models the server serves (their names).
         self.served_models: set[str] | None = None
+        #: Consult the package index for the image's requirements (`--offline`: no).
+        self.index = True
         self._texts: dict[Path, str | None] = {}
 
     # Reporting -------------------------------------------------------------------------
@@ -533,7 +536,9 @@ class Context:
             return None
         name, version = _scalar(raw.get("name")), _scalar(raw.get("version"))
         local = self.local(raw.get("path"))
-        model_dir = AZUREML_MODELS_ROOT / name / version if name and version else SYMBOLIC_MODEL_DIR
+        # No version: scaffold deploy numbers versions by content; locally it is version 1.
+        mounted = version or LOCAL_MODEL_VERSION
+        model_dir = AZUREML_MODELS_ROOT / name / mounted if name else SYMBOLIC_MODEL_DIR
         mount_path = (self.deployment or {}).get("model_mount_path")
         mount = (
             PurePosixPath(mount_path)

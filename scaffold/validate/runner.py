@@ -53,6 +53,7 @@ def validate_project(
     schema: bool = True,
     files: Sequence[Path] | None = None,
     endpoint_file: Path | None = None,
+    index: bool = True,
 ) -> ValidationReport:
     """Check a project folder and report every problem found, all at once.
 
@@ -65,6 +66,8 @@ def validate_project(
             folder) instead of every one found.
         endpoint_file: Pair every deployment with this endpoint file instead of the one
             found for it (by its name and endpoint_name).
+        index: Check the image's pip requirements against the package index (PyPI or the
+            file's own), when it answers; the offline rules run either way.
 
     Returns:
         The report; `report.errors` is empty when nothing blocks a deployment.
@@ -76,6 +79,7 @@ def validate_project(
         endpoint = endpoint_file or layout.endpoint_file(root)
         ctx = _context(root, None, endpoint.expanduser().resolve() if endpoint else None)
         ctx.problems += _no_deployment(root)
+        ctx.index = index
         run_checks(ctx)
         if schema:
             from scaffold.validate.schema import schema_step
@@ -87,6 +91,7 @@ def validate_project(
         ctx = _context(root, deployment, pair or layout.endpoint_file_for(root, deployment))
         if endpoint_file is None:
             _note_endpoint(ctx, root)
+        ctx.index = index
         run_checks(ctx)
         if schema:
             from scaffold.validate.schema import schema_step

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from scaffold.validate.contracts._common import flag, flag_port, model_mismatch, script_texts
 from scaffold.validate.model import Context
@@ -175,4 +176,127 @@ def _triton_model(ctx: Context, name: str, folder: Path) -> None:
             "",
             f"{rel} has no {what}",
             f"Add {rel}/1/{wanted or '<model file>'}",
+        )
+        return
+    if wanted == "model.onnx":
+        onnx_files = [v / wanted for v in versions if (v / wanted).is_file()]
+        if onnx_files:
+            _onnx_config(ctx, config, text, onnx_files[-1])
+
+
+# --- config.pbtxt against the ONNX model -----------------------------------------------------
+def _onnx_config(ctx: Context, config: Path, text: str, model_file: Path) -> None:
+    """What Triton's ONNX Runtime backend checks when it loads the model: the inputs and
+    outputs the config lists exist in model.onnx with the same data type and shape (batch
+    dimension and `reshape` taken into account), and max_batch_size > 0 only for a model
+    whose every tensor has a variable first dimension. Needs the `onnx` package (skipped
+    without it)."""
+    import importlib.util
+
+    from scaffold.errors import ScaffoldError
+    from scaffold.validate import pbtxt
+
+    if importlib.util.find_spec("onnx") is None:
+        return
+    from scaffold.usermodel import triton as onnx_model
+
+    try:
+        fields = pbtxt.parse(text)
+        layout, _ = onnx_model.read(model_file)
+    except (pbtxt.PbtxtError, ScaffoldError):
+        return
+    rel = ctx.rel(config)
+    batch = pbtxt.one(fields, "max_batch_size", 0)
+    if isinstance(batch, int) and batch > 0 and not layout.batched:
+        fixed = [t.name for t in layout.inputs + layout.outputs if not t.dims or t.dims[0] != -1]
+        ctx.error(
+            "triton.onnx.batching",
+            rel,
+            "max_batch_size",
+            f"max_batch_size is {batch} but model.onnx cannot batch: {', '.join(fixed[:3])} "
+            "has no variable first dimension (Triton refuses to load it)",
+            "Set max_batch_size: 0 and list the full dims",
+        )
+        return
+    batched = isinstance(batch, int) and batch > 0
+    for block, tensors in (("input", layout.inputs), ("output", layout.outputs)):
+        listed = [e for e in pbtxt.repeated(fields, block) if isinstance(e, dict)]
+        by_name = {t.name: t for t in tensors}
+        for entry in listed:
+            _onnx_tensor(ctx, rel, block, entry, by_name, batched)
+        names = {pbtxt.one(e, "name") for e in listed}
+        missing = [t.name for t in tensors if t.name not in names]
+        if listed and missing and block == "input":
+            ctx.error(
+                "triton.onnx.input_missing",
+                rel,
+                "input",
+                f"model.onnx needs input(s) {', '.join(missing)}, which config.pbtxt does not list",
+                "List every model input in config.pbtxt (or leave inputs out: auto-complete)",
+            )
+
+
+def _onnx_tensor(
+    ctx: Context,
+    rel: str,
+    block: str,
+    entry: dict[str, Any],
+    by_name: dict[str, Any],
+    batched: bool,
+) -> None:
+    from scaffold.usermodel.triton import DTYPES
+    from scaffold.validate import pbtxt
+
+    name = pbtxt.one(entry, "name")
+    tensor = by_name.get(name)
+    key = f"{block}.{name}"
+    if tensor is None:
+        ctx.error(
+            "triton.onnx.name",
+            rel,
+            key,
+            f"config.pbtxt lists {block} `{name}`, which model.onnx does not have "
+            f"(it has {', '.join(by_name) or 'none'})",
+            f"Use the model's own {block} names",
+        )
+        return
+    want_type = DTYPES[tensor.onnx_type][0]
+    data_type = pbtxt.one(entry, "data_type")
+    if data_type is not None and data_type != want_type:
+        ctx.error(
+            "triton.onnx.data_type",
+            rel,
+            key,
+            f"{block} `{name}` is {data_type} in config.pbtxt but {want_type} in model.onnx",
+            f"Set data_type: {want_type}",
+        )
+    dims = pbtxt.repeated(entry, "dims")
+    reshape = pbtxt.one(entry, "reshape")
+    shape = pbtxt.repeated(reshape, "shape") if isinstance(reshape, dict) else dims
+    model = list(tensor.dims[1:] if batched else tensor.dims)
+    fits = len(shape) == len(model) and all(
+        a == -1 or b == -1 or a == b for a, b in zip(shape, model, strict=True)
+    )
+    if not fits:
+        batch_only = batched and not model
+        fix = (
+            "Add reshape: { shape: [ ] } (the tensor has only the batch dimension), as "
+            "Triton's auto-complete writes"
+            if batch_only and dims == [1]
+            else f"Set dims: [ {', '.join(str(d) for d in model) or '1'} ]"
+            + (" with reshape: { shape: [ ] }" if batch_only else "")
+        )
+        ctx.error(
+            "triton.onnx.dims",
+            rel,
+            key,
+            f"{block} `{name}` has dims [ {', '.join(str(d) for d in dims)} ]"
+            + (" (reshape [ " + ", ".join(str(d) for d in shape) + " ])" if reshape else "")
+            + " but in model.onnx it "
+            + (
+                "has only the batch dimension"
+                if batch_only
+                else f"is {'[batch] + ' if batched else ''}[ {', '.join(str(d) for d in model)} ]"
+            ),
+            fix,
         )

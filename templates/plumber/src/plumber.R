@@ -21,7 +21,7 @@
 #
 # Using your own model:
 #   * a model object that works with predict(model, newdata = df): saveRDS() it into
-#     your model folder (see model-src/make_model.R); nothing here needs to change
+#     your model folder, e.g. saveRDS(fit, "model/model.rds"); nothing here needs to change
 #     (glm models predict on the response scale, e.g. probabilities);
 #   * a crate (a function taking a data frame and returning predictions) saved as
 #     crate.bin: also works as is;
