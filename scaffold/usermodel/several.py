@@ -66,7 +66,7 @@ def default_name(prepared: Prepared, path: Path) -> str:
     """The name a model is served under unless NAME=PATH names it: the one the model itself
     carries (a .mar's modelName), else its file or folder name, made a valid name."""
     served = prepared.defaults.get("served_model_name")
-    if isinstance(served, str) and NAME.fullmatch(served):
+    if isinstance(served, str) and NAME.fullmatch(served) and served.lower() not in GENERIC:
         return served
     stem = path.name if path.is_dir() else path.stem
     while (stem.isdigit() or stem.lower() in GENERIC) and path.parent != path:
