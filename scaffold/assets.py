@@ -221,17 +221,29 @@ def check_pinned_locally(plan: DeployPlan, workspace: str) -> None:
 # -- deciding with Azure's registry --------------------------------------------------------------
 
 
-def _versions(client: Any, local: _Local) -> list[Any]:
+def _versions(client: Any, local: _Local) -> dict[str, tuple[Any, bool]]:
+    """version -> (asset, archived), archived versions included: azure-ai-ml lists only
+    active ones by default, but an archived version keeps its number and files (and stays
+    usable by explicit version), so "the next" number past the active ones would collide
+    with it. (The SDK's entities do not carry the archived flag: two listings.)"""
+    from azure.ai.ml.constants import ListViewType
     from azure.core.exceptions import ResourceNotFoundError
 
     from scaffold.deploy import azure_errors, sdk_quiet
 
     operations = client.models if local.kind == "model" else client.environments
+    found: dict[str, tuple[Any, bool]] = {}
     with sdk_quiet(), azure_errors(f"listing the versions of {local.kind} {local.name}"):
-        try:
-            return list(operations.list(name=local.name))
-        except ResourceNotFoundError:
-            return []
+        for view, archived in (
+            (ListViewType.ARCHIVED_ONLY, True),
+            (ListViewType.ACTIVE_ONLY, False),
+        ):
+            try:
+                for asset in operations.list(name=local.name, list_view_type=view):
+                    found[str(asset.version)] = (asset, archived)
+            except ResourceNotFoundError:
+                continue
+    return found
 
 
 def _registered_path(asset: Any) -> str:
@@ -242,7 +254,8 @@ def _registered_path(asset: Any) -> str:
 
 
 def _decide(client: Any, local: _Local) -> AssetDecision:
-    versions = {str(v.version): v for v in _versions(client, local)}
+    listed = _versions(client, local)
+    versions = {version: asset for version, (asset, _) in listed.items()}
     if local.pinned:
         existing = versions.get(local.pinned)
         if existing is None:
@@ -250,10 +263,24 @@ def _decide(client: Any, local: _Local) -> AssetDecision:
         if _holds(_registered_path(existing), local.key):
             return AssetDecision(local.kind, local.name, local.pinned, "reuse", local.key)
         raise _pinned_refusal(local, "is registered with other files")
+
+    def _archived(version: str) -> bool:
+        return listed[version][1]
+
     same = [v for v, asset in versions.items() if _holds(_registered_path(asset), local.key)]
     if same:
-        version = max(same, key=lambda v: (v.isdigit(), int(v) if v.isdigit() else 0, v))
-        return AssetDecision(local.kind, local.name, version, "reuse", local.key)
+        # An active version first; an archived one still serves by its explicit version.
+        version = max(
+            same,
+            key=lambda v: (
+                not _archived(v),
+                v.isdigit(),
+                int(v) if v.isdigit() else 0,
+                v,
+            ),
+        )
+        note = " (an archived version)" if _archived(version) else ""
+        return AssetDecision(local.kind, local.name, version, "reuse", local.key, note)
     numbers = [int(v) for v in versions if v.isdigit()]
     version = str(max(numbers) + 1) if numbers else LOCAL_MODEL_VERSION
     note = f" (the model changed since version {max(numbers)})" if numbers else ""

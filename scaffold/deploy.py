@@ -158,10 +158,20 @@ def azure_errors(what: str) -> Iterator[None]:
     try:
         yield
     except (CoreError, MlException) as error:
-        status, text = _error_text(error)
-        found = diagnose(text, {})
-        fix = f"; {found[0].fix}" if found and _is_auth(error, status) else ""
-        raise AzureError(f"{what} failed: {text}{fix}") from None
+        raise _azure_error(what, error) from None
+
+
+def _azure_error(what: str, error: BaseException) -> AzureError:
+    """One line: what failed, Azure's most specific message, and the likely cause with its
+    fix, found in the whole error (details[], nested bodies), not only in its one line: a
+    taken endpoint name, the endpoint quota, a provider not registered, a refused sign-in."""
+    status, text = _error_text(error)
+    _, full = error_details(error)
+    found = diagnose(full, {})
+    if _is_auth(error, status):
+        found = [d for d in found if d.code in {"unauthorized", "storage-access"}] or found
+    fix = f"; likely: {found[0].cause}; fix: {found[0].fix}" if found else ""
+    return AzureError(f"{what} failed: {text}{fix}")
 
 
 # -- plan -----------------------------------------------------------------------------------
@@ -493,8 +503,7 @@ def _create_deployment(
     except (CoreError, MlException) as error:
         status, text = _error_text(error)
         if _is_auth(error, status):
-            found = diagnose(text, {})
-            raise AzureError(f"deploying {name} failed: {text}; {found[0].fix}") from None
+            raise _azure_error(f"deploying {name}", error) from None
         _, full = error_details(error)
         raise _failed(client, plan, f"deployment {name} failed", text, full=full) from None
 

@@ -126,6 +126,21 @@ def _event(name_pattern: str) -> Test:
     return test
 
 
+def _container_log(container: str, pattern: str) -> Test:
+    """The log of the container named like `container` (e.g. storage-initializer) matches."""
+    regex = re.compile(pattern, re.IGNORECASE)
+
+    def test(failure: Failure) -> dict[str, str] | None:
+        for name, text in failure.logs.items():
+            if container in name.lower():
+                match = regex.search(text)
+                if match:
+                    return {k: v for k, v in match.groupdict().items() if v is not None}
+        return None
+
+    return test
+
+
 def _step_failed(*steps: str) -> Test:
     wanted = {s.lower() for s in steps}
 
@@ -195,7 +210,8 @@ _CRASH_LINE = re.compile(
     r"^.*(?:\b[A-Za-z_][\w.]*(?:Error|Exception)\b(?::|\s*$)|\bError(?: in |: )|\berror: "
     r"|\bFATAL\b|\bFatal error\b|\bpanic: |Segmentation fault|exited with (?:code|status) [1-9]"
     r"|executable file not found|command not found|Permission denied|cannot execute"
-    r"|there is no package called|Traceback \(most recent call last\)).*$",
+    r"|there is no package called|No module named ['\"]|cannot import name ['\"]"
+    r"|Traceback \(most recent call last\)).*$",
     re.MULTILINE,
 )
 #: An HTTP status in context (`-> HTTP 424`, `status code: 429`), not any number.
@@ -217,15 +233,44 @@ _LISTENING = re.compile(
 )
 
 
+def _internal_ports() -> frozenset[str]:
+    """Ports servers listen on behind their image's own front server (the registry's
+    `internal_ports`): not the port the probes reach."""
+    from scaffold.servers import SERVERS
+
+    return frozenset(str(port) for spec in SERVERS.values() for port in spec.internal_ports)
+
+
 def _port_mismatch(failure: Failure) -> dict[str, str] | None:
     """The server says it listens on a port other than the routes' (the settings' port is
     passed as the failure's `expected_port` by `diagnose`)."""
     expected = failure.expected_port
     if not expected:
         return None
-    ports = {m["port"] for m in _LISTENING.finditer(failure.log_text)}
+    ports = {m["port"] for m in _LISTENING.finditer(failure.log_text)} - _internal_ports()
     if ports and str(expected) not in ports:
         return {"listen_port": sorted(ports)[0]}
+    return None
+
+
+_LOOPBACK = re.compile(
+    r"(?:Listening|Running|started|serving|Uvicorn running).{0,40}"
+    r"(?:127\.0\.0\.1|localhost)(?::(?P<port>\d{2,5}))?",
+    re.IGNORECASE,
+)
+
+
+def _bind_localhost(failure: Failure) -> dict[str, str] | None:
+    """The server listens on 127.0.0.1 on the port the probes reach (or on a port the log
+    alone cannot tell is internal). A server behind its image's own front server (azmlinfsrv
+    on 127.0.0.1:31311 behind nginx) is no such case."""
+    expected = str(failure.expected_port or "")
+    internal = _internal_ports()
+    for match in _LOOPBACK.finditer(failure.log_text):
+        port = match["port"] or ""
+        if port in internal or (expected and port and port != expected):
+            continue
+        return {}
     return None
 
 
@@ -236,23 +281,68 @@ RULES: tuple[_Rule, ...] = (
             r"Asset paths cannot be updated|already registered and cannot be changed"
             r"|already linked to an asset|does not match the content|cannot be overwritten"
             r"|version .{0,60}already exists with (?:a )?different"
+            r"|was deleted .{0,80}cannot be recreated|try again with a different version"
         ),
-        "a registered model, code or environment version cannot change its content: Azure "
-        "refused new files under a version that already exists",
+        "a registered model, code or environment version cannot change its content (nor be "
+        "registered again once deleted): Azure refused new files under a version that already "
+        "exists or existed",
         "remove `version:` under model in deployment.yml so scaffold deploy picks the version "
-        "from the content (or raise it, now {model_version!r}); for a named environment raise "
+        "from the content{model_version_raise}; for a named environment raise "
         "environment.version",
+    ),
+    _rule(
+        "asset-not-found",
+        _any(
+            _code("ModelNotFound", "EnvironmentNotFound", "CodeNotFound", "AssetNotFound"),
+            _msg(
+                r"(?:Model|Environment|Code|Data) (?:container|asset|version)? ?(?:with name"
+                r"|name)?:? .{0,120}not found|not found in (?:the |provided )?workspace"
+                r"|Could not find (?:asset|model|environment)"
+            ),
+        ),
+        "deployment.yml references a registered asset (azureml:NAME:VERSION) this workspace "
+        "does not have (another workspace, a typo, or a version never registered)",
+        "register it in this workspace first (`az ml model list -n NAME` lists what exists), "
+        "or point model.path (or environment.build) at the local folder so scaffold deploy "
+        "registers it; check --workspace",
+    ),
+    _rule(
+        "deployment-not-found",
+        _msg(
+            r"Deployment(?: name)? \S+ not found (?:for this|in) endpoint|No deployment exists "
+            r"for this endpoint|deployment \S+ (?:does not exist|was not found)"
+        ),
+        "the deployment does not exist on the endpoint: never created, its creation failed, "
+        "it was deleted, or it was created seconds ago and Azure does not list it yet",
+        "deploy it first (scaffold deploy), or name an existing one: --deployment "
+        "(`az ml online-deployment list -e <endpoint>` lists them); right after a deploy, "
+        "wait a minute and retry",
     ),
     _rule(
         "endpoint-name-taken",
         _msg(
             r"endpoint with this name already exists|EndpointAlreadyExists"
             r"|endpoint name .{0,40}(?:already (?:exists|in use|taken)|not available)"
+            r"|already an endpoint with (?:this|the) name|(?:names? )?(?:needs|must) to be "
+            r"unique (?:within|in|per) (?:a|the) region"
         ),
-        "endpoint names are unique per Azure region, and {endpoint_name!r} is taken (by "
+        "endpoint names are unique per Azure region, and {endpoint_name_text} is taken (by "
         "another workspace, or a deleted endpoint still being removed)",
         "choose another name: `name` in endpoint.yml and `endpoint_name` in deployment.yml "
         "(scaffold new adds a short unique suffix to its default names)",
+    ),
+    _rule(
+        "storage-access",
+        _msg(
+            r"AuthorizationPermissionMismatch|AuthorizationFailure|This request is not "
+            r"authorized to perform this operation|KeyBasedAuthenticationNotPermitted"
+        ),
+        "the identity scaffold signs in with cannot read or write the workspace's storage "
+        "account (no data-plane role on it, or its firewall blocks this machine); azure-ai-ml "
+        "uploads the model and code there with your identity",
+        "give the identity Storage Blob Data Contributor on the workspace's storage account "
+        "(roles take a few minutes to apply), and allow this network in the storage "
+        "account's firewall",
     ),
     _rule(
         "unauthorized",
@@ -278,7 +368,10 @@ RULES: tuple[_Rule, ...] = (
     ),
     _rule(
         "scoring-unauthorized",
-        _msg(r"-> HTTP 401"),
+        _msg(
+            r"-> HTTP 401|key_auth_access_denied|aml_token .{0,40}expired"
+            r"|(?:Entra|AAD|aad) token (?:was )?denied|token denied by policy"
+        ),
         "the endpoint rejected the key or token sent to the scoring URI (a regenerated key, "
         "an expired aml_token, or an aad_token endpoint without the role)",
         "run scaffold smoke again (it fetches a fresh key or token); check auth_mode in "
@@ -286,17 +379,35 @@ RULES: tuple[_Rule, ...] = (
     ),
     _rule(
         "no-traffic",
-        _msg(r"-> HTTP 404"),
+        _msg(
+            r"-> HTTP 404|No valid deployments to route to|no deployment with positive weight"
+            r"|at least one deployment with positive weight"
+        ),
         "no deployment of the endpoint receives traffic (or the scoring path is wrong)",
         "give a deployment traffic (scaffold deploy --traffic <deployment>=100) or test one "
         "deployment with scaffold smoke --deployment <name>",
     ),
     _rule(
         "model-error",
-        _msg(rf"{_STATUS}424\b|ms-azureml-model-error"),
+        _msg(
+            rf"{_STATUS}424\b|ms-azureml-model-error"
+            r"|An unexpected error occurred in scoring script"
+        ),
         "the container answered the scoring request with an error (Azure reports it as 424)",
         "run `scaffold run` and read the container log for the failing request; fix the "
         "scoring code or the request (sample_request.json)",
+    ),
+    _rule(
+        "request-rejected",
+        _msg(
+            r"value is not provided for the ['\"]?\w+['\"]? parameter|Invalid input format"
+            r"|(?:missing|required) (?:the )?(?:key|field|parameter|input) ['\"]\w+['\"]"
+            r"|(?:input|request)(?: body| data)? (?:is )?(?:not in the expected|does not match)"
+        ),
+        "the scoring server rejected the request body: a field it needs is missing or has "
+        "another shape (MLflow and Azure ML's model servers expect an input_data field)",
+        "send the shape the server expects: check sample_request.json against the scoring "
+        "code (or the model's signature); `scaffold run` shows the server's own error for it",
     ),
     _rule(
         "request-timeout",
@@ -428,10 +539,16 @@ RULES: tuple[_Rule, ...] = (
             r"Dockerfile.{0,80}(?:not found|does not exist|no such file|cannot (?:be )?find)"
             r"|cannot locate specified Dockerfile|failed to read dockerfile"
             r"|unable to prepare context|dockerfile_path"
+            r"|error from sender: resolve|lstat \S+: no such file or directory"
+            r"|COPY failed:[^\n]{0,120}(?:not found|no such file|does not exist)"
+            r"|not found in build context|failed to compute cache key"
         ),
-        "the build context has no Dockerfile where environment.build says",
+        "the build context has no Dockerfile where environment.build says, or lacks a file "
+        "the Dockerfile COPYs",
         "check environment.build.path (the folder sent to Azure) and build.dockerfile_path "
-        "(relative to it) in deployment.yml; `scaffold run` builds the same context locally",
+        "(relative to build.path, not to the project) in deployment.yml, and that "
+        "docker-context/.dockerignore keeps the files COPY needs; `scaffold run` builds the "
+        "same context locally",
         group="build",
     ),
     _rule(
@@ -463,12 +580,46 @@ RULES: tuple[_Rule, ...] = (
         _msg(
             r"Unable to download user model|model/code artifacts|BlobContainerNotFound"
             r"|StorageManifestError|BlobNotFound|The specified blob does not exist"
+            r"|ModelAssetPathNotFoundInStorage|No blobs found in storage"
         ),
         "the model or code files registered with the deployment are gone from the workspace "
         "storage (a deleted container or blob, or another storage account)",
         "deploy again so scaffold registers the files anew (remove the pinned model.version "
         "in deployment.yml if that version points at the lost files); check the workspace's "
         "default datastore",
+    ),
+    _rule(
+        "identity-roles",
+        _any(
+            _msg(
+                r"Startup task failed due to (?:authorization error|incorrect role assignment)"
+                r"|(?:assign|grant)[^\n]{0,40}role[^\n]{0,60}to the endpoint"
+            ),
+            _all(  # an identity without a role, unless it is the registry's (image-pull)
+                _msg(
+                    r"\bIdentity\(object id|(?:managed|endpoint'?s?|user-assigned) identity"
+                    r"[^\n]{0,80}(?:does not have|doesn't have|lacks|is not authorized|has no) "
+                ),
+                _not(_msg(r"pull permission|AcrPull|registry")),
+            ),
+            _all(
+                _any(_step_failed("UserContainerImagePull"), _event(r"ImagePull|PullFail")),
+                _any(_step_failed("ModelDownload"), _event(r"DownloadFailed|ModelDownload")),
+            ),
+            # the storage initializer (model and code download) refused by the storage account
+            _container_log(
+                "storage-init",
+                r"AuthorizationPermissionMismatch|AuthorizationFailure|not authorized to perform "
+                r"this operation|Status Code=403|\b403 (?:Forbidden|Client Error)",
+            ),
+        ),
+        "the endpoint's identity cannot read the workspace's registry or storage (both the "
+        "image pull and the model download fail when a user-assigned identity lacks its roles)",
+        "with a user-assigned identity (identity in endpoint.yml) grant it AcrPull on the "
+        "workspace registry and Storage Blob Data Reader on the workspace storage account "
+        "(and the role the message names); or use the system-assigned identity (Azure grants "
+        "both); role assignments take a few minutes to apply",
+        group="start",
     ),
     _rule(
         "image-pull",
@@ -487,12 +638,18 @@ RULES: tuple[_Rule, ...] = (
         group="start",
     ),
     _rule(
-        "identity-roles",
-        _msg(r"Startup task failed due to (?:authorization error|incorrect role assignment)"),
-        "the endpoint's identity cannot read the workspace's registry or storage",
-        "with a user-assigned identity (identity in endpoint.yml) grant it AcrPull on the "
-        "workspace registry and Storage Blob Data Reader on the workspace storage account; "
-        "or use the system-assigned identity (Azure grants both)",
+        "provider-not-registered",
+        _any(
+            _code("MissingSubscriptionRegistration", "SubscriptionNotRegistered"),
+            _msg(
+                r"not registered to use (?:the )?namespace"
+                r"|resource provider .{0,60}not registered"
+            ),
+        ),
+        "the subscription has not registered the resource provider {namespace} (a one-time "
+        "step per subscription)",
+        "register it: az provider register --namespace {namespace} (needs the subscription's "
+        "Contributor role; takes a few minutes), then deploy again",
     ),
     _rule(
         "subscription",
@@ -500,7 +657,7 @@ RULES: tuple[_Rule, ...] = (
             _code("SubscriptionNotFound", "InvalidSubscriptionId"),
             _msg(
                 r"subscription .{0,80}(?:doesn'?t exist|does not exist|could not be found"
-                r"|is disabled|not registered)"
+                r"|is disabled)"
             ),
         ),
         "the subscription is unknown, disabled, or lacks the Microsoft.MachineLearningServices "
@@ -547,9 +704,17 @@ RULES: tuple[_Rule, ...] = (
     ),
     _rule(
         "operation-in-progress",
-        _all(
-            _any(_code("Conflict", "OperationInProgress"), _http(409)),
-            _msg(r"in progress|being (?:updated|created|deleted)|another operation|conflict"),
+        _any(
+            _all(
+                _any(_code("Conflict", "OperationInProgress"), _http(409)),
+                _msg(r"in progress|being (?:updated|created|deleted)|another operation"),
+            ),
+            _msg(
+                r"(?:because|while) it is in (?:Updating|Creating|Deleting|Provisioning)"
+                r"(?: provisioning)? state|another operation (?:on (?:the )?same \w+ )?is "
+                r"(?:already )?(?:running|in progress)"
+                r"|operation .{0,40}already (?:running|in progress)"
+            ),
         ),
         "another operation on the endpoint or deployment is still running",
         "wait for it to finish (scaffold logs, or the studio's endpoint page), then deploy again",
@@ -576,6 +741,32 @@ RULES: tuple[_Rule, ...] = (
         group="start",
     ),
     _rule(
+        "system-library-missing",
+        _log(r"(?P<library>[\w.+-]+\.so(?:\.\d+)*): cannot open shared object file"),
+        "the image lacks the system library {library} that a package of the scoring code "
+        "loads (opencv-python needs libGL, for example)",
+        "install it in docker-context/Dockerfile (apt-get install -y the Debian package that "
+        "ships it, e.g. libgl1 for libGL.so.1), or use the package's headless build "
+        "(opencv-python-headless); `scaffold run` builds and starts the same image",
+        group="files",
+    ),
+    _rule(
+        "scoring-script-missing",
+        _log(
+            r"(?:No such file or directory|not found|does not exist)[^\n]{0,20}?:?\s*['\"]"
+            r"(?P<script>/var/azureml-app/(?!azureml-models/)[^'\"\n]+\.(?:py|R|r))['\"]"
+            r"|entry script .{0,60}(?:not found|does(?:n't| not) exist)"
+            # azmlinfsrv (and the v1 images) import the scoring script as module "main"
+            r"|No module named ['\"]main['\"]"
+        ),
+        "the scoring script is not where code_configuration says: Azure mounts the code folder "
+        "at /var/azureml-app/<folder name>/ and looks for scoring_script inside it",
+        "check code_configuration.code (the folder to upload) and scoring_script (a path "
+        "relative to that folder) in deployment.yml; `scaffold run` mounts the code the same "
+        "way",
+        group="files",
+    ),
+    _rule(
         "model-not-found",
         _log(
             r"No versions of servable|model.{0,40}not found|No such file or directory"
@@ -587,6 +778,7 @@ RULES: tuple[_Rule, ...] = (
         "check model.path (now {model_path!r}) and model_mount_path (now "
         "{model_mount_path!r}) in deployment.yml against the path the server reads (its "
         "environment_variables and start script); `scaffold run` mounts it the same way",
+        group="files",
     ),
     _rule(
         "token-auth",
@@ -598,10 +790,7 @@ RULES: tuple[_Rule, ...] = (
     ),
     _rule(
         "bind-localhost",
-        _log(
-            r"(?:Listening|Running|started|serving|Uvicorn running).{0,40}"
-            r"(?:127\.0\.0\.1|localhost)"
-        ),
+        lambda f: _bind_localhost(f),
         "the server listens on 127.0.0.1 only, which the platform's probes cannot reach",
         "make the server bind 0.0.0.0 (host in the start script / config) on port {port}",
     ),
@@ -622,6 +811,19 @@ RULES: tuple[_Rule, ...] = (
         "start with the same mounts and variables",
     ),
     _rule(
+        "worker-boot",
+        _log(
+            r"Worker failed to boot|gunicorn/finish 3\b"
+            r"|gunicorn\b.{0,80}exit(?:ed with)? code:? 3\b"
+        ),
+        "the scoring code failed while loading: gunicorn (azmlinfsrv's server) stops with exit "
+        "code 3 when a worker cannot boot, i.e. an exception at import or in init()",
+        "find the exception above the exit in the log (`scaffold logs --lines 300`); a "
+        "missing package goes in docker-context/requirements.txt, a model path error in "
+        "init() against AZUREML_MODEL_DIR; `scaffold run` starts the same server locally",
+        group="start",
+    ),
+    _rule(
         "container-exited",
         _anywhere(
             r"(?:exited|terminated) with (?:exit )?(?:code|status):? ?(?P<exit_code>[1-9]\d*)"
@@ -631,6 +833,28 @@ RULES: tuple[_Rule, ...] = (
         "read the container log (`scaffold logs`) for the reason; `scaffold run` starts the "
         "image the same way and shows the error",
         group="start",
+    ),
+    _rule(
+        "schema",
+        _msg(
+            r"Validation for \w+Schema failed|We could not parse|Unknown field\b"
+            r"|In order to specify an existing \w+, please provide"
+        ),
+        "azure-ai-ml rejected the YAML: a key is unknown, misplaced or has another form than "
+        "its schema (the message names the key)",
+        "run scaffold validate: it names the key path and the fix (a registered asset is "
+        "written `azureml:NAME:VERSION`, a local one as `path:`)",
+    ),
+    _rule(
+        "docker-unavailable",
+        _msg(
+            r"make sure Docker Engine is installed and running|Cannot connect to the Docker "
+            r"daemon|DockerEngineNotAvailable|Docker (?:daemon|engine) is not running"
+        ),
+        "Docker Engine is not running (or not reachable) on this machine; local endpoints "
+        "(az ml ... --local) and scaffold run/serve need it",
+        "start Docker (Docker Desktop, or `sudo systemctl start docker`) and check that "
+        "`docker info` works for your user",
     ),
     _rule(
         "missing-driver",
@@ -721,7 +945,10 @@ TIMEOUT = Diagnosis("timeout", TIMEOUT_CAUSE, TIMEOUT_FIX)
 def _first_error(log: str) -> str:
     """The line that says why a server stopped: the last exception line of the log."""
     lines = [m.group(0).strip() for m in _CRASH_LINE.finditer(log)]
-    lines = [line for line in lines if not line.startswith("Traceback")]
+    lines = [line for line in lines if "Traceback (most recent call last)" not in line]
+    if not lines and "Traceback (most recent call last)" in log:
+        # The log was cut before the exception line (getLogs' --lines, a partial paste).
+        return "a Python exception (its traceback is in the log; the last lines are cut off)"
     return lines[-1][:300] if lines else ""
 
 
@@ -802,10 +1029,18 @@ def _values(failure: Failure, settings: DeploymentSettings) -> dict[str, str]:
         f" (now {settings.instance_type})" if settings.instance_type else ""
     )
     values["instance_count_now"] = f" (now {settings.instance_count})"
+    values["model_version_raise"] = (
+        f" (or raise it above {settings.model_version})" if settings.model_version else ""
+    )
+    values["endpoint_name_text"] = (
+        repr(settings.endpoint_name) if settings.endpoint_name else "the endpoint's name"
+    )
     build_log = _BUILD_LOG.search(failure.message_text)
     values["build_log_text"] = (
         f" (build log: {build_log['log'].rstrip('.,)')})" if build_log else ""
     )
+    namespace = re.search(r"namespace '(?P<ns>[\w.]+)'", failure.message_text)
+    values["namespace"] = namespace["ns"] if namespace else "Microsoft.MachineLearningServices"
     request_id = _REQUEST_ID.search(failure.message_text)
     values["request_id_text"] = f" (request id {request_id['id']})" if request_id else ""
     status = re.search(

@@ -70,6 +70,23 @@ _ANCHOR = re.compile(r"aka\.ms/oe-tsg#(?:error|err)-(?P<anchor>[a-z]+)", re.IGNO
 _PAREN_CODE = re.compile(r"(?:^|(?<=\s))\((?P<code>None|[A-Z][A-Za-z]+)\)[ \t]+(?P<message>[^\n]*)")
 _CODE_LINE = re.compile(r"^[ \t]*Code:[ \t]*(?P<code>[A-Za-z][A-Za-z0-9_.]*)[ \t]*$", re.M)
 _MESSAGE_LINE = re.compile(r"^[ \t]*Message:[ \t]*(?P<message>.+)$", re.M)
+#: Codes other clients print on a line of their own: `Error Code: Conflict` (ARM deployment
+#: errors in the CLI), `ERROR CODE: UserError` (azd), `Azure Error: ExpiredAuthenticationToken`
+#: (msrest's CloudError), `Code=QuotaExceeded; Message=...` (Azure PowerShell).
+_OTHER_CODE_LINE = re.compile(
+    r"^[ \t]*(?:[\w.]+:[ \t]*)?(?:Error Code|ERROR CODE|Azure Error)[ \t]*:[ \t]*"
+    r"(?P<code>[A-Za-z][A-Za-z0-9_.]*)[ \t]*$"
+    r"|\bCode=(?P<code2>[A-Za-z][A-Za-z0-9_.]*);[ \t]*Message=(?P<message>[^\n]+)",
+    re.M,
+)
+#: `'code': 'X'` / `"code": "X"` and `'message': '...'` pairs of dict-like text that is not
+#: JSON: Python reprs of error bodies (`{'error': {'code': ...}}`, also as printed by
+#: azureml SDK v1 and ARM deployment errors in the CLI), or JSON whose braces a CI log
+#: masked (`***'error': ***'code': ...`).
+_KEY_CODE = re.compile(r"""(?P<q>['"])code(?P=q)\s*:\s*(?P<v>['"])(?P<code>[A-Za-z][\w.]*)(?P=v)""")
+_KEY_MESSAGE = re.compile(
+    r"""(?P<q>['"])message(?P=q)\s*:\s*(?:"(?P<dq>(?:[^"\\\n]|\\.){1,2000})"|'(?P<sq>(?:[^'\\\n]|\\.){1,2000})')"""
+)
 #: A code at the start of a message or line: `ResourceNotReady: ...`, optionally after
 #: `ERROR:` or an ISO timestamp (`2023-08-16T14:52:20Z OutOfQuota: Container ...`).
 _LEADING_CODE = re.compile(
@@ -94,7 +111,22 @@ _NOT_CODES = frozenset(
         "ValidationError",
         "CredentialUnavailableError",
         "OperationFailedError",
+        "CloudError",
+        "NotFoundError",
+        "WebserviceException",
+        "RequestFailedException",
+        "AzureMLException",
+        "LocalEndpointImageBuildError",
+        "LocalEndpointNotFoundError",
+        "DockerEngineNotAvailableError",
     }
+)
+#: A Python/.NET exception class (or `Message:` label) in front of a message: not part of
+#: what Azure said (`HttpResponseError: (BadArgument) ...`, `azure.core.exceptions.
+#: ResourceNotFoundError: ...`, `NotFoundError('No valid deployments ...`).
+_CLASS_PREFIX = re.compile(
+    r"^(?:ERROR:\s*)?(?:(?P<name>(?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Error|Exception))"
+    r"\s*(?::|\(\s*['\"]?)\s*|Message:\s*)+"
 )
 _HTTP_STATUS = re.compile(
     r"(?:HTTP[ /]?(?:1\.[01] )?|status(?:[ _]?code)?[\"']?\s*[:=]\s*|Status code:\s*)"
@@ -239,8 +271,25 @@ _TSG_TAIL = re.compile(
 
 
 def _short(text: str) -> str:
-    """A message without its troubleshooting-link tail and trailing JSON punctuation."""
-    return _TSG_TAIL.sub("", text).strip()
+    """A message without the exception class in front of it, its troubleshooting-link tail
+    and trailing JSON punctuation."""
+    return _TSG_TAIL.sub("", strip_class(text)).strip()
+
+
+def strip_class(text: str) -> str:
+    """`text` without the exception class (or `Message:` label) it was printed behind;
+    service codes that end in Error (InternalServerError, UserError) stay."""
+    text = text.strip()
+    for _ in range(4):
+        match = _CLASS_PREFIX.match(text)
+        if match is None:
+            return text
+        name = match["name"] or ""
+        short = name.rsplit(".", 1)[-1]
+        if name and not ("." in name or short.endswith("Exception") or not _is_code(short)):
+            return text
+        text = text[match.end() :]
+    return text
 
 
 def _first_line(text: str) -> str:
@@ -298,6 +347,23 @@ def _walk(value: object, depth: int, out: list[Message]) -> None:
                     _from_text(item, depth + 2, out)
 
 
+def _dict_like(text: str, depth: int) -> list[Message]:
+    """code/message pairs of dict-like text that is not JSON (see _KEY_CODE): each `code`
+    key with the first `message` key after it and before the next `code` key."""
+    if not re.search(r"'code'\s*:|\*{3}['\"]code", text):
+        return []
+    found: list[Message] = []
+    codes = list(_KEY_CODE.finditer(text))[:MAX_JSON_BLOBS]
+    for index, code in enumerate(codes):
+        end = codes[index + 1].start() if index + 1 < len(codes) else len(text)
+        message = _KEY_MESSAGE.search(text, code.end(), end)
+        before = _KEY_MESSAGE.search(text, max(0, code.start() - 300), code.start())
+        chosen = message or before
+        body = (chosen["dq"] or chosen["sq"] or "") if chosen else ""
+        found.append(Message(code["code"], body.replace("\\'", "'").strip(), depth + 1))
+    return found
+
+
 def _is_code(name: str) -> bool:
     import builtins
 
@@ -305,6 +371,17 @@ def _is_code(name: str) -> bool:
         return False
     value = getattr(builtins, name, None)
     return not (isinstance(value, type) and issubclass(value, BaseException))
+
+
+def _paren_codes(text: str, depth: int, out: list[Message]) -> None:
+    """azure-core's `(Code) message`, also nested on one line (`(BadRequest) The request is
+    invalid. ... Exception Details: (InternalServerError) ...` folded by a CI log)."""
+    if depth > MAX_DEPTH:
+        return
+    for match in _PAREN_CODE.finditer(text):
+        message = match["message"].strip()
+        out.append(Message(match["code"], message, depth))
+        _paren_codes(message, depth + 1, out)
 
 
 def _leading_codes(text: str, depth: int, out: list[Message]) -> None:
@@ -326,12 +403,17 @@ def _from_text(text: str, depth: int, out: list[Message], *, json_only: bool = F
     if json_only and "{" in text:
         return
     found: list[Message] = []
-    for match in _PAREN_CODE.finditer(text):
-        found.append(Message(match["code"], match["message"].strip(), depth))
+    _paren_codes(text, depth, found)
     codes = _CODE_LINE.findall(text)
     messages = _MESSAGE_LINE.findall(text)
     for code, message in zip(codes, messages, strict=False):
         found.append(Message(code, message.strip(), depth))
+    for match in _OTHER_CODE_LINE.finditer(text):
+        code = match["code"] or match["code2"]
+        found.append(Message(code, (match["message"] or "").strip(), depth))
+    if not codes:  # `Message: ...` lines without a `Code:` line beside them
+        found.extend(Message("", message.strip(), depth) for message in messages)
+    found.extend(_dict_like(text, depth))
     out.extend(found)
     for message in [Message("", text, depth), *found]:
         _leading_codes(message.text, message.depth, out)

@@ -37,6 +37,8 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
 
@@ -249,6 +251,14 @@ def read_yaml(path: Path) -> YamlFile:
     return found
 
 
+def safe_load(text: str) -> Any:
+    """yaml.safe_load with libyaml's safe loader when PyYAML has it (several times faster:
+    a repository of samples has hundreds of YAML files)."""
+    import yaml
+
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def _read(path: Path, size: int) -> YamlFile:
     import yaml
 
@@ -261,7 +271,7 @@ def _read(path: Path, size: int) -> YamlFile:
         return YamlFile(path, by_name, None, f"cannot be read as UTF-8 text: {error}")
     placeholders = tuple(dict.fromkeys(_PLACEHOLDER.findall(text)))
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)
     except yaml.YAMLError as error:
         data = _with_quoted_placeholders(text) if placeholders else None
         if data is None:
@@ -287,7 +297,7 @@ def _with_quoted_placeholders(text: str) -> Any:
         return match["lead"] + json.dumps(match["value"].rstrip()) + (match["comment"] or "")
 
     try:
-        return yaml.safe_load(_PLACEHOLDER_VALUE.sub(quote, text))
+        return safe_load(_PLACEHOLDER_VALUE.sub(quote, text))
     except yaml.YAMLError:
         return None
 
@@ -353,7 +363,8 @@ def deployment_files(project: Path) -> list[Path]:
     """The project's managed online deployment files.
 
     Those directly in the project folder; when there are none, those in its subfolders (at
-    most four levels down, e.g. mlops/azureml/deploy/online/), where only files whose content
+    most six levels down, e.g. mlops/azureml/deploy/online/ or
+    cli/endpoints/online/custom-container/tfserving/half-plus-two/), where only files whose content
     says so count.
     """
     return [f.path for f in _files(project, DEPLOYMENT)]
@@ -388,18 +399,53 @@ def _ordered(files: list[YamlFile]) -> list[YamlFile]:
     )
 
 
-def _nested_yaml(root: Path, depth: int = 4, limit: int = 4000) -> list[YamlFile]:
+#: Folder listings and YAML found while a `scan()` block runs (None outside one): a
+#: project's tree is walked once per validation, not once per deployment.
+_scanned: dict[tuple[Any, ...], Any] | None = None
+
+
+@contextmanager
+def scan() -> Iterator[None]:
+    """Reuse folder walks while the block runs (validate's one pass over a project): the
+    files are taken as they are when first looked at. Nested blocks share the outer one."""
+    global _scanned
+    outer = _scanned
+    if outer is None:
+        _scanned = {}
+    try:
+        yield
+    finally:
+        if outer is None:
+            _scanned = None
+
+
+def _nested_yaml(root: Path, depth: int = 6, limit: int = 6000) -> list[YamlFile]:
     """YAML files in subfolders of root, breadth first, bounded."""
+    key = ("nested", root, depth, limit)
+    if _scanned is not None and key in _scanned:
+        return list(_scanned[key])
     found: list[YamlFile] = []
     for folder, level in _walk(root, depth, limit):
         if level > 0:
             found += yaml_files(folder)
+    if _scanned is not None:
+        _scanned[key] = list(found)
     return found
 
 
 def _walk(root: Path, depth: int, limit: int) -> list[tuple[Path, int]]:
     """root and its subfolders down to `depth` levels (breadth first, at most `limit`
     entries looked at), skipping hidden and dependency folders."""
+    key = ("walk", root, depth, limit)
+    if _scanned is not None and key in _scanned:
+        return list(_scanned[key])
+    folders = _walk_now(root, depth, limit)
+    if _scanned is not None:
+        _scanned[key] = list(folders)
+    return folders
+
+
+def _walk_now(root: Path, depth: int, limit: int) -> list[tuple[Path, int]]:
     folders, queue, seen = [], [(root, 0)], 0
     while queue:
         folder, level = queue.pop(0)
@@ -441,18 +487,42 @@ def endpoint_file(project: Path) -> Path | None:
 def endpoint_file_for(project: Path, deployment: Path) -> Path | None:
     """The endpoint file that goes with a deployment file.
 
-    Among the endpoint files in the deployment's folder (else the project's): the one whose
-    `name` is the deployment's `endpoint_name`; else the only one (a name that differs is then
-    a problem to report); else the one named most like the deployment file
-    (`1-sai-create-endpoint.yml` for `2-sai-deployment.yml`), or endpoint.yml. None when
-    there is none.
+    The endpoint files of the nearest folder that has any, from the deployment's own folder
+    up to the project folder (a sample's endpoint file sits beside its deployment files or in
+    the folder above them); among them the one whose `name` is the deployment's
+    `endpoint_name`, else the only one (a name that differs is then a problem to report),
+    else the one named most like the deployment file (`1-sai-create-endpoint.yml` for
+    `2-sai-deployment.yml`), or endpoint.yml. An endpoint file in another branch of the
+    project (another sample's folder) goes with it only when its `name` is the
+    `endpoint_name`. None when there is none.
     """
     deployment = deployment.absolute()
-    local = [f for f in yaml_files(deployment.parent) if f.kind == ENDPOINT]
-    candidates = local or [read_yaml(p) for p in endpoint_files(project)]
-    if not candidates:
-        return None
     wanted = (read_yaml(deployment).data or {}).get("endpoint_name")
+    candidates = [read_yaml(p) for p in nearest_endpoint_files(project, deployment)]
+    if candidates:
+        return _pick_endpoint(deployment, candidates, wanted)
+    named = [
+        read_yaml(p)
+        for p in endpoint_files(project)
+        if isinstance(wanted, str) and read_yaml(p).name == wanted
+    ]
+    return named[0].path if len(named) == 1 else None
+
+
+def nearest_endpoint_files(project: Path, deployment: Path) -> list[Path]:
+    """The endpoint files of the nearest folder that has any, from the deployment file's
+    folder up to the project folder ([] when there is none on the way)."""
+    root = project.expanduser().resolve()
+    folder = deployment.absolute().parent.resolve()
+    chain = [folder] + [p for p in folder.parents if p == root or root in p.parents]
+    for level in chain if root == folder or root in folder.parents else [folder]:
+        found = [f.path for f in yaml_files(level) if f.kind == ENDPOINT]
+        if found:
+            return found
+    return []
+
+
+def _pick_endpoint(deployment: Path, candidates: list[YamlFile], wanted: Any) -> Path | None:
     named = [f for f in candidates if isinstance(wanted, str) and f.name == wanted]
     pool = named or candidates
     if len(pool) == 1:
@@ -541,14 +611,18 @@ def _rel(root: Path, path: Path) -> str:
 
 
 # --- Environments and Dockerfiles --------------------------------------------------------------
-def environment_file_for(deployment: Path, data: dict[str, Any] | None = None) -> Path | None:
+def environment_file_for(
+    deployment: Path, data: dict[str, Any] | None = None, *, project: Path | None = None
+) -> Path | None:
     """The environment YAML a deployment's `environment:` refers to, if the project has it.
 
     `environment: azureml:NAME:VERSION` (or `azureml:NAME@label`) is registered from an
     environment file by the deploy script (`az ml environment create -f env.yml`): the
     environment file beside the deployment (or in a build folder such as env/) whose `name` is
     NAME (and `version` VERSION when both are given), else the only one there without a
-    name. A relative path (`environment: ./env.yml` or `file:env.yml`) names the file itself.
+    name, else one named NAME anywhere in `project` (six levels down: MLOps repositories
+    keep environments apart, in `environments/` or `cli/assets/`). A relative path
+    (`environment: ./env.yml` or `file:env.yml`) names the file itself.
     """
     deployment = deployment.absolute()
     data = data if data is not None else read_yaml(deployment).data or {}
@@ -577,7 +651,18 @@ def environment_file_for(deployment: Path, data: dict[str, Any] | None = None) -
     for pool in (versioned, named):
         if pool:
             return pool[0].path
-    return unnamed[0].path if len(unnamed) == 1 else None
+    if len(unnamed) == 1:
+        return unnamed[0].path
+    if project is None:
+        return None
+    elsewhere = [
+        f
+        for f in yaml_files(project.absolute()) + _nested_yaml(project.absolute())
+        if f.kind == ENVIRONMENT and f.name == name and f.path.parent not in folders
+    ]
+    versioned = [f for f in elsewhere if str((f.data or {}).get("version", version)) == version]
+    pool = versioned or elsewhere
+    return pool[0].path if pool else None
 
 
 def dockerfile_for(
@@ -603,7 +688,7 @@ def dockerfile_for(
     env = data.get("environment")
     base, via = deployment.parent, ""
     if isinstance(env, str):
-        env_file = environment_file_for(deployment, data)
+        env_file = environment_file_for(deployment, data, project=project)
         if env_file is None:
             return None
         env, base = read_yaml(env_file).data or {}, env_file.parent
@@ -754,6 +839,167 @@ def builds_here(image: str) -> bool:
     if _IMAGE_PLACEHOLDER.search(image):
         return True  # <IMAGE-TAG>, {{ACR_NAME}}.azurecr.io/..., $ACR/...: filled by a script
     return image_registry(image) not in PUBLIC_REGISTRIES
+
+
+# --- Deploy commands in the project's scripts ----------------------------------------------------
+#: Files that may hold the `az ml` commands a project deploys with: shell and PowerShell
+#: scripts, Makefiles, READMEs and notebooks (their code cells), CI workflows.
+SCRIPT_SUFFIXES = (".sh", ".bash", ".zsh", ".ps1", ".psm1", ".cmd", ".bat", ".md", ".ipynb")
+#: Hidden folders that hold CI workflows (other hidden folders are never searched).
+CI_FOLDERS = (".github/workflows", ".azuredevops", ".pipelines", ".azure-pipelines")
+MAX_SCRIPT_BYTES = 1 << 19
+_AZ_ML = re.compile(r"\baz\s+ml\s+online-(deployment|endpoint)\s+(create|update)\b")
+#: A shell word: quoted, `$(...)`, or up to a space or shell operator.
+_WORD = re.compile(r"""("[^"]*"|'[^']*'|\$\([^)]*\)[^\s;|&)]*|[^\s;|&)]+)""")
+_NAME_FLAGS = {
+    "deployment": {
+        "-n": "name",
+        "--name": "name",
+        "-e": "endpoint_name",
+        "--endpoint-name": "endpoint_name",
+        "--endpoint": "endpoint_name",
+    },
+    "endpoint": {"-n": "name", "--name": "name"},
+}
+
+
+def command_line_names(project: Path, kind: str, file: Path) -> dict[str, str]:
+    """What the project's own deploy commands give a deployment or endpoint file on the
+    command line, overriding the file: the names, and every `--set KEY=VALUE`.
+
+    Reads `az ml online-deployment create|update ... -f FILE` (or online-endpoint) in the
+    scripts, READMEs, notebooks and CI workflows of the project and of the file's folder
+    (three levels down, bounded), where FILE's name is this file's (`$BASE/x.yml`,
+    `x.yml_` copies included), and returns {"name": ..., "endpoint_name": ..., "model":
+    ...} for `-n/--name`, `-e/--endpoint-name` and the keys of `--set k=v k2=v2` (Microsoft's
+    model-catalog samples: `--set endpoint_name=$E model=azureml://registries/...`), values
+    as written (`$ENDPOINT_NAME`).
+    """
+    stem = file.name.lower()
+    found: dict[str, str] = {}
+    for script in _scripts(project.absolute(), file.absolute().parent):
+        for command_kind, text, variables in _az_commands(script):
+            if command_kind != kind:
+                continue
+            given, values = _parse_command(text, kind)
+            given = _expand(given, variables)
+            if PurePosixPath(given.replace("\\", "/")).name.lower().rstrip("_") != stem:
+                continue
+            for key, value in values.items():
+                found.setdefault(key, value)
+    return found
+
+
+def _parse_command(text: str, kind: str) -> tuple[str, dict[str, str]]:
+    """(the -f/--file value, {key: value} of the names and --set keys) of an az ml command."""
+    words = [w.strip("\"'") for w in _WORD.findall(text)]
+    file, index = "", 0
+    values: dict[str, str] = {}
+    while index < len(words):
+        word = words[index]
+        flag, equals, inline = word.partition("=")
+        value = inline if equals else (words[index + 1] if index + 1 < len(words) else "")
+        step = 1 if equals else 2
+        if flag in ("-f", "--file"):
+            file = value
+        elif flag in _NAME_FLAGS[kind]:
+            values.setdefault(_NAME_FLAGS[kind][flag], value)
+        elif flag == "--set":
+            index += 1
+            while index < len(words) and "=" in words[index] and not words[index].startswith("-"):
+                key, _, setting = words[index].partition("=")
+                values.setdefault(key, setting)
+                index += 1
+            continue
+        else:
+            step = 1
+        index += step
+    return file, values
+
+
+def _scripts(project: Path, folder: Path) -> list[Path]:
+    key = ("scripts", project, folder)
+    if _scanned is not None and key in _scanned:
+        return list(_scanned[key])
+    found = _scripts_now(project, folder)
+    if _scanned is not None:
+        _scanned[key] = list(found)
+    return found
+
+
+def _scripts_now(project: Path, folder: Path) -> list[Path]:
+    roots = list(dict.fromkeys([project, folder]))
+    roots += [project / sub for sub in CI_FOLDERS if (project / sub).is_dir()]
+    found: list[Path] = []
+    for root in roots:
+        for sub, _ in _walk(root, 3, 1500):
+            try:
+                entries = sorted(os.scandir(sub), key=lambda e: e.name)
+            except OSError:
+                continue
+            for entry in entries:
+                name = entry.name.lower()
+                ci = any(part in sub.as_posix() for part in CI_FOLDERS)
+                wanted = name.endswith(SCRIPT_SUFFIXES) or name == "makefile"
+                if (wanted or (ci and name.endswith(YAML_SUFFIXES))) and entry.is_file():
+                    found.append(Path(entry.path))
+    return list(dict.fromkeys(found))[:400]
+
+
+_commands_cache: dict[Path, tuple[tuple[int, int], list[tuple[str, str, dict[str, str]]]]] = {}
+
+
+_ASSIGNMENT = re.compile(
+    r"""^[ \t]*(?:export[ \t]+|set[ \t]+|\$)?(\w+)[ \t]*=[ \t]*(.+?)[ \t]*$""", re.M
+)
+_DEFAULT = re.compile(r"\$\{\w+:?-(.*)\}")
+
+
+def _expand(value: str, variables: dict[str, str]) -> str:
+    """$VAR / ${VAR} in a command argument, from the script's own assignments."""
+
+    def substitute(match: re.Match[str]) -> str:
+        return variables.get(match.group(1) or match.group(2), match.group(0))
+
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)", substitute, value)
+
+
+def _assignments(text: str) -> dict[str, str]:
+    """NAME=value (shell), $NAME = "value" (PowerShell) in a script; `${1:-x}` gives x."""
+    found: dict[str, str] = {}
+    for name, value in _ASSIGNMENT.findall(text):
+        default = _DEFAULT.fullmatch(value.strip("\"'"))
+        value = default.group(1) if default else value
+        found.setdefault(name, value.strip().strip("\"'"))
+    return found
+
+
+def _az_commands(script: Path) -> list[tuple[str, str, dict[str, str]]]:
+    r"""(deployment|endpoint, command text, the script's variables) of each
+    `az ml online-* create|update` in a file, continuation lines (`\`, PowerShell's
+    backtick, notebook JSON strings) joined."""
+    try:
+        stat = script.stat()
+        if stat.st_size > MAX_SCRIPT_BYTES:
+            return []
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        cached = _commands_cache.get(script)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        text = script.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    if script.suffix.lower() == ".ipynb":
+        text = text.replace('\\n",', "\n").replace('\\"', '"')
+    joined = re.sub(r"(?:\\|`)[ \t]*\r?\n", " ", text)
+    commands = []
+    variables = _assignments(joined)
+    for match in _AZ_ML.finditer(joined):
+        end = joined.find("\n", match.end())
+        text = joined[match.end() : end if end >= 0 else None]
+        commands.append((match.group(1), text, variables))
+    _commands_cache[script] = (stamp, commands)
+    return commands
 
 
 def relative_posix(root: Path, path: Path) -> str:

@@ -126,15 +126,24 @@ def _usage_label(usage: Any) -> str:
 
 
 def _find(usages: Iterable[Any], wanted: str) -> tuple[int, int] | None:
+    """(used, limit) of the subscription's usage named `wanted` in the region. The listing
+    repeats each name per workspace and per compute (Usage/list.json: ids under
+    `/workspaces/<name>/...`) with that scope's part only; the quota is the subscription's
+    entry, whatever the order."""
     target = _normal(wanted)
+    found: list[tuple[bool, int, int]] = []
     for usage in usages:
         label = _usage_label(usage)
-        ident = str(_get(usage, "id") or "").rsplit("/", 1)[-1]
-        if target in {_normal(label), _normal(ident)}:
+        ident = str(_get(usage, "id") or "")
+        if target in {_normal(label), _normal(ident.rsplit("/", 1)[-1])}:
             used, limit = _get(usage, "current_value", "currentValue"), _get(usage, "limit")
             if used is not None and limit is not None:
-                return int(used), int(limit)
-    return None
+                scoped = "/workspaces/" in ident.lower() or "/computes/" in ident.lower()
+                found.append((scoped, int(used), int(limit)))
+    if not found:
+        return None
+    _, used, limit = min(found, key=lambda entry: entry[0])  # the subscription's first
+    return used, limit
 
 
 def usage_name_of_family(family: str) -> str:

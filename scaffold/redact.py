@@ -47,6 +47,9 @@ _SECRET_NAMES = (
     r"|x-functions-key|primary[-_]?key|secondary[-_]?key|access[-_]?token|refresh[-_]?token"
     r"|id[-_]?token|client[-_]?secret|account[-_]?key|shared[-_]?access[-_]?key"
     r"|password|passwd|secret|token|sig|AZUREML_ENDPOINT_KEY"
+    # any variable or header named *_KEY / *-key: ENDPOINT_KEY is the name Microsoft's own
+    # docs give the endpoint key (ENDPOINT_KEY=$(az ml online-endpoint get-credentials ...))
+    r"|[A-Za-z0-9]+[_-]key"
 )
 _KEY_VALUE = re.compile(
     rf"""(?P<head>(?<![\w-])(?:{_SECRET_NAMES})["']?\s*[:=]\s*["']?)"""

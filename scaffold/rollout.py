@@ -313,6 +313,43 @@ def set_traffic(
             _wait(poller, reporter, f"traffic of {endpoint}", deadline)
         except TimeoutError:
             raise AzureError(f"the traffic update of {endpoint} did not finish in time") from None
+    _until_visible(client, endpoint, found.traffic, found.mirror_traffic, reporter, deadline)
+
+
+#: How long to read an endpoint back until a finished traffic update shows.
+VISIBLE_TIMEOUT = 120.0
+
+
+def _until_visible(
+    client: Any,
+    endpoint: str,
+    traffic: Mapping[str, int],
+    mirror: Mapping[str, int],
+    reporter: Reporter,
+    deadline: float,
+) -> None:
+    """Read the endpoint back until it shows the traffic just set. Azure can answer with the
+    old split for a while after the update finished (Azure/azure-dev#3881); what follows
+    (retiring a deployment, which is refused while it has traffic; resuming from the tags)
+    must see the new one. Gives up quietly after VISIBLE_TIMEOUT: the update itself did
+    succeed."""
+    wanted = ({k: v for k, v in traffic.items() if v}, {k: v for k, v in mirror.items() if v})
+    until = min(deadline, time.monotonic() + VISIBLE_TIMEOUT)
+    noted = False
+    while True:
+        found = _endpoint(client, endpoint)
+        if found is None:
+            return
+        seen = (
+            {k: int(v) for k, v in (found.traffic or {}).items() if int(v)},
+            {k: int(v) for k, v in (found.mirror_traffic or {}).items() if int(v)},
+        )
+        if seen == wanted or time.monotonic() >= until:
+            return
+        if not noted:
+            reporter.detail(f"waiting for Azure to show the new traffic of {endpoint}")
+            noted = True
+        time.sleep(1.0)
 
 
 def error_rate(
@@ -336,7 +373,8 @@ def error_rate(
     params = {
         "api-version": "2018-01-01",
         "metricnames": "RequestsPerMinute",
-        "aggregation": "Total",
+        # The metric's documented aggregation: each PT1M point is that minute's requests.
+        "aggregation": "Average",
         "interval": "PT1M",
         "timespan": span,
         "$filter": f"deployment eq '{deployment}' and statusCode eq '*'",
@@ -365,7 +403,11 @@ def error_rate(
                 ),
                 "",
             )
-            count = int(sum(float(p.get("total") or 0) for p in series.get("data") or []))
+            count = round(
+                sum(
+                    float(p.get("average") or p.get("total") or 0) for p in series.get("data") or []
+                )
+            )
             requests += count
             if status.isdigit() and (int(status) >= 500 or int(status) in ERROR_STATUSES):
                 errors += count

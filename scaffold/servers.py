@@ -113,6 +113,10 @@ class ServerSpec(NamedTuple):
     #: The server runs on Azure ML's inference images (azureml-inference-server-http): a
     #: deployment whose image is one of them needs no inference_config.
     azureml_inference: bool = False
+    #: Ports the server listens on behind its image's own front server, which the probes do
+    #: not reach (azmlinfsrv on 31311 behind nginx on 5001 in Azure ML's curated inference
+    #: images): a log line "Listening at: http://127.0.0.1:31311" is no wrong port or bind.
+    internal_ports: tuple[int, ...] = ()
     #: The base image's ENTRYPOINT evaluates its arguments, so $VARS in an exec-form CMD expand.
     base_entrypoint_evals: bool = False
     #: The official base image's own ENTRYPOINT, which runs when a Dockerfile FROM it sets
@@ -172,7 +176,14 @@ def _spec(name: str, facts: dict[str, Any]) -> ServerSpec:
             fields[key] = value.replace(MODEL_PLACEHOLDER, served)
     fields["model_dir_pattern"] = str(facts.get("model_dir", ""))
     fields["scoring_pattern"] = str(facts.get("scoring", ""))
-    for key in ("image_hints", "command_hints", "file_hints", "model_types", "base_entrypoint"):
+    for key in (
+        "image_hints",
+        "command_hints",
+        "file_hints",
+        "model_types",
+        "base_entrypoint",
+        "internal_ports",
+    ):
         fields[key] = tuple(fields.get(key, ()))
     fields["base_image_lifecycle"] = ImageLifecycle(**fields.get("base_image_lifecycle", {}))
     fields["several_models"] = SeveralModels(**fields.get("several_models", {}))

@@ -119,6 +119,43 @@ def test_an_unchanged_redeploy_uploads_nothing_and_a_revert_reuses_the_old_versi
     assert len(_blob_puts(arm)) == uploads
 
 
+def test_archived_versions_keep_their_numbers(
+    render: Render,
+    arm: ArmStandin,  # noqa: F811
+    azure: dict[str, Any],  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An archived version is hidden from azure-ai-ml's default listing (listViewType
+    ActiveOnly) but still holds its number and files: the next version is counted over all
+    of them, and an archived version with this content is still referenced (archived models
+    stay usable by explicit version)."""
+    from scaffold.workspace import WorkspaceRef, connect
+
+    project = render("minimal", name="arch-ep")
+    model_file = next((project / "model").iterdir())
+    first = model_file.read_text()
+    assert _deploy(project, azure) == ExitCode.OK
+    model_file.write_text(first.replace("2.0", "3.0"))
+    assert _deploy(project, azure) == ExitCode.OK
+    assert _model_puts(arm) == ["1", "2"]
+    client = connect(WorkspaceRef(WS_FLAGS[1], "rg-standin", "ws-standin", "test"), **azure)
+    client.models.archive(name="arch-ep-model", version="2")
+    assert [m.version for m in client.models.list(name="arch-ep-model")] == ["1"]
+    capsys.readouterr()
+
+    model_file.write_text(first.replace("2.0", "4.0"))  # new content: 3, not the archived 2
+    assert _deploy(project, azure) == ExitCode.OK
+    assert _model_puts(arm)[-1] == "3"
+    assert "/models/arch-ep-model/versions/3" in _last_deployment(arm)["model"]
+
+    model_file.write_text(first.replace("2.0", "3.0"))  # version 2's content: reused
+    capsys.readouterr()
+    assert _deploy(project, azure) == ExitCode.OK
+    out = "".join(capsys.readouterr())
+    assert "/models/arch-ep-model/versions/2" in _last_deployment(arm)["model"]
+    assert "model arch-ep-model:2 reused" in out and "archived" in out
+
+
 def test_a_pinned_version_with_changed_content_is_refused_before_contacting_azure(
     render: Render,
     arm: ArmStandin,  # noqa: F811

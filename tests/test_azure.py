@@ -237,6 +237,22 @@ def test_unauthorized_names_the_sign_in_fix(
     assert not _endpoint_puts(arm)
 
 
+def test_endpoint_errors_name_their_cause_too(
+    render: Render, arm: ArmStandin, azure: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An endpoint-level refusal (here a name another workspace took) gets the cause and the
+    fix, not only Azure's message: the diagnosis runs on every Azure error, not on the
+    deployment's alone."""
+    project = render("minimal", name="taken-ep")
+    arm.scenario.taken_endpoint_names = {"taken-ep"}
+    assert _run(["deploy", str(project), *WS_FLAGS], azure) == ExitCode.AZURE
+    err = capsys.readouterr().err
+    assert "creating endpoint taken-ep failed" in err
+    assert "An endpoint with this name already exists" in err
+    assert "unique per Azure region" in err and "choose another name" in err
+    assert not _deployment_puts(arm)
+
+
 def test_image_pull_denied(
     render: Render, arm: ArmStandin, azure: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -245,3 +245,48 @@ def test_the_same_cause_in_every_shape(case: dict[str, Any]) -> None:
     for shape, text in _shapes(case["error"]).items():
         found = diagnose(text, {}, settings)
         assert found and found[0].code == case["expect"], (shape, [d.code for d in found])
+
+
+def _sdk_error(status: int, body: object) -> BaseException:
+    """The exception azure-core raises for an answer of `status` with `body` (its own
+    rendering of ARM error bodies and operation status documents, not a string of ours)."""
+    import requests
+    from azure.core.exceptions import HttpResponseError
+    from azure.core.pipeline.transport import HttpRequest, RequestsTransportResponse
+
+    answer = requests.models.Response()
+    answer.status_code = status
+    answer._content = json.dumps(body).encode()
+    answer.headers["Content-Type"] = "application/json"
+    request = HttpRequest("PUT", "https://management.azure.com/subscriptions/s/x")
+    return HttpResponseError(response=RequestsTransportResponse(request, answer))
+
+
+@pytest.mark.parametrize("case", SHAPED, ids=[f"{i}-{c['expect']}" for i, c in enumerate(SHAPED)])
+def test_the_cause_survives_the_sdk_and_the_deploy_path(case: dict[str, Any]) -> None:
+    """Each text as deploy receives it: raised by azure-core for a synchronous 400 with the
+    cause only in details[] and for a failed long-running operation (code None), read by
+    deploy's error_details, one line from the parsed headline."""
+    from scaffold.deploy import error_details
+
+    settings = DeploymentSettings(**case.get("settings", {}))
+    one_line = " ".join(case["error"].split())
+    answers = {
+        "synchronous": _sdk_error(
+            400,
+            {
+                "error": {
+                    "code": "BadRequest",
+                    "message": "The request is invalid.",
+                    "details": [{"code": "UserError", "message": one_line}],
+                }
+            },
+        ),
+        "operation": _sdk_error(200, {"status": "Failed", "error": {"message": one_line}}),
+    }
+    for shape, error in answers.items():
+        _, full = error_details(error)
+        found = diagnose(full, {}, settings)
+        assert found and found[0].code == case["expect"], (shape, [d.code for d in found])
+        headline = parse(full).headline()
+        assert headline and "The request is invalid" not in headline, (shape, headline)

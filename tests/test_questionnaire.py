@@ -4,6 +4,7 @@ questions and errors must wrap, never be cut, and errors appear right under the 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -41,10 +42,11 @@ def test_questions_follow_the_template(tmp_path: Path) -> None:
     assert asking.answer(model, "") == ""  # the sample model
     endpoint = asking.next_question()
     assert endpoint is not None and endpoint.name == "endpoint_name"
-    assert endpoint.default == "my-endpoint"  # from the destination, as copier renders it
+    # the destination folder's name plus 4 hex digits of its path, as copier renders it
+    assert re.fullmatch(r"my-endpoint-[0-9a-f]{4}", endpoint.default or "")
     error = asking.answer(endpoint, "BAD_NAME")
     assert error.startswith("endpoint name must be 3-32 characters") and "--" not in error
-    assert asking.answer(endpoint, "") == "" and asking.answers["endpoint_name"] == "my-endpoint"
+    assert asking.answer(endpoint, "") == "" and asking.answers["endpoint_name"] == endpoint.default
     names = []
     while (question := asking.next_question()) is not None:
         names.append(question.name)
@@ -170,4 +172,6 @@ def test_a_narrow_terminal_shows_whole_questions_and_errors_under_the_prompt(
     screen = _wait_for(tmux, "EXIT=", timeout=120)
     assert "EXIT=0" in screen
     answers = yaml.safe_load((dest / ".copier-answers.yml").read_text())
-    assert answers["server"] == "minimal" and answers["endpoint_name"] == "term-ep"
+    assert answers["server"] == "minimal" and re.fullmatch(
+        r"term-ep-[0-9a-f]{4}", answers["endpoint_name"]
+    )

@@ -152,3 +152,30 @@ def test_usage_listing_shape_is_read_as_azure_ai_ml_returns_it(
     result = check_quota(client, "Standard_DS4_v2", 2)
     assert (result.family_used, result.family_limit, result.needed) == (10, 24, 24)
     assert not result.ok and result.family_free == 14
+
+
+def test_the_subscription_entry_counts_not_a_workspace_share(
+    render: Render,
+    arm: ArmStandin,  # noqa: F811
+    azure: dict[str, Any],  # noqa: F811
+) -> None:
+    """The usage listing repeats a family's name per workspace (Usage/list.json) with that
+    workspace's part only; the quota is the subscription's entry in any order of the list."""
+    from scaffold.quota import check_quota
+    from scaffold.workspace import WorkspaceRef, connect
+
+    project = render("minimal", name="scope-ep")
+    assert _deploy(project, azure) == ExitCode.OK  # one Standard_DS3_v2: 4 vCPUs
+    arm.scenario.other_usage = {"standardDSv2Family": 12}  # e.g. another workspace's cluster
+    client = connect(WorkspaceRef(WS_FLAGS[1], WS_FLAGS[3], WS_FLAGS[5], "test"), **azure)
+    listing = list(client.compute.list_usage())
+    names = [u.name.value if hasattr(u.name, "value") else u.name["value"] for u in listing]
+    family = "Standard DSv2 Family Cluster Dedicated vCPUs"
+    assert names.count(family) == 2  # the subscription's entry and the workspace's
+
+    class Reversed:  # the same real entities, listed the other way round
+        compute = type("C", (), {"list_usage": staticmethod(lambda: listing[::-1])})()
+
+    for source in (client, Reversed()):
+        result = check_quota(source, "Standard_DS3_v2", 1)
+        assert (result.family_used, result.family_limit) == (12 + 4, 24), source

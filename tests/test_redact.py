@@ -153,6 +153,9 @@ def test_every_encoding_of_a_registered_key_is_masked(azure_key: str, form: str)
         ("GET https://st.blob.core.windows.net/c/b?sv=2021&sig=AbC%2BdEf%3D123456&se=1", "sv=2021"),
         ("token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlLXBhcnQ ok", " ok"),
         ("client_secret=s3cr3t-Val-u3-long", "client_secret="),
+        # the variable name Microsoft's deploy docs give the endpoint key
+        ("+ ENDPOINT_KEY=Xq3vB9kLm2Pq7RtY8uWz1AaBb", "ENDPOINT_KEY="),
+        ("export SCORING_KEY='Zz9yY8xX7wW6vV5uU4tT3'", "export SCORING_KEY="),
     ],
 )
 def test_key_like_log_lines_are_masked(line: str, kept: str) -> None:
@@ -167,6 +170,8 @@ def test_key_like_log_lines_are_masked(line: str, kept: str) -> None:
         "AbC%2BdEf",
         "eyJzdWIi",
         "s3cr3t",
+        "Xq3vB9kLm2",
+        "Zz9yY8xX7w",
     ):
         assert secret not in clean, clean
 
@@ -182,6 +187,8 @@ def test_key_like_log_lines_are_masked(line: str, kept: str) -> None:
         "Instance status:\nSystemSetup: Succeeded\nUserContainerImagePull: Succeeded",
         "Azure ML Inferencing HTTP server v1.5.1 / Listening on 0.0.0.0:5001",
         "model_dir=/var/azureml-app/azureml-models/my-model/2/model",
+        "partition key: none; keys: 3",
+        "monkey=ok",
     ],
 )
 def test_ordinary_log_lines_are_left_alone(line: str) -> None:

@@ -96,6 +96,22 @@ def test_a_rollout_shifts_step_by_step_and_retires_the_old_deployment(
     assert not _state(live).exists()
 
 
+def test_a_traffic_update_not_yet_visible_is_waited_for(
+    live: Path,
+    arm: ArmStandin,  # noqa: F811
+    azure: dict[str, Any],  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Azure may read an endpoint back with its old traffic just after a traffic update
+    finished (Azure/azure-dev#3881): a rollout reads until the new split shows, so retiring
+    blue is not refused for the traffic it no longer has."""
+    arm.scenario.stale_reads = 6
+    capsys.readouterr()
+    assert _cli("rollout", str(live), "--to", "green", *FAST, azure=azure) == ExitCode.OK
+    assert set(arm.deployments("roll-ep")) == {"green"}  # blue retired
+    assert not _state(live).exists()
+
+
 def test_mirroring_first_copies_traffic_to_the_new_deployment(
     live: Path,
     arm: ArmStandin,  # noqa: F811

@@ -233,7 +233,12 @@ CATALOGUE: list[tuple[str, str, list[Edit], list[Expected]]] = [
         [rename_key(E, "auth_mode", "auth_mod")],
         errors("schema.unknown_field", E, "auth_mod"),
     ),
-    ("missing-name", "plumber", [del_key(D, "name")], errors("schema.missing_field", D, "name")),
+    (
+        "missing-name",
+        "plumber",
+        [del_key(D, "name")],
+        [("warning", "name.deployment.missing", D, "name")],
+    ),
     (
         "missing-route-port",
         "plumber",
@@ -380,16 +385,19 @@ CATALOGUE: list[tuple[str, str, list[Edit], list[Expected]]] = [
         errors("name.null", D, "endpoint_name"),
     ),
     (
-        "deployment-name-missing",
+        "deployment-name-missing-given-by-deploy-script",
         "plumber",
-        [del_key(D, "name")],
-        errors("schema.missing_field", D, "name"),
+        [
+            del_key(D, "name"),
+            write("deploy.sh", "az ml online-deployment create --name blue -f deployment.yml\n"),
+        ],
+        [],
     ),
     (
         "endpoint-name-missing",
         "plumber",
         [del_key(E, "name")],
-        errors("schema.missing_field", E, "name"),
+        [("warning", "endpoint.name.missing", E, "name")],
     ),
     # Environment and routes.
     ("no-inference-config", "plumber", [del_key(D, IC)], errors("routes.missing", D, IC)),

@@ -37,11 +37,65 @@ from scaffold.validate.samples import check_model_samples
 
 # --- SDK-independent checks --------------------------------------------------------------------
 def _unknown_keys(ctx: Context, file: str, data: Mapping, sections: Sections) -> None:
+    skip = _preview_keys(ctx, file, data)
     for section, (known, required) in sections.items():
         node = _at(data, section)
         if isinstance(node, dict):
             for problem in key_problems(file, section, node.keys(), known, required):
-                ctx.problems.append(problem)
+                if problem.key not in skip:
+                    ctx.problems.append(problem)
+
+
+#: Keys of the az ml CLI v2 *preview* (2021 to early 2022), which the GA CLI and azure-ai-ml
+#: reject as unknown fields: (key path, what it became).
+PREVIEW_KEYS = {
+    "model.local_path": "model.path",
+    "code_configuration.code.local_path": "code_configuration.code (the folder itself)",
+    "environment.docker": "environment.image / environment.build",
+    "environment.path": "environment.build.path",
+    "scale_settings.scale_type": "instance_count at the top level (scale_settings.type: default)",
+    "scale_settings.instance_count": "instance_count at the top level",
+    "scale_settings.min_instances": "autoscale settings in Azure Monitor",
+    "scale_settings.max_instances": "autoscale settings in Azure Monitor",
+    "deployments": "one deployment file per deployment",
+}
+
+
+def _preview_keys(ctx: Context, file: str, data: Mapping) -> set[str]:
+    """One error per key of the 2021 CLI v2 preview (`model.local_path`, an endpoint file
+    holding its `deployments:`), naming what replaced it; returns the keys it reported (and
+    the keys they make unknown) so they are not reported again as unknown fields."""
+    found = [key for key in PREVIEW_KEYS if _present(data, key)]
+    if not found:
+        return set()
+    if "deployments" in found:
+        ctx.error(
+            "schema.preview_format",
+            file,
+            "deployments",
+            f"{file} holds its deployments (`deployments:`): the format of the az ml v2 "
+            "preview, which the GA CLI rejects",
+            "Move each deployment into its own deployment file (name, endpoint_name, "
+            "model.path, environment.image, instance_type, instance_count) and remove "
+            "deployments, traffic and type from the endpoint file",
+        )
+        return {"deployments", "traffic", "type"}
+    for key in found:
+        ctx.error(
+            "schema.preview_key",
+            file,
+            key.removesuffix(".local_path") if key.startswith("code_") else key,
+            f"`{key}` is a key of the az ml v2 preview (2021 to early 2022), which the GA "
+            "CLI rejects",
+            f"Use {PREVIEW_KEYS[key]} instead",
+        )
+    return set(found)
+
+
+def _present(data: Mapping, dotted: str) -> bool:
+    parent, _, leaf = dotted.rpartition(".")
+    node = _at(data, parent) if parent else data
+    return isinstance(node, dict) and leaf in node
 
 
 def _at(data: Mapping, dotted: str) -> Any:
@@ -169,8 +223,18 @@ def check_endpoint(ctx: Context) -> None:
     if data is None:
         return
     _unknown_keys(ctx, file, data, ENDPOINT_SECTIONS)
-    if "name" in data:  # missing: reported by _unknown_keys as a missing required field
+    if "name" in data:
         _check_name(ctx, file, "name", data["name"], "endpoint")
+    elif "name" not in ctx.command_line["endpoint"]:
+        ctx.warn(
+            "endpoint.name.missing",
+            file,
+            "name",
+            f"{file} has no name: the endpoint can only be created with its name on the "
+            "command line",
+            f"Add name: <endpoint name>, or create it with `az ml online-endpoint create "
+            f"--name NAME -f {PurePosixPath(file).name}`",
+        )
     auth = data.get("auth_mode")
     if auth is not None and auth not in AUTH_MODES:
         ctx.error(
@@ -181,7 +245,7 @@ def check_endpoint(ctx: Context) -> None:
             "Set auth_mode to key, aml_token or aad_token",
         )
     traffic = data.get("traffic")
-    if traffic:
+    if traffic and "deployments" not in data:  # else the preview format, reported as such
         ctx.error(
             "endpoint.traffic",
             file,
@@ -198,13 +262,25 @@ def check_names(ctx: Context) -> None:
     if data is None:
         return
     _unknown_keys(ctx, file, data, DEPLOYMENT_SECTIONS)
-    if "name" in data:  # missing: reported by _unknown_keys as a missing required field
+    given = ctx.command_line["deployment"]
+    if "name" in data:
         _check_name(ctx, file, "name", data["name"], "deployment")
+    elif "name" not in given:
+        ctx.warn(
+            "name.deployment.missing",
+            file,
+            "name",
+            "No name: the deployment can only be created with its name on the command line",
+            f"Add name: <deployment name> (e.g. blue), or deploy with `az ml "
+            f"online-deployment create --name NAME -f {PurePosixPath(file).name}`",
+        )
     if "endpoint_name" not in data:
-        _no_endpoint_name(ctx)
+        if "endpoint_name" not in given:
+            _no_endpoint_name(ctx)
         return
     endpoint_name = data["endpoint_name"]
-    if ctx.endpoint is None:
+    if ctx.endpoint is None or "endpoint_name" in given:
+        # no endpoint file, or the deploy command names the endpoint (-e), overriding it
         _check_name(ctx, file, "endpoint_name", endpoint_name, "endpoint")
         return
     if ctx.is_placeholder(endpoint_name) or not _name_is_string(
@@ -310,29 +386,52 @@ def check_environment(ctx: Context) -> None:
         if not ctx.is_placeholder(env):
             _check_reference(ctx, "environment", env)
         source = ctx.environment_source
-        if source is not None:
+        if source is not None and ctx.env_file is not None:
             _check_image_or_build(ctx, source[2], source[0], source[1])
+            _check_conda_file(ctx, source[2], source[0], source[1], ctx.env_file[0].parent)
             _check_inference_config(ctx, source[2], source[0], source[1])
     elif isinstance(env, dict):
         _check_image_or_build(ctx, env, file, "environment.")
+        _check_conda_file(ctx, env, file, "environment.", ctx.base)
         _check_inference_config(ctx, env, file, "environment.")
+
+
+def _check_conda_file(ctx: Context, env: Mapping, file: str, prefix: str, base: Path) -> None:
+    """conda_file is read when the deployment (or environment) is created: it must exist."""
+    value = env.get("conda_file")
+    if not isinstance(value, str) or not value or "://" in value or ctx.is_placeholder(value):
+        return
+    if value.startswith("azureml:"):
+        return
+    path = (base / value.removeprefix("file:")).resolve()
+    if not path.is_file():
+        ctx.error(
+            "path.conda_file.not_found",
+            file,
+            f"{prefix}conda_file",
+            f"conda file {value} does not exist",
+            f"Fix conda_file (relative to {PurePosixPath(file).name}) or add the file",
+        )
 
 
 def _no_environment(ctx: Context) -> None:
     """No environment: right for a no-code deployment (an MLflow or Triton model, whose
     server Azure supplies), and possibly for a registered model (if it is one of them)."""
-    if ctx.no_code:
+    if ctx.no_code or ctx.overridden("environment"):
         return
     file = ctx.deployment_file
-    if isinstance(ctx.deployment and ctx.deployment.get("model"), str):
+    registered = isinstance(ctx.deployment and ctx.deployment.get("model"), str)
+    if registered or ctx.overridden("model"):
+        given = " (given on the command line)" if not registered else ""
         ctx.info(
             "environment.none",
             file,
             "environment",
-            "No environment: Azure deploys a registered MLflow or Triton model without one "
-            "(no-code deployment); any other model needs an environment",
-            "Add environment (image or build, and inference_config) unless the model is an "
-            "MLflow or Triton model",
+            f"No environment: Azure deploys a registered model{given} without one when it is "
+            "an MLflow or Triton model or comes from a registry's model catalog with an "
+            "environment of its own; any other model needs an environment",
+            "Add environment (image or build, and inference_config) unless the model is one "
+            "of those",
         )
         return
     ctx.error(
@@ -364,7 +463,8 @@ def _check_image_or_build(ctx: Context, env: Mapping, file: str, prefix: str) ->
             f"{where} has neither image nor build",
             "Add image: <registry>/<name>:<tag> or build: {path: ./docker-context}",
         )
-    if isinstance(image, str) and not ctx.is_placeholder(image):
+    overridden = file == ctx.deployment_file and ctx.overridden(f"{prefix}image")
+    if isinstance(image, str) and not ctx.is_placeholder(image) and not overridden:
         check_image(ctx, file, f"{prefix}image", image)
     if isinstance(build, dict) and file == ctx.deployment_file:
         _check_build(ctx, build)
@@ -643,6 +743,8 @@ def check_model_and_code(ctx: Context) -> None:
 
 def _check_local_model(ctx: Context, model: Mapping) -> None:
     file, path = ctx.deployment_file, model.get("path")
+    if path is None and "local_path" in model:
+        return  # the preview key, reported as such
     if path is None:
         ctx.error(
             "model.path.missing",
@@ -1021,8 +1123,8 @@ def check_gpu_image(ctx: Context) -> None:
     one (the instance facts) never starts: vLLM's CUDA image, NIM, TGI, CUDA/-gpu tags."""
     kind = (ctx.deployment or {}).get("instance_type")
     size = instances.lookup(kind) if isinstance(kind, str) else None
-    if size is None or size.has_gpu:
-        return
+    if size is None or size.has_gpu or ctx.overridden("instance_type"):
+        return  # no known size, a GPU size, or the deploy command picks the size
     candidates = [(image, file, key) for image, file, key in ctx.images]
     env = (ctx.deployment or {}).get("environment")
     if isinstance(env, str):

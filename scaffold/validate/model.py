@@ -223,8 +223,9 @@ PROBE_KEYS = frozenset(
 )
 #: Dotted section path -> (known keys, required keys), for the deployment file.
 DEPLOYMENT_SECTIONS: Sections = {
-    # endpoint_name is not required here: deploy scripts pass --endpoint-name (a warning).
-    "": (DEPLOYMENT_KEYS, ("name", "instance_type")),
+    # name and endpoint_name are not required here: deploy scripts pass --name and
+    # --endpoint-name (checks.check_names warns when no deploy command of the project does).
+    "": (DEPLOYMENT_KEYS, ("instance_type",)),
     "environment": (ENVIRONMENT_KEYS, ()),
     "environment.build": (frozenset({"path", "dockerfile_path"}), ("path",)),
     IC_KEY: (frozenset(ROUTE_NAMES), ROUTE_NAMES),
@@ -260,7 +261,8 @@ DEPLOYMENT_SECTIONS: Sections = {
     ),
 }
 ENDPOINT_SECTIONS: Sections = {
-    "": (ENDPOINT_KEYS, ("name",)),
+    # name is not required here: `az ml online-endpoint create --name N -f FILE` gives it.
+    "": (ENDPOINT_KEYS, ()),
 }
 AUTH_MODES = ("key", "aml_token", "aad_token")
 #: Keys the loaders accept but users never write (read-only or internal); not suggested.
@@ -458,6 +460,31 @@ class Context:
             return None
         return (self.base / value).resolve()
 
+    @cached_property
+    def command_line(self) -> dict[str, dict[str, str]]:
+        """{"deployment": {...}, "endpoint": {...}}: the names the project's own deploy
+        commands pass on the command line for these files (`az ml online-deployment create
+        -f FILE -n NAME -e ENDPOINT`), which override `name`/`endpoint_name` in them
+        (scaffold.layout.command_line_names)."""
+        found: dict[str, dict[str, str]] = {"deployment": {}, "endpoint": {}}
+        if self.deployment is not None:
+            found["deployment"] = layout.command_line_names(
+                self.root, "deployment", self.deployment_path
+            )
+        if self.endpoint is not None and self.endpoint_file:
+            path = Path(self.endpoint_file)
+            found["endpoint"] = layout.command_line_names(
+                self.root, "endpoint", path if path.is_absolute() else self.root / path
+            )
+        return found
+
+    def overridden(self, key: str) -> bool:
+        """Whether the project's deploy command sets this deployment key (or a parent of
+        it) on the command line (`--set model=...`), so the file's value is not deployed."""
+        given = self.command_line["deployment"]
+        parts = key.split(".")
+        return any(".".join(parts[:n]) in given for n in range(1, len(parts) + 1))
+
     # Deployment pieces ----------------------------------------------------------------
     @property
     def spec(self) -> ServerSpec | None:
@@ -474,7 +501,9 @@ class Context:
     def env_file(self) -> tuple[Path, Mapping] | None:
         """The environment file an `environment: azureml:NAME:VERSION` (or relative path)
         reference leads to in the project, with its mapping (scaffold.layout)."""
-        found = layout.environment_file_for(self.deployment_path, self.deployment or {})
+        found = layout.environment_file_for(
+            self.deployment_path, self.deployment or {}, project=self.root
+        )
         data = layout.read_yaml(found).data if found is not None else None
         return (found, data) if found is not None and data is not None else None
 
@@ -683,15 +712,28 @@ class Context:
                 return model.local
             if mounted in target.parents:
                 return model.local / target.relative_to(mounted)
+            if target == mounted.parent and model.local.is_file():
+                # a model that is one file: the mount folder holds that file (by its name);
+                # its local folder stands in for it
+                return model.local.parent
         return self.dockerfile.local_path(str(target)) if self.dockerfile else None
 
     # Shared contract helpers ----------------------------------------------------------
-    def check_listen_port(self, port: int, how: str) -> None:
-        """Report each route whose port differs from the port the server listens on."""
+    def check_listen_port(
+        self, port: int, how: str, *, scoring_ports: tuple[int, ...] = ()
+    ) -> None:
+        """Report each route whose port differs from the port the server listens on.
+
+        `scoring_ports` are other ports the server serves requests on (Triton's gRPC port):
+        accepted for the scoring route only, since Azure probes liveness and readiness
+        over HTTP.
+        """
         self.listen_port = port
         for route in self.routes.values():
             if self.has(route.file, f"{route.key}.port"):
                 continue  # already reported (invalid port): one problem per issue
+            if route.name == "scoring_route" and route.port in scoring_ports:
+                continue
             if route.port is not None and route.port != port:
                 self.error(
                     "route.port.mismatch",

@@ -72,6 +72,20 @@ def validate_project(
     Returns:
         The report; `report.errors` is empty when nothing blocks a deployment.
     """
+    with layout.scan():  # the project's tree is walked once, not once per deployment
+        return _validate(
+            project, schema=schema, files=files, endpoint_file=endpoint_file, index=index
+        )
+
+
+def _validate(
+    project: Path,
+    *,
+    schema: bool,
+    files: Sequence[Path] | None,
+    endpoint_file: Path | None,
+    index: bool,
+) -> ValidationReport:
     root = project.expanduser().resolve()
     chosen = [f.expanduser().resolve() for f in files] if files else layout.deployment_files(root)
     verdicts, found, checked, note = [], [], False, "schema check skipped"
@@ -256,6 +270,28 @@ def _no_deployment(root: Path) -> list[Problem]:
         if others
         else ""
     )
+    preview = [
+        f.path.name
+        for f in layout.yaml_files(root)
+        if f.data is not None and isinstance(f.data.get("deployments"), list)
+    ]
+    if preview:
+        seen += (
+            f"; {', '.join(preview)} define{'s' if len(preview) == 1 else ''} deployments inside "
+            "the endpoint file (`deployments:`), the first az ml v2 preview's format (2021), which "
+            "the GA CLI rejects"
+        )
+        return [
+            Problem(
+                "error",
+                "schema.preview_format",
+                "deployment.yml",
+                "",
+                f"No managed online deployment file in {root}{seen}",
+                "Move each deployment into its own deployment file (name, endpoint_name, "
+                "model.path, environment.image, instance_type, instance_count)",
+            )
+        ]
     return [
         Problem(
             "error",
@@ -275,7 +311,7 @@ def _note_endpoint(ctx: Context, root: Path) -> None:
         return
     wanted = ctx.deployment.get("endpoint_name")
     named = f"`{wanted}` " if isinstance(wanted, str) and wanted else ""
-    candidates = layout.endpoint_files(root)
+    candidates = layout.nearest_endpoint_files(root, ctx.deployment_path)
     if candidates:
         listed = ", ".join(
             f"{layout.relative_posix(root, p)} ({layout.read_yaml(p).name or 'no name'})"
@@ -308,7 +344,7 @@ def detect_server(ctx: Context) -> str | None:
     answered = ctx.answers.get("server")
     if isinstance(answered, str) and answered in SERVERS:
         return answered
-    by_image = _by_image([image for image, _, _ in ctx.images])
+    by_image = _by_image([image for image, _, _ in ctx.images], ctx)
     if by_image is not None:
         return by_image
     command = " ".join(text for _, text in ctx.command_texts[:1])
@@ -321,20 +357,29 @@ def detect_server(ctx: Context) -> str | None:
     return _server_from_files(ctx)
 
 
-def _by_image(images: list[str]) -> str | None:
-    """The server named by the most specific image hint, the final image's first."""
+def _by_image(images: list[str], ctx: Context | None = None) -> str | None:
+    """The server named by the most specific image hint, the final image's first.
+
+    A hint that is only a registry path (`mcr.microsoft.com/azureml/`, `rocker/`) is weak:
+    that registry also publishes images running other servers (Azure ML's prompt flow
+    runtime serves on 8080), so it names the server only when the routes agree with it.
+    """
     for image in images:
         matched = max(
             (
-                (len(hint), spec.name)
+                (not hint.endswith("/"), len(hint), spec.name)
                 for spec in SERVERS.values()
                 for hint in spec.image_hints
                 if hint in image
             ),
             default=None,
-        )
-        if matched is not None:
-            return matched[1]
+        )  # a specific hint first, then the longest
+        if matched is None:
+            continue
+        strong, _, name = matched
+        if not strong and ctx is not None and not _agrees_with_routes(ctx, SERVERS[name]):
+            return None
+        return name
     return None
 
 

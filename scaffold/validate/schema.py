@@ -42,14 +42,33 @@ def schema_step(ctx: Context) -> tuple[bool, str]:
             source = (
                 _sdk_input(ctx, data, Path(scratch))
                 if kind == "deployment"
-                else _dump(data, Path(scratch) / "endpoint.yml")
+                else _dump(_named(data, "endpoint-name"), Path(scratch) / "endpoint.yml")
             )
+            if any(p.file == file and p.code == "schema.preview_format" for p in ctx.problems):
+                continue  # a file in the 2021 preview format: the SDK would only add noise
             error = _sdk_load(loaders[kind], source)
             filled = _placeholder_keys(ctx, data)
             for problem in sdk_problems(error, file, sections) if error else []:
-                if not ctx.has(problem.file, problem.key) and not _about(problem.key, filled):
+                if (
+                    not ctx.has(problem.file, problem.key)
+                    and not _about(problem.key, filled)
+                    and not _reported_below(ctx, problem)
+                ):
                     ctx.problems.append(problem)
     return True, f"checked with azure-ai-ml {version}"
+
+
+def _reported_below(ctx: Context, problem: Problem) -> bool:
+    """Whether a missing path the SDK reports at a section (`environment` or `model`: No such
+    file) is already reported by the SDK-free checks at a key in it (environment.conda_file,
+    model.path)."""
+    below = f"{problem.key}."
+    return problem.code == "schema.path" and any(
+        p.file == problem.file
+        and p.code.startswith("path.")
+        and (p.key == problem.key or p.key.startswith(below))
+        for p in ctx.problems
+    )
 
 
 def _placeholder_keys(ctx: Context, data: Mapping) -> list[str]:
@@ -90,7 +109,13 @@ def _sdk_input(ctx: Context, data: Mapping, scratch: Path) -> Path:
     if "endpoint_name" not in data:  # deploy scripts pass it: --endpoint-name (a warning)
         named = (ctx.endpoint or {}).get("name")
         data["endpoint_name"] = named if isinstance(named, str) else "endpoint-name"
-    return _dump(data, scratch / "deployment.yml")
+    return _dump(_named(data, "deployment-name"), scratch / "deployment.yml")
+
+
+def _named(data: Mapping, name: str) -> Mapping:
+    """The mapping with a stand-in name when it has none: `az ml ... create --name N`
+    gives it on the command line (checks.check_names reports when nothing does)."""
+    return data if "name" in data else {"name": name, **data}
 
 
 def _dump(data: Mapping, target: Path) -> Path:
@@ -200,7 +225,10 @@ def _walk(node: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], s
             yield from _walk(value, path if key == "_schema" else (*path, str(key)))
     elif isinstance(node, list):
         yield from ((path, m) for m in node if isinstance(m, str))
-        branches = [b for b in node if isinstance(b, dict)]
+        # a union's branches: mappings of field errors, or plain messages of one branch
+        # ("No such file or directory: .../conda.yaml")
+        messages = [b for b in node if isinstance(b, list) and all(isinstance(m, str) for m in b)]
+        branches = [b for b in node if isinstance(b, dict)] + [{"_schema": b} for b in messages]
         if branches:
             yield from _walk(_best_branch(branches), path)
     elif isinstance(node, str):
@@ -210,13 +238,16 @@ def _walk(node: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], s
 def _best_branch(branches: list[Mapping]) -> Mapping:
     """The union branch that describes the input: not a 'use azureml:' hint, fewest errors."""
 
-    def score(index: int) -> tuple[bool, int, int]:
+    def score(index: int) -> tuple[bool, bool, int, int]:
         leaves = list(_walk(branches[index], ()))
         noise = all(
             m.startswith("In order to specify an existing") or m == "Not a valid URL."
             for _, m in leaves
         )
-        return noise, len(leaves), index
+        # a branch that only misses fields (a registered environment's name) describes
+        # another kind of input than a branch with a concrete complaint about this one
+        missing_only = all(m == "Missing data for required field." for _, m in leaves)
+        return noise, missing_only, len(leaves), index
 
     return branches[min(range(len(branches)), key=score)]
 
@@ -289,14 +320,11 @@ def _message_problem(file: str, key: str, message: str) -> Problem:
             f"`{leaf}` has invalid characters",
             "Use a letter first, then letters, digits and dashes",
         )
-    if message.startswith("Can't find directory or file"):
+    if message.startswith("Can't find directory or file") or "No such file or directory" in message:
+        missing = re.search(r"No such file or directory:?\s*'?([^'\s]+)", message)
+        text = f"{missing.group(1)} does not exist" if missing else message.strip().splitlines()[0]
         return Problem(
-            "error",
-            "schema.path",
-            file,
-            key,
-            message.strip().rstrip("."),
-            f"Fix {key} (relative to {file})",
+            "error", "schema.path", file, key, text.rstrip("."), f"Fix {key} (relative to {file})"
         )
     first = message.strip().splitlines()[0] if message.strip() else message
     return Problem("error", "schema.invalid", file, key, first, f"Fix {key or 'the file'}")

@@ -262,6 +262,10 @@ class Scenario:
     #: SIGINT to this process, as if the user pressed Ctrl-C while waiting for Azure (the
     #: request itself is carried out: Azure keeps going).
     interrupt_on: tuple[str, str, str] | None = None
+    #: GETs of an endpoint that still show its traffic from before the last traffic update
+    #: once that update finished (Azure/azure-dev#3881: a deployment just given 100% was
+    #: read back without it, so azd polls until the new split shows).
+    stale_reads: int = 0
 
 
 @dataclass
@@ -370,6 +374,8 @@ class ArmStandin:
         self.scored: list[tuple[float, str, str, int]] = []
         self._round_robin: dict[str, int] = {}
         self._interrupted = False
+        #: Endpoint id -> [the endpoint as it was before a traffic update, GETs left].
+        self._stale: dict[str, list[Any]] = {}
         self.acr_token = "acr-refresh-" + uuid.uuid4().hex
         self.keys = {
             "primaryKey": "pk-" + uuid.uuid4().hex,
@@ -409,6 +415,7 @@ class ArmStandin:
             self.scored.clear()
             self._round_robin.clear()
             self._interrupted = False
+            self._stale.clear()
 
     # -- the SDK's configuration -----------------------------------------------------
     def cloud_metadata(self) -> dict[str, str]:
@@ -770,6 +777,11 @@ class ArmStandin:
                         else "Asset paths cannot be updated."
                     )
                     return 400, JSON, _error("UserError", message)
+                # Same content: the mutable properties change (archive and restore are a
+                # GET, isArchived flipped, and a PUT of the same version).
+                for key in ("isArchived", "tags", "description", "stage"):
+                    if key in body.get("properties", {}):
+                        old.setdefault("properties", {})[key] = body["properties"][key]
                 return 200, JSON, _json(old)
             body.update({"id": rid, "name": version})
             props = body.setdefault("properties", {})
@@ -784,10 +796,17 @@ class ArmStandin:
         if r.method == "GET" and rid in self.resources:
             return 200, JSON, _json(self.resources[rid])
         if r.method == "GET" and rid.endswith("/versions"):
+            # listViewType: ActiveOnly (what azure-ai-ml sends by default), ArchivedOnly, All.
+            view = (r.query.get("listViewType") or ["ActiveOnly"])[0].lower()
             items = [
                 v
                 for k, v in self.resources.items()
-                if k.startswith(rid + "/") and k.count("/") == rid.count("/") + 1
+                if k.startswith(rid + "/")
+                and k.count("/") == rid.count("/") + 1
+                and (
+                    view == "all"
+                    or bool(v.get("properties", {}).get("isArchived")) == (view == "archivedonly")
+                )
             ]
             items.sort(key=lambda v: v.get("systemData", {}).get("createdAt", ""), reverse=True)
             return 200, JSON, _json({"value": items})
@@ -871,6 +890,10 @@ class ArmStandin:
     def _endpoint_request(self, r: Record, rid: str) -> Answer:
         name = rid.rsplit("/", 1)[1]
         if r.method == "GET":
+            stale = self._stale.get(rid)
+            if stale and stale[1] > 0 and not self._busy(rid) and rid in self.resources:
+                stale[1] -= 1
+                return 200, JSON, _json(stale[0])
             if rid in self.resources:
                 return 200, JSON, _json(_public(self.resources[rid]))
             return 404, JSON, _error("UserError", f"No online endpoint named {name} (stand-in)")
@@ -918,6 +941,15 @@ class ArmStandin:
         props.setdefault("mirrorTraffic", {})
         merged.setdefault("identity", {"type": "SystemAssigned"})
         props["provisioningState"] = "Creating" if old is None else "Updating"
+        if (
+            old is not None
+            and self.scenario.stale_reads
+            and (
+                old.get("properties", {}).get("traffic") != props.get("traffic")
+                or old.get("properties", {}).get("mirrorTraffic") != props.get("mirrorTraffic")
+            )
+        ):
+            self._stale[rid] = [json.loads(json.dumps(_public(old))), self.scenario.stale_reads]
         self.resources[rid] = merged
         return self._start_operation(
             rid, "Succeeded", status=201 if old is None else 200, resource=merged
@@ -1095,17 +1127,44 @@ class ArmStandin:
         ]
         for family in families:
             label = usage_name(family)
+            limit = self.scenario.quota.get(family, DEFAULT_FAMILY_LIMIT)
             value.append(
                 {
                     "id": f"/subscriptions/{sub}/usages/{label.replace(' ', '_')}",
                     "type": "Microsoft.MachineLearningServices/vmFamily/usages",
                     "currentValue": self.family_usage(family),
-                    "limit": self.scenario.quota.get(family, DEFAULT_FAMILY_LIMIT),
+                    "limit": limit,
                     "name": {"localizedValue": label, "value": label},
                     "unit": "Count",
                 }
             )
+            # Usage/list.json: the same name again per workspace (and per compute), with
+            # that scope's part of the usage only.
+            for workspace, used in sorted(self._workspace_usage(family).items()):
+                value.append(
+                    {
+                        "id": f"{workspace}/usages/{label.replace(' ', '_')}",
+                        "type": "Microsoft.MachineLearningServices/workspaces/usages",
+                        "currentValue": used,
+                        "limit": limit,
+                        "name": {"localizedValue": label, "value": label},
+                        "unit": "Count",
+                    }
+                )
         return 200, JSON, _json({"value": value})
+
+    def _workspace_usage(self, family: str) -> dict[str, int]:
+        """Workspace id -> vCPUs of `family` its deployments use."""
+        used: dict[str, int] = {}
+        for key, value in self.resources.items():
+            if "/deployments/" not in key:
+                continue
+            size = VM_SIZES.get(str(value.get("properties", {}).get("instanceType")))
+            if size and size["family"] == family:
+                workspace = key.split("/onlineEndpoints/", 1)[0]
+                count = int((value.get("sku") or {}).get("capacity") or 1)
+                used[workspace] = used.get(workspace, 0) + count * size["vCPUs"]
+        return used
 
     def _vm_sizes(self) -> Answer:
         value = [
@@ -1147,6 +1206,13 @@ class ArmStandin:
         until = _parse_time(end) if end else time.time() + 3600
         filters = dict(re.findall(r"(\w+) eq '([^']*)'", query.get("$filter", "")))
         split = [k for k, v in filters.items() if v == "*"]
+        # The data points carry the aggregations asked for; RequestsPerMinute's default
+        # is Average (supported-metrics reference of workspaces/onlineEndpoints).
+        wanted = [
+            a.strip().lower()
+            for a in query.get("aggregation", "Average").split(",")
+            if a.strip().lower() in {"average", "total", "count", "minimum", "maximum"}
+        ] or ["average"]
         series: dict[tuple[str, ...], dict[int, int]] = {}
         for when, ep, deployment, status in list(self.scored):
             if ep != endpoint or not since <= when <= until:
@@ -1169,7 +1235,11 @@ class ArmStandin:
                     for k, v in zip(split, key, strict=True)
                 ],
                 "data": [
-                    {"timeStamp": _iso(minute), "total": float(n), "average": float(n)}
+                    {
+                        "timeStamp": _iso(minute),
+                        # one sample per minute: count 1, each value the minute's requests
+                        **{a: 1.0 if a == "count" else float(n) for a in wanted},
+                    }
                     for minute, n in sorted(points.items())
                 ],
             }

@@ -31,6 +31,7 @@ def check(ctx: Context) -> None:
     if models is not None and store is not None:
         _ts_archives(ctx, models, store)
     _ts_workers(ctx, config)
+    _ts_token_auth(ctx, config)
     same_route(
         ctx,
         "TorchServe",
@@ -196,3 +197,67 @@ def _ts_workers(ctx: Context, config: tuple[str, dict[str, str]] | None) -> None
             f"{workers} worker(s) per model ({config[0]})",
             "Make max_concurrent_requests_per_instance equal default_workers_per_model",
         )
+
+
+#: The first TorchServe release that turns token authorization on by default: every API,
+#: /ping included, then answers 400 InvalidKeyException without a bearer token, so Azure's
+#: probes fail (pytorch/serve#3163, #3260; Azure/azureml-examples PR #3342 added
+#: --disable-token-auth to Microsoft's sample).
+TOKEN_AUTH_SINCE = (0, 11, 1)
+_TS_PIN = re.compile(r"\btorchserve\s*==\s*(\d+(?:\.\d+)*)")
+_TS_PIP = re.compile(r"\bpip3?\s+install\b[^\n]*\btorchserve\b(?![-=\w])")
+
+
+def _ts_version(ctx: Context) -> tuple[int, ...] | None:
+    """The TorchServe version the image runs: the pytorch/torchserve tag (latest: the
+    newest), a pinned `pip install torchserve==X`, or None when unknown."""
+    for image, _, _ in ctx.images:
+        if "pytorch/torchserve" not in image:
+            continue
+        tag = image.split("@", 1)[0].rpartition(":")[2] if ":" in image.rsplit("/", 1)[-1] else ""
+        numbers = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", tag)
+        if numbers:
+            return tuple(int(n) for n in numbers.groups(default="0"))
+        return (99,) if tag in ("", "latest") or tag.startswith("latest") else None
+    docker = ctx.dockerfile
+    text = ctx.read(docker.path) if docker is not None else None
+    pinned = _TS_PIN.search(text or "")
+    if pinned:
+        return tuple(int(n) for n in pinned.group(1).split("."))
+    return (99,) if text and _TS_PIP.search(text) else None
+
+
+def _ts_token_auth(ctx: Context, config: tuple[str, dict[str, str]] | None) -> None:
+    """TorchServe >= 0.11.1 demands a token on every API unless token auth is disabled."""
+    version = _ts_version(ctx)
+    if version is None or version < TOKEN_AUTH_SINCE or not mentions(ctx, "torchserve"):
+        return
+    props = config[1] if config else {}
+    if props.get("disable_token_authorization", "").lower() == "true":
+        return
+    if any(
+        re.search(r"(?<![\w-])(?:--disable-token-auth|--dt|--disable-token)\b", text)
+        for _, text in script_texts(ctx)
+    ):
+        return
+    variable = ctx.container_env.get("TS_DISABLE_TOKEN_AUTHORIZATION", "").lower() == "true"
+    if variable and props.get("enable_envvars_config", "").lower() == "true":
+        return
+    where = script_texts(ctx)[0][0]
+    shown = (
+        f"TorchServe {'.'.join(map(str, version))}" if version != (99,) else "The latest TorchServe"
+    )
+    why = (
+        " (TS_DISABLE_TOKEN_AUTHORIZATION is read only with enable_envvars_config=true)"
+        if variable
+        else ""
+    )
+    ctx.error(
+        "torchserve.token_auth",
+        where,
+        "",
+        f"{shown} turns token authorization on by default{why}: /ping and "
+        "/predictions answer 400 without a token, so Azure's probes fail",
+        "Start it with --disable-token-auth (or set disable_token_authorization to true in "
+        "config.properties); the endpoint's own auth_mode protects it",
+    )

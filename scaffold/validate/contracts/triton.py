@@ -14,7 +14,9 @@ from scaffold.validate.model import Context
 def check(ctx: Context) -> None:
     """Triton: --http-port, --model-repository vs the mount, config.pbtxt, model routes."""
     port, how = flag_port(ctx, "--http-port", 8000)
-    ctx.check_listen_port(port, f"Triton HTTP: {how}")
+    grpc = _grpc_port(ctx)
+    ctx.check_listen_port(port, f"Triton HTTP: {how}", scoring_ports=(grpc,) if grpc else ())
+    _grpc_scoring(ctx, grpc)
     repository = flag(ctx, "--model-repository") or flag(ctx, "--model-store")
     models = _triton_models(ctx, repository)
     if models is not None:
@@ -22,6 +24,38 @@ def check(ctx: Context) -> None:
     _triton_routes(ctx, models)
     for name, folder in (models or {}).items():
         _triton_model(ctx, name, folder)
+
+
+#: The variable that makes Azure forward the scoring route as HTTP/2 (gRPC); Microsoft's
+#: triton-grpc sample (Azure/azureml-examples, custom-container/triton/triton-grpc) sets it.
+HTTP2_VARIABLE = "MIR_MODEL_USE_HTTP2"
+
+
+def _grpc_port(ctx: Context) -> int | None:
+    """Triton's gRPC port (--grpc-port, default 8001), None when gRPC is off."""
+    allowed = flag(ctx, "--allow-grpc")
+    if allowed is not None and allowed[1].lower() in ("false", "0", "no"):
+        return None
+    port, _ = flag_port(ctx, "--grpc-port", 8001)
+    return port
+
+
+def _grpc_scoring(ctx: Context, grpc: int | None) -> None:
+    """A scoring route on the gRPC port needs Azure to forward HTTP/2."""
+    route = ctx.routes.get("scoring_route")
+    if grpc is None or route is None or route.port != grpc:
+        return
+    if ctx.container_env.get(HTTP2_VARIABLE, "").strip().lower() in ("true", "1"):
+        return
+    ctx.warn(
+        "route.grpc.http2",
+        route.file,
+        f"{route.key}.port",
+        f"scoring_route.port {grpc} is Triton's gRPC port, but {HTTP2_VARIABLE} is not "
+        '"true": Azure forwards scoring requests as HTTP/1.1, which gRPC does not speak',
+        f'Add {HTTP2_VARIABLE}: "true" to environment_variables, or score over HTTP '
+        "on Triton's HTTP port",
+    )
 
 
 def _triton_models(ctx: Context, repository: tuple[str, str] | None) -> dict[str, Path] | None:
