@@ -82,7 +82,8 @@ def test_a_deployment_with_its_own_folders(tmp_path: Path, server: str) -> None:
     assert green["environment"]["build"]["path"] == "./green/docker-context"
     if "model" in green:
         assert green["model"]["path"].startswith("./green/")
-        assert green["model"]["name"] == "multi-ep-green-model"  # its own asset
+        # its own asset, named after the endpoint (which carries a unique suffix)
+        assert green["model"]["name"] == f"{green['endpoint_name']}-green-model"
         assert (project / green["model"]["path"]).exists()
     if "code_configuration" in green:
         assert green["code_configuration"]["code"].startswith("./green/")
@@ -319,11 +320,13 @@ def test_deployment_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     capsys.readouterr()
     assert main(["deployment", "list", "--json", str(project)]) == ExitCode.OK
     rows = json.loads(capsys.readouterr().out)
+    endpoint = _yaml(project / "endpoint.yml")["name"]  # multi-ep with a unique suffix
+    assert endpoint.startswith("multi-ep-")
     assert rows == [
         {
             "name": "blue",
             "file": "deployment.yml",
-            "endpoint": "multi-ep",
+            "endpoint": endpoint,
             "folder": ".",
             "own_folders": False,
             "answers_file": ".copier-answers.yml",
@@ -331,7 +334,7 @@ def test_deployment_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         {
             "name": "green",
             "file": "green-deployment.yml",
-            "endpoint": "multi-ep",
+            "endpoint": endpoint,
             "folder": "green",
             "own_folders": True,
             "answers_file": ".copier-answers.green.yml",
@@ -463,7 +466,7 @@ def test_update_of_one_deployment_and_answers_per_deployment(
     assert main([*argv, "--deployment", "green"]) == ExitCode.OK
     assert _yaml(project / ".copier-answers.green.yml")["model_version"] == "2"
     assert _yaml(project / "green-deployment.yml")["model"]["version"] == "2"
-    assert _yaml(project / "deployment.yml")["model"]["version"] == "1"
+    assert "version" not in _yaml(project / "deployment.yml")["model"]  # content-derived
     assert "instance_count: 4" in (project / "green-deployment.yml").read_text()
 
 

@@ -460,7 +460,7 @@ def test_several_sklearn_models_for_minimal(
         assert got["predictions"] == pytest.approx(expected["predictions"])
     with pytest.raises(ValueError, match="unknown model"):
         score.parse_input('{"model": "other", "data": [[1, 2]]}')
-    with pytest.raises(ValueError, match="expected a list of 4 numbers"):
+    with pytest.raises(ValueError, match="row 0: expected a list of 4 values for model wide"):
         score.parse_input('{"model": "wide", "data": [[1, 2]]}')
     assert {c for c in _codes(project) if c[0] == "error"} == set()
 
