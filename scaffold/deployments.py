@@ -301,9 +301,15 @@ def add_deployment(
 
                 target = rendered / str(answers["deployment_dir"])
                 final = read_answers(rendered / f".copier-answers.{name}.yml")
-                # The samples are recorded where scaffold can run the model (not in an image:
-                # the new deployment's folder alone is no project to build).
-                env = ModelEnv(mode=model_inspect, python=model_python, dest=root)
+                # Where the model cannot run beside scaffold, its samples are recorded in the
+                # new deployment's own image, built from the rendered files as that deployment.
+                env = ModelEnv(
+                    mode=model_inspect,
+                    python=model_python,
+                    dest=root,
+                    build_root=rendered,
+                    deployment=name,
+                )
                 notes += prepared.finish(target, final, env)
         with signals.shielded():  # all of it or nothing: a Ctrl-C waits for the move
             files = _move_new(rendered, root)

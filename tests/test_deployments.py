@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from test_azure import WS_FLAGS, ArmStandin, arm, azure  # noqa: F401 - fixtures
 
 from conftest import SERVERS, files_of, git
 from scaffold.cli import main
@@ -286,6 +287,38 @@ def test_an_unknown_deployment_lists_the_known_ones(
         ), command
 
 
+def test_validate_groups_by_deployment_and_checks_one_on_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A project with an added deployment: validate checks both, each under its own file and
+    summary line; a fault in green is green's only, and --deployment checks one of them."""
+    project = _project(tmp_path, "plumber")
+    add_deployment(project, "green", own_folders=True)
+    capsys.readouterr()
+    assert main(["validate", "--no-schema", str(project)]) == ExitCode.OK
+    out = capsys.readouterr().out
+    assert "2 deployments:" in out
+    assert "  blue (deployment.yml, with endpoint.yml, plumber): ok" in out
+    assert "  green (green-deployment.yml, with endpoint.yml, plumber): ok" in out
+    green = project / "green-deployment.yml"
+    green.write_text(green.read_text().replace('path: "/score"', 'path: "/nosuch"', 1))
+    assert main(["validate", "--no-schema", str(project)]) == ExitCode.INVALID
+    out = capsys.readouterr().out
+    grouped = out.split("green-deployment.yml:\n", 1)[1]
+    assert grouped.lstrip().startswith("error:") and "[route.path.not_served]" in grouped
+    assert "green/src/plumber.R" in grouped  # green's own code, not the project's
+    assert "  blue (deployment.yml, with endpoint.yml, plumber): ok" in out
+    assert "  green (green-deployment.yml, with endpoint.yml, plumber): 1 error(s)" in out
+    assert "deployment.yml:\n" not in out.replace("green-deployment.yml:\n", "")
+    flags = ["validate", "--no-schema", "--deployment"]
+    assert main([*flags, "blue", str(project)]) == ExitCode.OK
+    assert "0 error(s)" in capsys.readouterr().out
+    assert main([*flags, "green", str(project)]) == ExitCode.INVALID
+    assert "[route.path.not_served]" in capsys.readouterr().out
+    assert main([*flags, "nope", str(project)]) == ExitCode.USAGE
+    assert "the deployments are blue (deployment.yml), green" in capsys.readouterr().err
+
+
 def test_several_deployments_without_a_main_one_need_a_choice(tmp_path: Path) -> None:
     project = _project(tmp_path)
     add_deployment(project, "green")
@@ -533,41 +566,154 @@ def _mlflow_median(path: Path, work: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def cleaned() -> Iterator[list[Path]]:
-    projects: list[Path] = []
-    yield projects
+@pytest.fixture(scope="module")
+def mlflow_multi(
+    tmp_path_factory: pytest.TempPathFactory, standin: Callable[[str], str]
+) -> Iterator[Path]:
+    """Microsoft's multideployment-scikit as one project: `scaffold new` with the
+    scikit-learn model (deployment blue), `scaffold deployment add median --model` with the
+    pyfunc model that needs sortedcontainers and not scikit-learn (its own folders, so its
+    own requirements). Its images and containers are removed at the end of the module."""
     from scaffold.localrun import clean
 
-    for project in projects:
-        clean(project)
+    work = tmp_path_factory.mktemp("mlflow-multi")
+    sklearn_model = _mlflow_sklearn(work / "sklearn-diabetes")
+    median_model = _mlflow_median(work / "running-median", work)
+    project = work / "mlflow-multi"
+    argv = ["new", "--server", "mlflow", "--base-image", standin("mlflow"), "--model"]
+    try:
+        assert main([*argv, str(sklearn_model), str(project)]) == ExitCode.OK
+        add = ["deployment", "add", "median", str(project), "--model", str(median_model)]
+        assert main(add) == ExitCode.OK
+        yield project
+    finally:
+        if project.exists():
+            clean(project)
 
 
 @pytest.mark.docker
 def test_mlflow_multideployment_two_models_with_different_requirements(
-    tmp_path: Path,
-    standin: Callable[[str], str],
-    capsys: pytest.CaptureFixture[str],
-    cleaned: list[Path],
+    mlflow_multi: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    sklearn_model = _mlflow_sklearn(tmp_path / "sklearn-diabetes")
-    median_model = _mlflow_median(tmp_path / "running-median", tmp_path)
-    project = tmp_path / "mlflow-multi"
-    argv = ["new", "--server", "mlflow", "--base-image", standin("mlflow"), "--model"]
-    assert main([*argv, str(sklearn_model), str(project)]) == ExitCode.OK
-    cleaned.append(project)
-    add = ["deployment", "add", "median", str(project), "--model", str(median_model)]
-    assert main(add) == ExitCode.OK
+    """Each deployment's own requirements, validate green over both, `run --deployment`
+    builds each deployment's image and smoke-tests its own model with its own samples."""
+    project = mlflow_multi
     blue = (project / "docker-context" / "requirements.txt").read_text()
     median = (project / "median" / "docker-context" / "requirements.txt").read_text()
     assert "scikit-learn==" in blue and "sortedcontainers" not in blue
     assert "sortedcontainers==2.4.0" in median and "scikit-learn" not in median
     assert _errors(project) == []
+    endpoint = _yaml(project / "endpoint.yml")["name"]  # mlflow-multi-XXXX
     capsys.readouterr()
     for deployment in ("blue", "median"):
         assert main(["run", "--deployment", deployment, str(project)]) == ExitCode.OK
         captured = capsys.readouterr()
         assert "OK: smoke test passed" in captured.out, captured.err
-        assert f"scaffold-local/mlflow-multi-{deployment}" in captured.out
+        assert f"scaffold-local/{endpoint}-{deployment}" in captured.out
     response = json.loads((project / "median" / "sample_response.json").read_text())
     assert response["predictions"] == [4.0, 5.0]
+
+
+@pytest.mark.docker
+def test_mlflow_multideployment_validate_per_deployment(
+    mlflow_multi: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """validate (schema step included, as before `run`) over both deployments, grouped, and
+    of each one with --deployment."""
+    project = mlflow_multi
+    capsys.readouterr()
+    assert main(["validate", str(project)]) == ExitCode.OK
+    out = capsys.readouterr().out
+    assert "2 deployments:" in out
+    assert "  blue (deployment.yml, with endpoint.yml, mlflow): ok" in out
+    median = out.split("  median (median-deployment.yml, with endpoint.yml, mlflow): ")[1]
+    # ok, or (before `run` recorded median's sample response) that warning of its own
+    assert median.startswith(("ok\n", "0 error(s)")), out
+    if not median.startswith("ok"):
+        assert out.startswith("median/sample_response.json:\n  warning:"), out
+    assert main(["validate", "--deployment", "blue", str(project)]) == ExitCode.OK
+    assert "0 error(s), 0 warning(s)" in capsys.readouterr().out
+    assert main(["validate", "--deployment", "median", str(project)]) == ExitCode.OK
+    assert "deployment.yml" not in capsys.readouterr().out.replace("median-deployment.yml", "")
+
+
+@pytest.mark.docker
+def test_mlflow_multideployment_serve_one_deployment(mlflow_multi: Path, tmp_path: Path) -> None:
+    """`scaffold serve --deployment median` (a real process, stopped with SIGTERM) serves the
+    median model from its own image: its sample answers with its own response."""
+    import signal
+
+    from test_localrun import _containers_of, _post, _scaffold, _serving_urls, _wait_for
+
+    project = mlflow_multi
+    out, err = tmp_path / "out", tmp_path / "err"
+    proc = _scaffold("serve", "--deployment", "median", str(project), out=out, err=err)
+    try:
+        urls = _wait_for("the URLs", lambda: _serving_urls(out), proc, err, seconds=600)
+        assert isinstance(urls, dict)
+        request = (project / "median" / "sample_request.json").read_bytes()
+        status, body = _post(urls["scoring"], request)
+        assert status == 200, body
+        assert json.loads(body)["predictions"] == [4.0, 5.0]
+        endpoint = _yaml(project / "endpoint.yml")["name"]
+        assert f"scaffold-local/{endpoint}-median" in err.read_text()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=120)
+    assert code == ExitCode.OK, err.read_text()[-2000:]
+    assert _containers_of(project) == []
+
+
+@pytest.mark.docker
+def test_mlflow_multideployment_deployed_behind_one_endpoint(
+    mlflow_multi: Path,
+    arm: ArmStandin,  # noqa: F811
+    azure: dict[str, Any],  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`deploy --deployment` of each against the ARM stand-in (not Azure): one endpoint, two
+    deployments, each sent with its own build context and model; then `smoke --deployment`
+    of each through the stand-in's front end (key checked, azureml-model-deployment routing)
+    to its own real container."""
+    from scaffold.localrun import LocalDeployment
+
+    project = mlflow_multi
+    flags = [str(project), *WS_FLAGS]
+    endpoint = _yaml(project / "endpoint.yml")["name"]
+    assert main(["deploy", "--deployment", "blue", *flags], azure=azure) == ExitCode.OK
+    assert "traffic blue=100" in capsys.readouterr().out
+    argv = ["deploy", "--deployment", "median", "--traffic", "blue=90,median=10", *flags]
+    assert main(argv, azure=azure) == ExitCode.OK
+    assert "traffic blue=90, median=10" in capsys.readouterr().out
+    puts = arm.seen("PUT", rf"/onlineEndpoints/{endpoint}/deployments/[^/]+$")
+    assert [r.path.rsplit("/", 1)[-1] for r in puts] == ["blue", "median"]
+    requirements = [
+        data.decode()
+        for path, (data, _) in arm.blobs.items()
+        if path.endswith("docker-context/requirements.txt")
+    ]
+    assert len(requirements) == 2, sorted(arm.blobs)
+    assert any("scikit-learn==" in r and "sortedcontainers" not in r for r in requirements)
+    assert any("sortedcontainers==2.4.0" in r and "scikit-learn" not in r for r in requirements)
+    models = [json.loads(r.body)["properties"]["model"] for r in puts]
+    assert "/models/" in models[0] and "/models/" in models[1] and models[0] != models[1]
+
+    with (
+        LocalDeployment(project, deployment="blue").ready() as blue,
+        LocalDeployment(project, deployment="median").ready() as median,
+    ):
+        arm.scenario.upstreams = {
+            "blue": blue.url(blue.plan.scoring),
+            "median": median.url(median.plan.scoring),
+        }
+        for deployment in ("blue", "median"):
+            argv = ["smoke", *flags, "--deployment", deployment]
+            assert main(argv, azure=azure) == ExitCode.OK, deployment
+            shown = capsys.readouterr()
+            assert "PASS scoring" in shown.err and "smoke test passed" in shown.out
+            scored = arm.seen("POST", rf"^/score/{endpoint}$")
+            assert scored[-1].header("azureml-model-deployment") == deployment
+        assert {deployment for _, _, deployment, status in arm.scored if status == 200} == {
+            "blue",
+            "median",
+        }
