@@ -466,27 +466,32 @@ def test_scaffold_update_moves_every_deployment_and_keeps_their_edits(
 def test_plain_copier_update_with_the_deployments_answers_file(
     tmp_path: Path, team_template: Path
 ) -> None:
+    """Plain copier, no scaffold: `copier update` (the project's own answers file) moves the
+    main deployment and leaves green's files alone; `copier update -a
+    .copier-answers.green.yml` then moves green's alone. Both keep their hand edits."""
     project = _two_deployments(tmp_path, team_template)
     made_with, _ = _tags(project)
     _release(team_template, "v9.2.0")
-    for answers in (".copier-answers.green.yml", ".copier-answers.yml"):
+    green_files = {".copier-answers.green.yml", "green-deployment.yml"}
+    for answers in ([], ["--answers-file", ".copier-answers.green.yml"]):
         proc = subprocess.run(
-            [str(COPIER), "update", "--defaults", "--answers-file", answers, str(project)],
+            [str(COPIER), "update", "--defaults", *answers, str(project)],
             capture_output=True,
             text=True,
             stdin=subprocess.DEVNULL,
         )
         assert proc.returncode == 0, proc.stderr
-        if answers != ".copier-answers.yml":  # the green update touched green's files only
-            assert _tags(project) == (made_with, "v9.2.0")
-            changed = git(project, "status", "--porcelain").split()
-            assert set(changed[1::2]) == {
-                ".copier-answers.green.yml",
-                "green-deployment.yml",
-                "green/docker-context/Dockerfile",
-            }
-            _commit(project, "green updated")
+        changed = set(git(project, "status", "--porcelain").split()[1::2])
+        if not answers:  # the main deployment's files only
+            assert _tags(project) == ("v9.2.0", made_with)
+            assert "deployment.yml" in changed and ".copier-answers.yml" in changed
+            assert not changed & green_files and not any(c.startswith("green/") for c in changed)
+        else:  # green's files only
+            assert _tags(project) == ("v9.2.0", "v9.2.0")
+            assert changed == green_files | {"green/docker-context/Dockerfile"}
+        _commit(project, f"updated with copier {answers}")
     _kept_and_updated(project, "v9.2.0")
+    assert _errors(project) == []
 
 
 def test_update_of_one_deployment_and_answers_per_deployment(
