@@ -680,7 +680,15 @@ def test_three_r_models_in_one_plumber_container_each_scored(
     argv = ["new", "--server", "plumber", "--base-image", image, "--no-git"]
     assert main([*argv, *(arg for m in models for arg in ("--model", m)), str(dest)]) == 0
     cleaned.append(dest)
-    shutil.copytree(work / "samples", dest / "samples")  # as the user writes them
+    # scaffold recorded each model's samples itself, by the real plumber server in the image
+    assert "write samples/" not in capsys.readouterr().out
+    for name in "abc":
+        request = _json(dest / "samples" / name / "sample_request.json")
+        response = _json(dest / "samples" / name / "sample_response.json")
+        assert request["model"] == response["model"] == name
+        assert len(response["predictions"]) == len(request["data"]) > 0
+    # ... and R's own predictions, in Azure's request shapes, are served the same way
+    shutil.copytree(work / "samples", dest / "samples", dirs_exist_ok=True)
     shutil.copyfile(dest / "samples" / "a" / "sample_request.json", dest / "sample_request.json")
     shutil.copyfile(dest / "samples" / "a" / "sample_response.json", dest / "sample_response.json")
     assert {c for c in _codes(dest) if c[0] == "error"} == set()
