@@ -4,7 +4,10 @@
 
 A local template repository is tagged v1.0.0 and v1.1.0; a plumber project made from v1.0.0
 (with a user edit committed) is reset before every run, then updated to v1.1.0 by each tool.
-scaffold also checks the tree is clean beforehand and scans for conflicts afterwards.
+scaffold also plans the update (tags with their commits, the changelog, declared renames,
+the target version's questions), checks the tree is clean beforehand, and afterwards scans
+for conflicts and runs the lost-edit check, which renders the old template version once
+more (one extra copier render: the largest part of the difference).
 """
 
 from __future__ import annotations
@@ -93,7 +96,7 @@ def main() -> int:
         print(f"copier update    {copier * 1000:8.1f} ms")
         print(
             f"scaffold update  {scaffold * 1000:8.1f} ms   ratio {scaffold / copier:5.2f}x  "
-            "(adds clean-tree and conflict checks)"
+            "(adds planning, conflict scan and the lost-edit check)"
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)

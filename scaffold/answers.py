@@ -14,7 +14,7 @@ again, and alone validates the answers it derives (defaults).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from scaffold.errors import UsageError
@@ -167,19 +167,31 @@ def _check_choice(name: str, spec: Mapping[str, Any], value: Any) -> None:
         raise UsageError(f"{name} must be one of {shown}, not {_shown(value)}")
 
 
+def how_to_set(name: str, flags: Collection[str] | None) -> str:
+    """How the user sets question `name` on this command line: its flag when the command
+    has one (`scaffold new` has one per bundled question), else `--data name=VALUE`."""
+    if flags is not None and name in flags:
+        return "--" + name.replace("_", "-")
+    return f"--data {name}=VALUE"
+
+
 def check_answers(
     questions: Mapping[str, Mapping[str, Any]],
     data: Mapping[str, Any],
     previous: Mapping[str, Any] | None = None,
+    flags: Collection[str] | None = None,
 ) -> None:
     """Raise UsageError (one line, naming the question) for the first answer in `data`
     that copier would render as something other than what was answered.
 
     Args:
-        questions: the template's questions (`template_source.load_questions()`).
+        questions: the template's questions (`template_source.load_questions()`), the
+            bundled template's or a team template's.
         data: the answers given (e.g. `--data KEY=VALUE`).
         previous: a project's recorded answers (on update), for questions that depend on
             earlier answers (e.g. the server).
+        flags: the questions that have a flag on the command line in use (named in the
+            message); the others are named as `--data NAME=VALUE`.
     """
     asked = [n for n, s in questions.items() if s.get("when") is not False]
     known = {**{k: v for k, v in (previous or {}).items() if not k.startswith("_")}, **data}
@@ -205,8 +217,8 @@ def check_answers(
         _check_choice(name, spec, cast(kind, value))
         message = _validator_message(name, spec, cast(kind, value), context)
         if message:
-            flag = "--" + name.replace("_", "-")
-            raise UsageError(f"{name}: {' '.join(message.split())} (set it with {flag})")
+            how = how_to_set(name, flags)
+            raise UsageError(f"{name}: {' '.join(message.split())} (set it with {how})")
 
 
 def check_one(

@@ -26,6 +26,8 @@ class ExitCode(IntEnum):
     WRITE = 12  #: files could not be written (disk full, read-only); nothing was left behind
     AZURE = 13  #: azure-ai-ml missing, sign-in failed, or Azure refused a request
     DEPLOY_FAILED = 14  #: the Azure deployment failed or timed out (logs and likely cause shown)
+    EDITS_LOST = 15  #: an update did not keep some of the user's edits or answers (listed)
+    UNCHECKED = 16  #: `status`/`update --all`: some projects could not be checked or updated
     INTERRUPTED = 130  #: Ctrl-C (SIGINT)
     TERMINATED = 143  #: SIGTERM (CI cancellation, `timeout`, an IDE's stop button)
 
@@ -86,6 +88,13 @@ class UpdateConflictError(ScaffoldError):
     """An update finished but left conflicts in the project."""
 
     exit_code = ExitCode.UPDATE_CONFLICT
+
+
+class EditsLost(ScaffoldError):
+    """An update finished but did not keep some of the user's edits or answers (the
+    details list them by file and key with the user's value), or could not check that."""
+
+    exit_code = ExitCode.EDITS_LOST
 
 
 class ValidationFailed(ScaffoldError):

@@ -12,21 +12,22 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scaffold import template_source
-from scaffold.answers import check_answers
+from scaffold import answersfile, template_source
+from scaffold.answers import check_answers, how_to_set
 from scaffold.errors import GitError, ScaffoldError, TemplateError, UsageError, WriteError
 from scaffold.gitutil import init_and_commit
+from scaffold.tempdirs import copier_temp
 
 if TYPE_CHECKING:  # pragma: no cover
     from scaffold import usermodel
     from scaffold.usermodel.modelenv import ModelEnv
 
-ANSWERS_FILE = ".copier-answers.yml"
+ANSWERS_FILE = answersfile.DEFAULT
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,12 @@ def required_questions(questions: Mapping[str, Mapping[str, Any]]) -> list[str]:
 
 
 def check_answers_complete(
-    questions: Mapping[str, Mapping[str, Any]], data: Mapping[str, Any]
+    questions: Mapping[str, Mapping[str, Any]],
+    data: Mapping[str, Any],
+    flags: Collection[str] | None = None,
 ) -> None:
-    """Raise UsageError naming the flag for the first required answer that is missing."""
+    """Raise UsageError naming the flag (or `--data NAME=VALUE` for a question without
+    one, e.g. a team template's) for the first required answer that is missing."""
     for name in required_questions(questions):
         if name not in data:
             spec = questions[name]
@@ -65,9 +69,11 @@ def check_answers_complete(
                 hint = f" (one of {', '.join(str(v) for v in choices.values())})"
             elif isinstance(choices, list):
                 hint = f" (one of {', '.join(str(v) for v in choices)})"
-            flag = "--" + name.replace("_", "-")
+            how = how_to_set(name, flags)
+            if not how.startswith("--data"):
+                how += " VALUE"
             raise UsageError(
-                f"{name} has no default and there is no terminal to ask: pass {flag} VALUE{hint}"
+                f"{name} has no default and there is no terminal to ask: pass {how}{hint}"
             )
 
 
@@ -132,7 +138,9 @@ def write_error(dest: Path, error: OSError) -> ScaffoldError:
     return WriteError(f"cannot write {dest}: {reason}; {fix} (nothing was written)")
 
 
-def _copier_error(error: Exception, dest: Path) -> ScaffoldError:
+def _copier_error(
+    error: Exception, dest: Path, flags: Collection[str] | None = None
+) -> ScaffoldError:
     """Map copier's exceptions to scaffold's, keeping copier's message."""
     from copier import errors as copier_errors
 
@@ -150,7 +158,7 @@ def _copier_error(error: Exception, dest: Path) -> ScaffoldError:
         "Validation error" in text or "Invalid choice" in text or "required" in text
     ):
         match = re.search(r"question '(\w+)'", text)
-        fix = f" (set it with --{match.group(1).replace('_', '-')})" if match else ""
+        fix = f" (set it with {how_to_set(match.group(1), flags)})" if match else ""
         return UsageError(text.removeprefix("ValueError: ") + fix)
     return TemplateError(f"rendering the template failed: {text}")
 
@@ -195,6 +203,7 @@ def new_project(
     overwrite: bool = False,
     git_init: bool = True,
     model: str | Sequence[str] | None = None,
+    flags: Collection[str] | None = None,
     model_python: str | None = None,
     model_inspect: str = "auto",
     progress: Callable[[str], None] | None = None,
@@ -216,10 +225,10 @@ def new_project(
             is left to the user).
         model: the user's model (a file or folder, or an `azureml:` reference) to serve
             instead of the sample; the project is configured from it (scaffold.usermodel).
-        model: the user's model (a file or folder, or an `azureml:` reference) to serve
-            instead of the sample; the project is configured from it (scaffold.usermodel).
             Several (a sequence of two or more, each PATH or NAME=PATH): one deployment
             serves them all, where the server can (scaffold.usermodel.several).
+        flags: the questions that have a flag on the caller's command line (errors name
+            them; other questions are named as `--data NAME=VALUE`).
         model_python: the interpreter of the model's own environment, to run the model in
             when recording its samples (`--model-python`).
         model_inspect: where the model may run to record its samples: "auto" (the model's
@@ -230,6 +239,9 @@ def new_project(
         large_files: how model files of at least SCAFFOLD_LARGE_FILE_BYTES are kept out of
             git objects: "ignore" (.gitignore; the default, or SCAFFOLD_LARGE_FILES) or
             "lfs" (Git LFS); see scaffold.largefiles.
+
+    The answers are checked against the questions of the template version rendered (the
+    bundled template's or a team template's): unknown keys, types, choices, validators.
     """
     dest = dest.expanduser().resolve()
     _check_destination(dest, overwrite)
@@ -259,12 +271,10 @@ def new_project(
             data = {**prepared.answers, **data}
         env = modelenv.ModelEnv(mode=model_inspect, python=python, dest=dest, progress=progress)
     ref = template_source.resolve(template, vcs_ref)
-    if ref.bundled:
-        questions = template_source.load_questions()
-        if vcs_ref is None:  # the questions of the installed template version
-            check_answers(questions, data)
-        if not interactive:
-            check_answers_complete(questions, data)
+    questions = ref.questions(installed=ref.bundled and vcs_ref is None)
+    check_answers(questions, data, flags=flags)
+    if not interactive:
+        check_answers_complete(questions, data, flags)
 
     try:
         return _render_and_place(
@@ -274,6 +284,7 @@ def new_project(
             interactive=interactive,
             git_init=git_init,
             prepared=prepared,
+            flags=flags,
             env=env,
             large_mode=large_mode,
         )
@@ -289,6 +300,7 @@ def _render_and_place(
     interactive: bool,
     git_init: bool,
     prepared: usermodel.Prepared | None = None,
+    flags: Collection[str] | None = None,
     env: ModelEnv | None = None,
     large_mode: str = "ignore",
 ) -> NewResult:
@@ -296,22 +308,26 @@ def _render_and_place(
 
     with _staging_dir(dest) as rendered, _model_copy(prepared, env, rendered) as env:
         try:
-            run_copy(
-                ref.url,
-                str(rendered),
-                data=dict(data),
-                vcs_ref=ref.ref,
-                defaults=not interactive,
-                unsafe=False,
-                quiet=True,
-                overwrite=True,
-                cleanup_on_error=True,
-            )
+            with template_source.git_policy(ref.url), copier_temp():
+                run_copy(
+                    ref.url,
+                    str(rendered),
+                    data=dict(data),
+                    vcs_ref=ref.ref,
+                    defaults=not interactive,
+                    unsafe=False,
+                    quiet=True,
+                    overwrite=True,
+                    cleanup_on_error=True,
+                )
         except (KeyboardInterrupt, ScaffoldError):
             raise
         except Exception as error:  # copier raises builtins and its own errors alike
-            raise _copier_error(error, dest) from error
+            raise _copier_error(error, dest, flags) from error
         answers = read_answers(rendered)
+        if ref.ref:
+            for name in answersfile.find(rendered):
+                answersfile.pin(rendered, name, ref.ref)
         notes = list(prepared.notes) if prepared else []
         if prepared and prepared.finish:
             notes += prepared.finish(rendered, answers, env)
@@ -348,8 +364,11 @@ def _keep_large_files_out(
     """Keep model files above the size threshold out of git objects (scaffold.largefiles);
     True when there were any."""
     from scaffold import largefiles, usermodel
+    from scaffold.servers import SERVERS
 
-    roots = [usermodel.model_dir(project, answers), project / "docker-context" / "models"]
+    roots = [project / "docker-context" / "models"]
+    if str(answers.get("server")) in SERVERS:  # a team template may ask no `server`
+        roots.insert(0, usermodel.model_dir(project, answers))
     files = [
         (f"{root.relative_to(project).as_posix()}/{name}", size)
         for root in roots
@@ -377,14 +396,12 @@ def _inside_git(path: Path) -> bool:
     return is_inside_repo(path)
 
 
-def read_answers(project: Path, answers_file: str = ANSWERS_FILE) -> dict[str, Any]:
-    """The project's copier answers (`answers_file`: one deployment's, when it has several)."""
-    import yaml
-
-    path = project / answers_file
-    if not path.is_file():
-        raise TemplateError(f"the template wrote no {answers_file}; it cannot be updated later")
-    loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(loaded, dict):
-        raise TemplateError(f"{path} is not a YAML mapping")
-    return loaded
+def read_answers(project: Path) -> dict[str, Any]:
+    """The answers a freshly rendered project recorded (its first answers file)."""
+    names = answersfile.find(project)
+    if not names:
+        raise TemplateError(
+            f"the template wrote no {ANSWERS_FILE} (no `{{{{_copier_conf.answers_file}}}}.jinja` "
+            "at the root of what it renders), so the project could never be updated"
+        )
+    return answersfile.load(project, names[0])

@@ -51,8 +51,9 @@ def is_inside_repo(path: Path) -> bool:
 
 
 def dirty_paths(path: Path) -> list[str]:
-    """Modified, staged or untracked (not ignored) paths of the work tree at `path`."""
-    out = git("status", "--porcelain", "--untracked-files=all", cwd=path)
+    """Modified, staged or untracked (not ignored) paths in the folder `path` (only there:
+    a project inside a larger repository is clean when its own folder is, as for copier)."""
+    out = git("status", "--porcelain", "--untracked-files=all", "--", ".", cwd=path)
     return [line[3:] for line in out.splitlines() if line.strip()]
 
 
@@ -72,3 +73,28 @@ def init_and_commit(path: Path, message: str, *, lfs: bool = False) -> None:
     git("add", "--all", cwd=path)
     env = None if has_identity(path) else BOT_ENV
     git("commit", "--quiet", "--no-verify", "-m", message, cwd=path, env=env)
+
+
+def show(cwd: Path, rev: str, path: str) -> bytes | None:
+    """The bytes of `path` (relative to `cwd`) at commit `rev`, or None if it is not there."""
+    if shutil.which("git") is None:
+        raise GitError("git is not installed; install git (e.g. apt-get install git) and retry")
+    proc = subprocess.run(
+        ["git", "cat-file", "blob", f"{rev}:./{path}"], cwd=cwd, capture_output=True, check=False
+    )
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def identity_env(path: Path) -> dict[str, str] | None:
+    """None when git knows who commits in `path`, else scaffold's own identity (BOT_ENV)."""
+    return None if has_identity(path) else BOT_ENV
+
+
+def restore_folder(path: Path, commit: str) -> None:
+    """Put the folder `path` back exactly as it is in `commit` (index and files; untracked
+    files removed) and HEAD back to `commit`, without touching the rest of a larger
+    repository (`reset --hard` would discard the user's work elsewhere)."""
+    git("reset", "--quiet", "--soft", commit, cwd=path)
+    git("reset", "--quiet", commit, "--", ".", cwd=path)
+    git("checkout", "--quiet", commit, "--", ".", cwd=path)
+    git("clean", "-d", "--force", "--quiet", "--", ".", cwd=path)

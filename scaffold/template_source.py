@@ -12,6 +12,12 @@ project. The template bundled in scaffold's package is a plain folder, so:
   to read that URL from the cache repository (`url.<cache>.insteadOf`): through environment
   variables for scaffold's own copier calls, and once in the user's global git config so
   that plain `copier update` works too (opt out with SCAFFOLD_NO_GIT_CONFIG=1).
+
+Template URLs are checked before git sees them (`check_url`): only local paths, `file://`,
+`https://`, `http://`, `ssh://`, `git://`, scp-like `user@host:path` and copier's `gh:`/`gl:`
+shortcuts; git's remote helpers (`ext::`, `fd::`, any `NAME::ADDRESS`) are refused with one
+line. scaffold also sets git's transport allowlist itself (`git_policy`), so neither
+the user's git config nor a recorded `_src_path` can enable another transport.
 """
 
 from __future__ import annotations
@@ -20,17 +26,18 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import sys
 import tarfile
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from scaffold import __version__
-from scaffold.errors import TemplateError
+from scaffold.errors import ScaffoldError, TemplateError, UsageError, WriteError
 from scaffold.gitutil import BOT_ENV, git, init_and_commit, is_repo_root
 
 _FINGERPRINT_KEY = "scaffold-template-fingerprint:"
@@ -41,11 +48,24 @@ _CANONICAL_PATTERN = "^" + CANONICAL_URL.replace(".", r"\.") + "$"
 
 @dataclass(frozen=True)
 class TemplateRef:
-    """A template copier can clone: `url` (path or URL) at `ref` (None = newest tag)."""
+    """A template copier can clone: `url` (path or URL) at `ref` (a commit, or a tag; None
+    = newest tag)."""
 
     url: str
     ref: str | None
     bundled: bool
+    #: The version as the user named it (tag, branch, commit), for messages.
+    name: str = ""
+    #: The template's repository (scaffold.template_repo.TemplateRepo), when resolved.
+    repo: Any = field(default=None, compare=False, repr=False)
+
+    def questions(self, *, installed: bool = False) -> dict[str, dict[str, Any]]:
+        """The questions of the template at `ref` (`installed`: the bundled template as
+        installed, which is what `v<this version>` holds)."""
+        if installed or self.repo is None or self.ref is None:
+            return load_questions()
+        with self.repo.checkout(self.ref, self.repo.config_files(self.ref)) as tree:
+            return load_questions(tree)
 
 
 def bundled_dir() -> Path:
@@ -68,6 +88,19 @@ def cache_dir() -> Path:
     return (Path(base).expanduser() / "scaffold").resolve()
 
 
+def cache_write_error(path: Path, error: OSError) -> ScaffoldError:
+    """A cache folder that cannot be written (read-only HOME, full disk), as one line."""
+    import errno
+
+    reason = os.strerror(error.errno) if error.errno else str(error)
+    if error.errno not in {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT}:
+        return TemplateError(f"cannot use scaffold's template cache {path}: {reason}")
+    return WriteError(
+        f"cannot write scaffold's template cache {path}: {reason}; set SCAFFOLD_CACHE_DIR "
+        "to a writable folder (e.g. SCAFFOLD_CACHE_DIR=/tmp/scaffold-cache)"
+    )
+
+
 def bundled_repo_path() -> Path:
     """Path of the git repository holding the bundled template's versions."""
     return cache_dir() / "templates"
@@ -77,6 +110,103 @@ def history_bundle() -> Path | None:
     """The git bundle of earlier template releases shipped in the wheel, if any."""
     path = Path(__file__).resolve().parent / "_templates.bundle"
     return path if path.is_file() else None
+
+
+#: Template URL schemes git may be given (`git+` prefixes are copier's and stripped).
+_SCHEMES = {"file", "https", "http", "ssh", "git"}
+#: scp-like git addresses: user@host:path (no scheme).
+_SCP = re.compile(r"^[A-Za-z0-9._~-]+@[A-Za-z0-9.-]+:(?!//)")
+_HELPER = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*::")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+#: git transports allowed for a template, as an allowlist that overrides any
+#: `protocol.*.allow` in the user's git config (GIT_ALLOW_PROTOCOL). `file` only when the
+#: template itself is local, so a remote template cannot clone local repositories in as
+#: submodules (git's own default since 2.38.1).
+REMOTE_PROTOCOLS = "git:http:https:ssh"
+LOCAL_PROTOCOLS = "file:" + REMOTE_PROTOCOLS
+
+
+def check_url(url: str) -> str:
+    """Return the template location `url` as scaffold will use it, or raise UsageError.
+
+    A `file://` URL becomes its path (copier reads only paths of local repositories).
+    """
+    url = str(url).strip()
+    if not url or any(ord(c) < 32 for c in url):
+        raise UsageError("the template location is empty or has control characters")
+    if url.startswith("-"):
+        raise UsageError(f"template {url!r} starts with '-'; write it as a path, e.g. ./{url}")
+    if _HELPER.match(url):
+        transport = url.split("::", 1)[0]
+        raise UsageError(
+            f"template {url.split(' ')[0]!r} uses git's {transport}:: transport, which runs "
+            "programs or reads descriptors and is never allowed for templates; use a path, "
+            "file://, https://, ssh:// or git@host:path URL"
+        )
+    scheme = _SCHEME.match(url)
+    if scheme:
+        name = scheme.group(1).lower().removeprefix("git+")
+        if name not in _SCHEMES:
+            raise UsageError(
+                f"template URL scheme {scheme.group(1)}:// is not allowed; use a path, "
+                "file://, https://, http://, ssh://, git:// or git@host:path"
+            )
+        if name == "file":
+            from urllib.parse import unquote, urlsplit
+
+            parts = urlsplit(url.removeprefix("git+"))
+            if parts.netloc not in {"", "localhost"}:
+                raise UsageError(f"file URL {url} names a host; use file:///absolute/path")
+            return str(Path(unquote(parts.path)))
+    return url
+
+
+def is_local(url: str) -> bool:
+    """True when `url` (after check_url) is a path on this machine."""
+    if url == CANONICAL_URL:
+        return True
+    return not (_SCHEME.match(url) or _SCP.match(url) or url.startswith(("gh:", "gl:")))
+
+
+def local_path(url: str) -> Path:
+    """The absolute path of a local template location."""
+    return Path(url).expanduser().resolve()
+
+
+@contextlib.contextmanager
+def git_policy(url: str) -> Iterator[None]:
+    """While the block runs, allow git (scaffold's calls and copier's) only the transports
+    a template at `url` needs, whatever the user's git configuration says; restore the
+    previous setting afterwards. Also keeps copier's mirror cache inside scaffold's cache
+    unless COPIER_CACHE_DIR is set (one folder to make writable)."""
+    allowed = LOCAL_PROTOCOLS if is_local(url) else REMOTE_PROTOCOLS
+    if "COPIER_CACHE_DIR" not in os.environ:
+        _set_environment({"COPIER_CACHE_DIR": str(cache_dir() / "copier")})
+    saved = os.environ.get("GIT_ALLOW_PROTOCOL")
+    _set_environment({"GIT_ALLOW_PROTOCOL": allowed})
+    try:
+        yield
+    finally:
+        if saved is None:
+            _unset_environment("GIT_ALLOW_PROTOCOL")
+        else:
+            _set_environment({"GIT_ALLOW_PROTOCOL": saved})
+
+
+def _unset_environment(name: str) -> None:
+    os.environ.pop(name, None)
+    plumbum = sys.modules.get("plumbum")
+    if plumbum is not None and name in plumbum.local.env:
+        del plumbum.local.env[name]
+
+
+def _set_environment(values: dict[str, str]) -> None:
+    """Set environment variables for this process, and in plumbum's snapshot of the
+    environment (copier runs git through plumbum, which copies it at import)."""
+    os.environ.update(values)
+    plumbum = sys.modules.get("plumbum")
+    if plumbum is not None:
+        plumbum.local.env.update(values)
 
 
 def redirect_git_to_cache() -> None:
@@ -96,10 +226,7 @@ def redirect_git_to_cache() -> None:
             f"GIT_CONFIG_KEY_{count}": key,
             f"GIT_CONFIG_VALUE_{count}": CANONICAL_URL,
         }
-        os.environ.update(extra)
-        plumbum = sys.modules.get("plumbum")
-        if plumbum is not None:
-            plumbum.local.env.update(extra)
+        _set_environment(extra)
     if os.environ.get("SCAFFOLD_NO_GIT_CONFIG") != "1":
         _ensure_global_insteadof(key)
 
@@ -171,6 +298,15 @@ def materialise_bundled(version: str = __version__, source: Path | None = None) 
     repo = bundled_repo_path()
     tag = f"v{version}"
     wanted = fingerprint(source)
+    try:
+        _materialise(repo, source, tag, wanted)
+    except OSError as error:
+        raise cache_write_error(repo.parent, error) from None
+    redirect_git_to_cache()
+    return TemplateRef(url=CANONICAL_URL, ref=tag, bundled=True)
+
+
+def _materialise(repo: Path, source: Path, tag: str, wanted: str) -> None:
     with _locked(repo.parent / "templates.lock"):
         if not is_repo_root(repo):
             if repo.exists():
@@ -180,8 +316,6 @@ def materialise_bundled(version: str = __version__, source: Path | None = None) 
         _fetch_history(repo)
         if _tag_fingerprint(repo, tag) != wanted:
             _commit_tree(repo, source, tag, wanted)
-    redirect_git_to_cache()
-    return TemplateRef(url=CANONICAL_URL, ref=tag, bundled=True)
 
 
 def _fetch_history(repo: Path) -> None:
@@ -215,22 +349,27 @@ def _commit_tree(repo: Path, source: Path, tag: str, wanted: str) -> None:
 
 
 def resolve(template: str | None, vcs_ref: str | None = None) -> TemplateRef:
-    """Turn the user's --template value (None = bundled) into a TemplateRef."""
-    if template is None or template == CANONICAL_URL:
-        ref = materialise_bundled()
-        return TemplateRef(ref.url, vcs_ref or ref.ref, bundled=True)
-    if "://" in template or template.startswith("git@"):
-        return TemplateRef(template, vcs_ref, bundled=False)
-    path = Path(template).expanduser().resolve()
-    if not (path / "copier.yml").is_file():
-        raise TemplateError(f"{path} has no copier.yml at its root; point --template at a template")
-    if not is_repo_root(path):
+    """Turn the user's --template value (None = bundled) and --vcs-ref into a TemplateRef
+    naming the exact commit to render (one line on error, naming the tags that exist)."""
+    from scaffold.template_repo import TemplateRepo
+
+    url = CANONICAL_URL if template is None else check_url(template)
+    if url != CANONICAL_URL and is_local(url):
+        url = str(local_path(url))
+    repo = TemplateRepo.open(url)
+    if vcs_ref:
+        name, commit = vcs_ref, repo.require(vcs_ref)
+    elif repo.bundled:
+        name = f"v{__version__}"
+        commit = repo.require(name)
+    else:
+        newest = repo.latest()
+        name, commit = (newest.name, newest.commit) if newest else ("HEAD", repo.require("HEAD"))
+    if repo.read(commit, "copier.yml") is None and repo.read(commit, "copier.yaml") is None:
         raise TemplateError(
-            f"{path} is not the root of a git repository, so projects made from it could "
-            f"never be updated; run `git init && git add -A && git commit -m v0.1.0 && "
-            f"git tag v0.1.0` there"
+            f"{url} has no copier.yml at its root (at {name}); point --template at a template"
         )
-    return TemplateRef(str(path), vcs_ref, bundled=False)
+    return TemplateRef(url, commit, repo.bundled, name=name, repo=repo)
 
 
 def load_copier_yml(template_dir: Path | None = None) -> dict[str, Any]:
@@ -240,6 +379,8 @@ def load_copier_yml(template_dir: Path | None = None) -> dict[str, Any]:
 
     root = (template_dir or bundled_dir()).resolve()
     path = root / "copier.yml"
+    if not path.is_file() and (root / "copier.yaml").is_file():
+        path = root / "copier.yaml"
 
     class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
         """libyaml's parser when PyYAML has it (about 10x faster than pure Python)."""

@@ -9,6 +9,7 @@ without `mount`, they FAIL: a fault test that cannot make its fault proves nothi
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git
+from conftest import REPO, git
 from scaffold.cli import main
 from scaffold.errors import ExitCode
 from scaffold.generate import new_project
@@ -41,7 +42,8 @@ def tmpfs(where: Path, options: str) -> Iterator[Path]:
 
 
 def _one_line_error(err: str) -> str:
-    lines = err.splitlines()
+    """The one error line (progress lines, `==> ...`, may come before it)."""
+    lines = [line for line in err.splitlines() if not line.startswith("==> ")]
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     return lines[0]
 
@@ -85,17 +87,19 @@ def test_new_into_an_empty_mount_point(tmp_path: Path) -> None:
         assert [p.name for p in tmp_path.iterdir()] == ["volume"]
 
 
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        with contextlib.suppress(OSError):
-            found += [int(c) for c in (task / "children").read_text().split()]
-    return found
+def _copier_started(temp: Path) -> bool:
+    """True once the update runs copier (scaffold.tempdirs.copier_temp's folder exists)."""
+    with contextlib.suppress(OSError):
+        return any(p.name.startswith("scaffold-copier-") for p in temp.iterdir())
+    return False
 
 
-def _interrupt_update(project: Path, signum: int, after_activity: float) -> tuple[int, str]:
-    """Run `scaffold update` in a subprocess and send `signum` `after_activity` seconds after
-    copier starts its first git process; return (exit code, stderr)."""
+def _interrupt_update(
+    project: Path, signum: int, after_activity: float, temp: Path
+) -> tuple[int, str]:
+    """Run `scaffold update` in a subprocess (TMPDIR `temp`) and send `signum`
+    `after_activity` seconds after copier starts working (after the update's planning: its
+    private temporary folder for copier appears in `temp`); return (exit code, stderr)."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -109,9 +113,10 @@ def _interrupt_update(project: Path, signum: int, after_activity: float) -> tupl
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "TMPDIR": str(temp)},
     )
     deadline = time.monotonic() + 60
-    while proc.poll() is None and time.monotonic() < deadline and not _children(proc.pid):
+    while proc.poll() is None and time.monotonic() < deadline and not _copier_started(temp):
         time.sleep(0.005)
     time.sleep(after_activity)
     if proc.poll() is None:
@@ -124,14 +129,18 @@ def _interrupt_update(project: Path, signum: int, after_activity: float) -> tupl
 def test_interrupted_update_is_undone(tmp_path: Path, signum: int) -> None:
     """An update interrupted mid-way (the signal is sent at several moments after copier
     starts working) exits 130/143 with one line saying the project was restored, and the
-    project is exactly as it was: same HEAD, clean work tree. Runs that finish before the
-    signal lands must have updated normally."""
+    project is exactly as it was: same HEAD, clean work tree; nothing is left in its
+    temporary folder (copier's renderings and clones). Runs that finish before the signal
+    lands must have updated normally."""
     project = new_project(tmp_path / "demo-ep", {"server": "minimal"}).path
     head = git(project, "rev-parse", "HEAD")
     want = 128 + signum
     interrupted = 0
+    temp = tmp_path / "tmp"  # the update's TMPDIR: nothing may be left in it
+    temp.mkdir()
     for after in (0.0, 0.2, 0.5, 0.9, 1.4, 2.0):
-        code, err = _interrupt_update(project, signum, after)
+        code, err = _interrupt_update(project, signum, after, temp)
+        assert list(temp.iterdir()) == [], f"left behind: {list(temp.iterdir())}"
         if code == 0:  # finished first: an ordinary update; undo it for the next round
             assert "deployment.yml" in git(project, "status", "--porcelain")
             git(project, "checkout", "--", ".")
@@ -143,4 +152,52 @@ def test_interrupted_update_is_undone(tmp_path: Path, signum: int) -> None:
         assert git(project, "rev-parse", "HEAD") == head
         assert git(project, "status", "--porcelain", "--untracked-files=all") == ""
     assert interrupted >= 2, "the signal never landed while copier was working"
-    assert [p.name for p in tmp_path.iterdir()] == ["demo-ep"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo-ep", "tmp"]
+
+
+def test_read_only_home_is_one_line_exit_12(tmp_path: Path) -> None:
+    """Needs root. With a read-only HOME and no cache folder set, `new` and `update` stop
+    with one line naming SCAFFOLD_CACHE_DIR (exit 12, as the README promises), nothing
+    written; with SCAFFOLD_CACHE_DIR set, `new` works although HOME stays read-only
+    (copier's own cache moves there too)."""
+    identity = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.invalid",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.invalid",
+    }
+    with tmpfs(tmp_path / "home", "ro") as home:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k
+            not in {"SCAFFOLD_CACHE_DIR", "XDG_CACHE_HOME", "GIT_CONFIG_GLOBAL", "COPIER_CACHE_DIR"}
+            and not k.startswith("GIT_CONFIG_")
+        }
+        env.update(identity, HOME=str(home), PYTHONPATH=str(REPO))
+
+        def scaffold(*argv: str, **extra: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "scaffold", *argv],
+                env={**env, **extra},
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+
+        dest = tmp_path / "demo-ep"
+        proc = scaffold("new", str(dest), "--server", "minimal", "--defaults")
+        line = _one_line_error(proc.stderr)
+        assert proc.returncode == ExitCode.WRITE
+        assert "Read-only file system" in line and "SCAFFOLD_CACHE_DIR" in line
+        assert not dest.exists()
+        cache = str(tmp_path / "cache")
+        proc = scaffold(
+            "new", str(dest), "--server", "minimal", "--defaults", SCAFFOLD_CACHE_DIR=cache
+        )
+        assert proc.returncode == 0, proc.stderr
+        proc = scaffold("update", str(dest))
+        assert proc.returncode == ExitCode.WRITE
+        assert "SCAFFOLD_CACHE_DIR" in _one_line_error(proc.stderr)
+        assert scaffold("update", str(dest), SCAFFOLD_CACHE_DIR=cache).returncode == 0

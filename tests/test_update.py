@@ -15,7 +15,7 @@ from scaffold import template_source
 from scaffold.cli import main
 from scaffold.errors import ExitCode
 from scaffold.generate import new_project
-from scaffold.update import update_project
+from scaffold.update import update_project, verify
 
 
 def _replace(path: Path, old: str, new: str) -> None:
@@ -246,3 +246,87 @@ def test_global_redirect_replaces_stale_cache_entries(tmp_path: Path) -> None:
         f"url.{template_source.bundled_repo_path().as_uri()}.insteadof "
         f"{template_source.CANONICAL_URL}"
     ]
+
+
+# --- Broken projects: one line each, nothing written ----------------------------------------
+def _one_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if not line.startswith("==>")]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("breakage", "expected"),
+    [
+        ("not-yaml", "is not valid YAML at line 3; fix it or restore it with `git -C"),
+        ("not-mapping", "is not a mapping of answers; restore it with"),
+        ("deleted", "was deleted; restore it with `git -C"),
+        ("no-source", "has no _src_path, so the template is unknown"),
+        ("missing-project", "does not exist; pass the folder of a generated project"),
+    ],
+)
+def test_broken_answers_and_missing_projects_are_one_line(
+    project: Path, capsys: pytest.CaptureFixture[str], breakage: str, expected: str
+) -> None:
+    answers = project / ".copier-answers.yml"
+    target = project
+    if breakage == "not-yaml":
+        answers.write_text("_commit: v1.0.0\n_src_path: [unclosed\n")
+    elif breakage == "not-mapping":
+        answers.write_text("- just\n- a list\n")
+    elif breakage == "deleted":
+        answers.unlink()
+    elif breakage == "no-source":
+        answers.write_text("_commit: v1.0.0\nserver: plumber\n")
+    else:
+        target = project.parent / "no-such-project"
+    if breakage != "missing-project":
+        git(project, "add", "-A")
+        if breakage != "deleted":
+            git(project, "commit", "-qm", "broken answers")
+    for command in (["update"], ["update", "--pretend"], ["update", "--verify", "--since", "HEAD"]):
+        code = main([*command, str(target)])
+        line = _one_line(capsys.readouterr().err)
+        assert expected in line, line
+        assert code == ExitCode.PROJECT, line
+
+
+def test_the_bundled_template_gets_the_same_checks(tmp_path: Path) -> None:
+    """A later scaffold release moves the sizing block of the bundled template: the update
+    from the bundled template is checked like a team template's (pinned commits, conflicts
+    predicted side by side, --verify after the resolution)."""
+    project = new_project(tmp_path / "bundled-ep", {"server": "minimal"}).path
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    pinned = answers["_scaffold_commit"]
+    assert pinned == git(template_source.bundled_repo_path(), "rev-parse", "v0.1.0").strip()
+    _replace(project / "deployment.yml", "instance_count: 1", "instance_count: 3")
+    git(project, "commit", "-qam", "three instances")
+    newer = tmp_path / "newer-templates"
+    shutil.copytree(TEMPLATES, newer)
+    shared = newer / "_shared" / "deployment.yml.jinja"
+    text = shared.read_text()
+    line = "instance_count: {{ instance_count | tojson }}\n"
+    shared.write_text(
+        text.replace(line, "").replace(
+            "name: {{ deployment_name | tojson }}\n",
+            "name: {{ deployment_name | tojson }}\n" + line,
+        )
+    )
+    template_source.materialise_bundled(version="0.2.0", source=newer)
+    try:
+        result = update_project(project, vcs_ref="v0.2.0")
+        assert result.conflicts == ["deployment.yml"]
+        predicted = result.check.predicted["deployment.yml"]
+        assert [(e.key, e.yours, e.now) for e in predicted["template"]] == [
+            ("instance_count", "3", "1")
+        ]
+        assert [e.key for e in predicted["yours"]] == ["instance_count"]  # twice, as duplicates
+        git(project, "checkout", "--theirs", "--", "deployment.yml")
+        git(project, "add", "deployment.yml")
+        assert [e.key for e in verify(project).check.lost] == ["instance_count"]
+        _replace(project / "deployment.yml", "instance_count: 1", "instance_count: 3")
+        assert verify(project).check.lost == []
+        after = yaml.safe_load((project / ".copier-answers.yml").read_text())
+        assert after["_commit"] == "v0.2.0" and after["_scaffold_commit"] != pinned
+    finally:
+        git(template_source.bundled_repo_path(), "tag", "-d", "v0.2.0")

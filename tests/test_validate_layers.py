@@ -24,6 +24,8 @@ LAYERS = {
     "scaffold.validate.weights": 1.5,
     "scaffold.validate.samples": 1.5,
     "scaffold.validate.checks": 2,
+    # Unresolved conflicts left by an update (markers, .rej files): self-contained.
+    "scaffold.validate.conflicts": 2,
     "scaffold.validate.contracts": 2,
     "scaffold.validate.contracts._common": 2,
     # Shared by the contracts of the servers on Azure ML inference images (minimal, mlflow).

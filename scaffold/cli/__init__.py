@@ -9,8 +9,9 @@ parser and maps errors to exit codes.
 Exit codes: 0 ok, 2 usage/bad answers, 3 template, 4 project files, 5 Docker, 6 container
 not ready, 7 smoke test failed, 8 update conflicts, 9 git, 10 behind template (status),
 11 validation errors, 12 cannot write (disk full, read-only), 13 Azure (SDK missing,
-sign-in, request refused), 14 Azure deployment failed or timed out, 130 interrupted
-(SIGINT), 143 terminated (SIGTERM).
+sign-in, request refused), 14 Azure deployment failed or timed out, 15 an update lost
+edits or answers (listed), 16 status/update --all: some projects could not be checked or
+updated, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ exit codes: 0 ok, 2 usage or invalid answers, 3 template problem, 4 project file
   8 update left conflicts, 9 git problem, 10 a project is behind its template (status),
   11 validation found errors, 12 cannot write (disk full, read-only),
   13 Azure problem (SDK, sign-in, refused request), 14 Azure deployment failed or timed out,
+  15 an update did not keep some of your edits (listed), 16 some projects of a folder
+  could not be checked or updated (status, update --all),
   130 interrupted (Ctrl-C), 143 terminated (SIGTERM)
 
 examples:
@@ -47,6 +50,7 @@ examples:
   scaffold deployment add green --model m2.pkl my-endpoint  # a second deployment
   scaffold run --deployment green my-endpoint            # run one deployment
   scaffold update my-endpoint                            # newer template, edits kept
+  scaffold update --all ~/endpoints                      # one branch + commit per project
   scaffold status ~/endpoints --json                     # template drift of many projects
   scaffold template init ~/team-template                 # start a team starter template
 """
@@ -77,12 +81,31 @@ def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, list[str
 def main(argv: Sequence[str] | None = None, *, azure: dict[str, Any] | None = None) -> int:
     """Entry point of the `scaffold` command; returns the exit code.
 
+    Without `argv` (the console script and `python -m scaffold`: the process exits right
+    after), SIGINT and SIGTERM are ignored from the moment the command has finished
+    (`signals.hold_until_exit`), so a signal during the interpreter's shutdown cannot turn
+    a finished command into a killed process. With `argv` (library callers, tests) the
+    caller's signal handling is left alone afterwards.
+
     `azure`: keyword arguments for `scaffold.workspace.connect` (a credential, MLClient
     options such as a custom cloud), for library callers and tests.
     """
+    program = argv is None
     arguments = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _run(arguments, azure, program)
+    except KeyboardInterrupt as late:  # landed while an error was being reported
+        return _exit_code(late)
+    finally:
+        if program:
+            signals.hold_until_exit()
+
+
+def _run(arguments: list[str], azure: dict[str, Any] | None, program: bool) -> int:
+    """Parse, run the command, map its errors to exit codes. Once the outcome is known,
+    `signals.finish()`: in the program, a later signal no longer changes it."""
     console = Console()
-    signals.install()
+    signals.install(program=program)
     try:
         parser, _ = build_parser(arguments)
         args = parser.parse_args(arguments)
@@ -93,15 +116,34 @@ def main(argv: Sequence[str] | None = None, *, azure: dict[str, Any] | None = No
         console.level = QUIET if quiet else VERBOSE if verbose else NORMAL
         args.azure_options = dict(azure or {})
         code: int = args.handler(args, console)
+        signals.finish()
         return code
     except ScaffoldError as error:
+        if signals.received() is not None:  # a failure the interrupt caused
+            return _interrupted(Interrupted(signals.received() or 2), console)
+        signals.finish()
         console.error(error)
         return error.exit_code
     except KeyboardInterrupt as stopped:
-        code = stopped.exit_code if isinstance(stopped, Interrupted) else ExitCode.INTERRUPTED
-        why = "terminated (SIGTERM)" if code == ExitCode.TERMINATED else "interrupted"
-        note = stopped.note if isinstance(stopped, Interrupted) and stopped.note else ""
-        console.error(
-            UsageError(f"{why}; {note or 'every container scaffold started was removed'}")
-        )
-        return code
+        return _interrupted(stopped, console)
+    except Exception:
+        # An unexpected error stays loud (a traceback), unless a signal caused it: an
+        # interrupt landing in an `import` or inside a library surfaces as another error.
+        if signals.received() is None:
+            raise
+        return _interrupted(Interrupted(signals.received() or 2), console)
+
+
+def _exit_code(stopped: KeyboardInterrupt) -> int:
+    """130 (SIGINT, Ctrl-C) or 143 (SIGTERM)."""
+    return stopped.exit_code if isinstance(stopped, Interrupted) else ExitCode.INTERRUPTED
+
+
+def _interrupted(stopped: KeyboardInterrupt, console: Console) -> int:
+    """Report an interrupt in one line; its exit code (130 SIGINT, 143 SIGTERM)."""
+    signals.finish()
+    code = _exit_code(stopped)
+    why = "terminated (SIGTERM)" if code == ExitCode.TERMINATED else "interrupted"
+    note = stopped.note if isinstance(stopped, Interrupted) and stopped.note else ""
+    console.error(UsageError(f"{why}; {note or 'every container scaffold started was removed'}"))
+    return code

@@ -191,6 +191,7 @@ def _cmd_new(args: argparse.Namespace, console: Console) -> int:
         model_inspect=args.model_inspect,
         progress=console.step,
         large_files=args.large_files,
+        flags=set(args.question_names) | {"server"},
     )
     server = result.answers.get("server", "?")
     for note in result.notes:

@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 
 from scaffold import layout
 from scaffold.servers import SERVERS, ServerSpec
-from scaffold.validate import checks
+from scaffold.validate import checks, conflicts
 from scaffold.validate.model import (
     ANSWERS_FILE,
     Context,
@@ -93,6 +93,7 @@ def _validate(
         endpoint = endpoint_file or layout.endpoint_file(root)
         ctx = _context(root, None, endpoint.expanduser().resolve() if endpoint else None)
         ctx.problems += _no_deployment(root)
+        ctx.problems += conflicts.check(root)  # unresolved updates (markers, .rej files)
         ctx.index = index
         run_checks(ctx)
         if schema:
@@ -121,6 +122,7 @@ def _validate(
             )
         )
         found += ctx.problems
+    found += conflicts.check(root)  # unresolved updates (markers, .rej files): the project's
     server = verdicts[0].server if verdicts else None
     return ValidationReport(root, _sorted(_unique(found)), server, checked, note, verdicts)
 
