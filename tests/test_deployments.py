@@ -506,6 +506,11 @@ def test_update_of_one_deployment_and_answers_per_deployment(
     assert _yaml(project / "green-deployment.yml")["model"]["version"] == "2"
     assert "version" not in _yaml(project / "deployment.yml")["model"]  # content-derived
     assert "instance_count: 4" in (project / "green-deployment.yml").read_text()
+    # the lost-edit check of that update, by the deployment's name
+    capsys.readouterr()
+    assert main(["update", "--verify", "--deployment", "green", str(project)]) == ExitCode.OK
+    assert main(["update", "--all", "--deployment", "green", str(project)]) == ExitCode.USAGE
+    assert "leave out --deployment" in capsys.readouterr().err
 
 
 # --- In Docker: Microsoft's mlflow/multideployment-scikit -----------------------------------------

@@ -146,8 +146,14 @@ def _one_project(args: argparse.Namespace) -> Path:
 
 def _cmd_update(args: argparse.Namespace, console: Console) -> int:
     if args.all:
+        if args.deployment:
+            raise UsageError(
+                "--all updates every deployment of every project; leave out --deployment"
+            )
         return _cmd_update_all(args, console)
     if args.verify:
+        if args.deployment:
+            args.answers_file = _deployment_answers(_one_project(args), args)
         return _cmd_verify(args, console)
     if args.since:
         raise UsageError("--since goes with --verify")
@@ -156,10 +162,10 @@ def _cmd_update(args: argparse.Namespace, console: Console) -> int:
     project = _one_project(args)
     data = parse_data(args.data)
     if args.deployment or args.answers_file == ".copier-answers.yml":
-        several = _deployment_answers(project, args)
-        if several is None:
+        chosen = _deployment_answers(project, args)
+        if chosen is None:  # several deployments: each in turn
             return _cmd_update_deployments(project, data, args, console)
-        args.answers_file = several
+        args.answers_file = chosen
     answers = check_updatable(project, args.answers_file)
     allow = args.change_server
     change = server_change(answers, data)
