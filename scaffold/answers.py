@@ -127,7 +127,9 @@ def computed_context(
     env = _environment()
     # A project's first deployment is rendered with the default answers file (another
     # deployment's answers, `.copier-answers.NAME.yml`, are scaffold.deployments').
-    context = {"_copier_conf": {"answers_file": ".copier-answers.yml"}, **answers}
+    conf = answers.get("_copier_conf")
+    conf = {"answers_file": ".copier-answers.yml", **(conf if isinstance(conf, Mapping) else {})}
+    context = {**answers, "_copier_conf": conf}
     for name, spec in questions.items():
         if "default" not in spec or name in context:
             continue
