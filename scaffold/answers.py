@@ -13,6 +13,7 @@ again, and alone validates the answers it derives (defaults).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Collection, Mapping
 from typing import Any
@@ -21,6 +22,8 @@ from scaffold.errors import UsageError
 
 #: Whole numbers as people write them: ASCII digits, no sign tricks, no leading zeros.
 _WHOLE = re.compile(r"(0|[1-9][0-9]{0,17})\Z", re.ASCII)
+#: Decimal numbers as people write them: 0.9, .5, 1, 1.0 (ASCII digits, no exponent).
+_DECIMAL = re.compile(r"(0|[1-9][0-9]{0,17})?(\.[0-9]{1,17})?\Z", re.ASCII)
 #: Spellings of yes/no that copier reads as booleans (anything else it would read as yes).
 BOOLEANS = {
     "true": True,
@@ -42,16 +45,28 @@ def _shown(value: Any) -> str:
     return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
 
 
+def _check_number(name: str, kind: str, value: Any) -> None:
+    """Raise UsageError unless `value` is one whole (int) or decimal (float) number."""
+    if kind == "int":
+        whole = isinstance(value, int) or (isinstance(value, str) and _WHOLE.match(value))
+        ok = bool(whole)
+    else:
+        number = isinstance(value, int | float) and math.isfinite(value)
+        text = isinstance(value, str) and value.strip(".") and _DECIMAL.match(value)
+        ok = bool(number or text)
+    if ok and not isinstance(value, bool):
+        return
+    example, what = ("5000", "a whole") if kind == "int" else ("0.9", "a decimal")
+    raise UsageError(
+        f"{name} must be {what} number written in digits (e.g. {example}), not {_shown(value)}"
+    )
+
+
 def _check_type(name: str, kind: str, value: Any) -> None:
     """Raise UsageError unless `value` means exactly one value of the question's type."""
-    if kind == "int":
-        if isinstance(value, int) and not isinstance(value, bool):
-            return
-        if isinstance(value, str) and _WHOLE.match(value):
-            return
-        raise UsageError(
-            f"{name} must be a whole number written in digits (e.g. 5000), not {_shown(value)}"
-        )
+    if kind in {"int", "float"}:
+        _check_number(name, kind, value)
+        return
     if kind == "bool":
         if isinstance(value, bool) or (isinstance(value, str) and value.lower() in BOOLEANS):
             return
@@ -88,6 +103,8 @@ def cast(kind: str, value: Any) -> Any:
     """The value an answer (already through `_check_type`) means for copier."""
     if kind == "int":
         return int(value)
+    if kind == "float":
+        return float(value)
     if kind == "bool":
         return value if isinstance(value, bool) else BOOLEANS[str(value).lower()]
     if kind in {"yaml", "json"} and isinstance(value, str):

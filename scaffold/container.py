@@ -141,10 +141,12 @@ def start(
     cpuset: str = "",
     cpus: float = 0.0,
     memory_bytes: int = 0,
+    shm_size: str | None = None,
 ) -> Container:
     """Start `image` detached with tini (init), each container port published on 127.0.0.1:
     at the host port `ports` maps it to, or a random one (a list, or None in the mapping);
-    limited to the host CPUs `cpuset`, `cpus` CPUs in all and `memory_bytes` (0/"": no limit)."""
+    limited to the host CPUs `cpuset`, `cpus` CPUs in all and `memory_bytes` (0/"": no limit);
+    `shm_size` (e.g. "2g") replaces Docker's 64 MB /dev/shm."""
     from docker.errors import APIError, ImageNotFound
 
     host_ports = ports if isinstance(ports, Mapping) else dict.fromkeys(ports)
@@ -160,6 +162,8 @@ def start(
     }
     if platform:
         options["platform"] = platform
+    if shm_size:
+        options["shm_size"] = shm_size
     if cpuset:
         options["cpuset_cpus"] = cpuset
     if cpus:

@@ -443,6 +443,15 @@ RULES: tuple[_Rule, ...] = (
         "or `docker buildx build --platform linux/amd64`; `scaffold run` builds amd64 by default",
     ),
     _rule(
+        "gpu-out-of-memory",
+        _log(r"CUDA out of memory|torch\.OutOfMemoryError: CUDA|OutOfMemoryError: CUDA"),
+        "the model does not fit the GPU memory{instance_type_now}",
+        "use an instance type with more GPU memory or more GPUs (TENSOR_PARALLEL_SIZE in "
+        "deployment.yml's environment_variables), a quantized model, or a lower "
+        "GPU_MEMORY_UTILIZATION/MAX_MODEL_LEN",
+        group="quota",
+    ),
+    _rule(
         "out-of-memory",
         _any(_msg(_OOM), _log(_OOM), _event(r"OOM|OutOfMemory")),
         "the container ran out of memory{memory_text}",
@@ -787,6 +796,48 @@ RULES: tuple[_Rule, ...] = (
         "requests",
         "disable it in docker-context/config.properties (disable_token_authorization=true) "
         "or start torchserve with --disable-token-auth",
+    ),
+    # vLLM's own start-up errors (texts of vLLM 0.32's source), fixed in deployment.yml's
+    # environment_variables (docker-context/start-vllm.sh passes them on).
+    _rule(
+        "vllm-no-gpu",
+        _log(r"Failed to infer device type|No CUDA GPUs are available|Found no NVIDIA driver"),
+        "vLLM found no GPU: its CUDA image runs on a CPU instance type{instance_type_now}",
+        "choose a GPU instance_type in deployment.yml (e.g. Standard_NC24ads_A100_v4), or "
+        "base docker-context/Dockerfile on vllm/vllm-openai-cpu:<version> for a CPU size",
+    ),
+    _rule(
+        "vllm-bfloat16",
+        _log(r"Bfloat16 is only supported on GPUs"),
+        "the GPUs{instance_type_now} have no bfloat16 (T4, V100: compute capability below 8.0)",
+        "set DTYPE: float16 in deployment.yml's environment_variables, or use an A100/H100 "
+        "instance type",
+    ),
+    _rule(
+        "vllm-max-model-len",
+        _log(r"User-specified max_model_len .{0,80}greater than the derived max_model_len"),
+        "MAX_MODEL_LEN is longer than the model's max_position_embeddings",
+        "lower MAX_MODEL_LEN in deployment.yml's environment_variables to the model's length "
+        "(`scaffold validate` names it)",
+    ),
+    _rule(
+        "vllm-kv-cache",
+        _log(r"larger than the available KV cache memory|No available memory for the cache blocks"),
+        "after the weights, the GPU memory{instance_type_now} leaves too little KV cache for "
+        "one sequence of MAX_MODEL_LEN tokens",
+        "lower MAX_MODEL_LEN or raise GPU_MEMORY_UTILIZATION in deployment.yml's "
+        "environment_variables, or use an instance type with more GPU memory",
+    ),
+    _rule(
+        "vllm-tensor-parallel",
+        _log(
+            r"must be divisible by tensor parallel size"
+            r"|exceeds the total number of available GPUs|world_size .{0,40}available"
+        ),
+        "TENSOR_PARALLEL_SIZE does not fit the model's attention heads or the GPUs"
+        "{instance_type_now}",
+        "set TENSOR_PARALLEL_SIZE in deployment.yml's environment_variables to a divisor of "
+        "the attention heads, at most the instance type's GPUs (`scaffold validate` checks both)",
     ),
     _rule(
         "bind-localhost",

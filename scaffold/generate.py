@@ -331,6 +331,7 @@ def _render_and_place(
         notes = list(prepared.notes) if prepared else []
         if prepared and prepared.finish:
             notes += prepared.finish(rendered, answers, env)
+        notes += _gpu_image_on_cpu_size(answers)
         made_repo = False
         init = git_init and not _inside_git(dest if dest.exists() else dest.parent)
         large = _keep_large_files_out(rendered, answers, large_mode, notes)
@@ -356,6 +357,26 @@ def _render_and_place(
         git_initialised=made_repo,
         notes=notes,
     )
+
+
+def _gpu_image_on_cpu_size(answers: Mapping[str, Any]) -> list[str]:
+    """A note when the answers put an image that needs a GPU (vLLM's CUDA image, ...) on a
+    size without one: the project is written as asked, and `validate` refuses it."""
+    from scaffold import instances
+
+    image, kind = answers.get("base_image"), answers.get("instance_type")
+    if not isinstance(image, str) or not isinstance(kind, str):
+        return []
+    size = instances.lookup(kind)
+    found = instances.gpu_only_image(image)
+    if size is None or size.has_gpu or found is None:
+        return []
+    gpu = instances.smallest_gpu_size()
+    return [
+        f"{image} is {found.what}, but instance_type {size.name} has no GPU: the container "
+        f"cannot start there (`scaffold validate` refuses it); use a GPU size (e.g. "
+        f"{gpu.name}) or, to stay on CPU, {found.alternative}"
+    ]
 
 
 def _keep_large_files_out(

@@ -62,6 +62,18 @@ def lookup(name: str) -> InstanceType | None:
     return instance_types().get(name.strip().upper())
 
 
+@cache
+def _gpu_models() -> dict[str, float]:
+    path = facts_file().with_name(INSTANCE_TYPES_FILE)
+    table = json.loads(path.read_text(encoding="utf-8")).get("gpu_models", {})
+    return {name: float(facts["compute_capability"]) for name, facts in table.items()}
+
+
+def gpu_compute_capability(gpu_model: str) -> float | None:
+    """CUDA compute capability of a GPU model (e.g. 8.0 for "A100"), None when unknown."""
+    return _gpu_models().get(gpu_model)
+
+
 def larger(name: str, *, by: str = "memory_gib") -> InstanceType | None:
     """The next size up from `name` in the same series by `by` (memory_gib or vcpus), else
     the smallest size of any series with more of it and no GPU change; None if none."""

@@ -38,6 +38,7 @@ from scaffold.localrun import LocalDeployment, Reporter
 
 if TYPE_CHECKING:  # pragma: no cover
     from scaffold.frontend import FrontEnd
+    from scaffold.llmload import LlmLoadReport
 
 #: A level whose throughput is within this share of the best one counts as saturated:
 #: more concurrency only adds queueing, so the smallest such level is recommended.
@@ -669,10 +670,12 @@ def _worker_count(deployment: LocalDeployment, worker_env: str) -> int | None:
 
 
 @contextlib.contextmanager
-def _front_end(
+def front_end(
     deployment: LocalDeployment, *, enabled: bool, lift_limit: bool, client_cpus: tuple[int, ...]
 ) -> Iterator[tuple[str, dict[str, str], FrontEnd | None]]:
-    """(base URL, headers for every request, the front end or None)."""
+    """(base URL, headers for every request, the front end or None): the local emulation of
+    Azure's front end before `deployment` (its 429 limit lifted with `lift_limit`), or the
+    container itself. scaffold.llmload drives LLM servers through it too."""
     plan = deployment.plan
     base = f"http://127.0.0.1:{deployment.ports[plan.scoring.port]}"
     if not enabled:
@@ -707,10 +710,12 @@ def loadtest_project(
     keep_limit: bool = False,
     refine: bool = True,
     deployment_name: str | None = None,
-) -> LoadReport:
+) -> LoadReport | LlmLoadReport:
     """Start the project like `scaffold run`, drive its scoring route at each level, remove
-    the container, and return the measurements with a recommendation. `deployment_name`
-    picks one of the project's deployments (default: its only or main one)."""
+    the container, and return the measurements with a recommendation (an LlmLoadReport for
+    the "openai-chat" load profile: streamed chat completions, scaffold.llmload).
+    `deployment_name` picks one of the project's deployments (default: its only or main
+    one)."""
     from scaffold.instances import lookup
     from scaffold.project import load_plan
     from scaffold.servers import SERVERS
@@ -721,6 +726,28 @@ def loadtest_project(
     server = validate_project(project, schema=False).server
     spec = SERVERS.get(server) if server else None
     worker_env = spec.worker_env if spec else ""
+    if spec is not None and spec.load_profile == "openai-chat":
+        # LLM servers: streamed chat completions, time to first token and tokens per second.
+        from scaffold.llmload import loadtest_llm
+
+        if deployment_name is not None:
+            raise UsageError(
+                "loadtest --deployment is not available for LLM servers yet; load-test the "
+                "project's main deployment (leave --deployment out)"
+            )
+        return loadtest_llm(
+            project,
+            reporter,
+            levels=levels,
+            seconds_per_level=seconds_per_level,
+            max_requests_per_level=max_requests_per_level,
+            target_rps=target_rps,
+            platform=platform,
+            request=request,
+            progress=progress,
+            frontend=frontend,
+            keep_limit=keep_limit,
+        )
     profile = PROFILES.get(spec.load_profile if spec else "json", PROFILES["json"])
     deployment = LocalDeployment(
         project, reporter, platform=platform, separate_client=True, deployment=deployment_name
@@ -744,7 +771,7 @@ def loadtest_project(
     )
     with (
         deployment.ready(),
-        _front_end(
+        front_end(
             deployment,
             enabled=frontend,
             lift_limit=not keep_limit,
@@ -982,8 +1009,12 @@ def _cpu(value: float | None) -> str:
     return "-" if value is None else f"{value:.0%}"
 
 
-def format_table(report: LoadReport) -> str:
+def format_table(report: LoadReport | LlmLoadReport) -> str:
     """The report as a text table with the recommendation below it."""
+    if not isinstance(report, LoadReport):  # an LLM server's report (scaffold.llmload)
+        from scaffold import llmload
+
+        return llmload.format_table(report)
     head = (
         f"{'concurrency':>11} {'requests':>9} {'ok':>7} {'errors':>7} {'req/s':>8} "
         f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'client':>7} {'server':>7}"
@@ -1058,9 +1089,13 @@ def format_deployed(report: DeployedReport) -> str:
     return "\n".join(lines)
 
 
-def plot(report: LoadReport, path: Path) -> None:
+def plot(report: LoadReport | LlmLoadReport, path: Path) -> None:
     """Draw throughput and latency percentiles per level into a PNG (needs matplotlib)."""
     require_matplotlib()
+    if not isinstance(report, LoadReport):  # an LLM server's report (scaffold.llmload)
+        from scaffold import llmload
+
+        return llmload.plot(report, path)
     import matplotlib
 
     matplotlib.use("Agg")

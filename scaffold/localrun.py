@@ -30,6 +30,7 @@ from scaffold import container as docker_adapter
 from scaffold.errors import DockerError, NotReadyError, ProjectError, SmokeTestError, UsageError
 from scaffold.probes import wait_ready
 from scaffold.project import Route, RunPlan, load_plan
+from scaffold.servers import ServerSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     from docker import DockerClient
@@ -49,7 +50,10 @@ PID_LABEL = "scaffold.pid"
 HOST_LABEL = "scaffold.host"
 #: Seconds between two looks at the container and the watched files in --serve.
 SERVE_POLL = 0.5
+#: Seconds between two looks at the container's log for its server's fatal lines.
+LOG_SCAN_INTERVAL = 2.0
 _SKIP_DIRS = frozenset({".git", "__pycache__", ".ipynb_checkpoints", ".Rproj.user"})
+_UNKNOWN_SERVER = ServerSpec("", "", 0, "", "", "", "", "", "")
 
 
 class Reporter(Protocol):
@@ -100,6 +104,25 @@ class RunResult:
     frontend_url: str = ""
 
 
+def server_spec(project: Path) -> ServerSpec:
+    """The registry entry of the project's server (answers file, else detected from its
+    files as `scaffold validate` does); an empty spec when it cannot be told."""
+    import yaml
+
+    from scaffold.servers import SERVERS
+
+    try:
+        answers = yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        answers = None
+    server = answers.get("server") if isinstance(answers, dict) else None
+    if server not in SERVERS:
+        from scaffold.validate import validate_project
+
+        server = validate_project(project, schema=False).server
+    return SERVERS.get(str(server), _UNKNOWN_SERVER)
+
+
 def image_tag(plan: RunPlan) -> str:
     """A stable local tag, so rebuilds reuse Docker's layer cache."""
     name = re.sub(r"[^a-z0-9_.-]+", "-", f"{plan.endpoint_name}-{plan.deployment_name}".lower())
@@ -130,6 +153,11 @@ class LocalDeployment:
 
         self.reporter = reporter or SilentReporter()
         self.plan = load_plan(project, deployment)
+        spec = server_spec(self.plan.project)
+        #: /dev/shm size the project's server needs (the registry's shm_size), "" for default.
+        self.shm_size = spec.shm_size
+        #: Log lines after which the server never becomes ready (the registry's fatal_log).
+        self.fatal_log = spec.fatal_log
         #: The project the image and containers are labelled with (`scaffold clean` finds
         #: them by it): the project itself, or where `scaffold new` will move it.
         self.label = str(label or self.plan.project)
@@ -242,6 +270,7 @@ class LocalDeployment:
             },
             "platform": self.platform,
             "memory_bytes": resources.memory_bytes,
+            "shm_size": self.shm_size or None,
         }
         try:
             self.container = docker_adapter.start(
@@ -264,7 +293,18 @@ class LocalDeployment:
                 notes=(*resources.notes, "CPU pinning refused by Docker: client and server share"),
             )
             self.container = docker_adapter.start(self.client, self.tag, cpus=limit, **options)
-        self.ports = docker_adapter.published_ports(self.container, plan.ports)
+        try:
+            self.ports = docker_adapter.published_ports(self.container, plan.ports)
+        except DockerError:
+            # A container that exits at once has no published ports left to read: that is
+            # the container's failure (its log says why), not Docker's.
+            state, code = docker_adapter.status(self.container)
+            if state == "running":
+                raise
+            raise NotReadyError(
+                f"the container {state} at once (exit code {code}); see the container log below",
+                details=docker_adapter.logs(self.container),
+            ) from None
         self.timings.start = time.monotonic() - started
         return self.container
 
@@ -275,10 +315,19 @@ class LocalDeployment:
     def wait_ready(self) -> float:
         """Wait for liveness, then readiness; seconds until ready, NotReadyError if never."""
         plan, running = self.plan, self._running()
+        scanned = [time.monotonic()]
 
         def alive() -> str:
             state, code = docker_adapter.status(running)
-            return "" if state == "running" else f"container {state} (exit code {code})"
+            if state != "running":
+                return f"container {state} (exit code {code})"
+            if self.fatal_log and time.monotonic() - scanned[0] >= LOG_SCAN_INTERVAL:
+                scanned[0] = time.monotonic()
+                recent = docker_adapter.logs(running, tail=200)
+                for line in self.fatal_log:
+                    if line in recent:
+                        return f"the server logged {line!r} and will not become ready"
+            return ""
 
         began = time.monotonic()
         for label, route, probe in (

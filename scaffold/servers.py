@@ -134,6 +134,12 @@ class ServerSpec(NamedTuple):
     #: The scoring script is not Python (plumber.R): azure-ai-ml's pre-deploy syntax check
     #: of it must be skipped (`az ml online-deployment create --skip-script-validation`).
     skip_script_validation: bool = False
+    #: /dev/shm size the container needs (Docker's --shm-size, e.g. "2g"), "" for Docker's
+    #: default 64 MB; `scaffold run`/`serve`/`loadtest` start the container with it.
+    shm_size: str = ""
+    #: Log lines that mean the server cannot start although its process lives on (vLLM's API
+    #: server can hang after its engine failed): `run` stops waiting for the probes at once.
+    fatal_log: tuple[str, ...] = ()
     #: The CPython version (e.g. "3.12") of the default base image, for checking the wheels
     #: its pip requirements need; "" when unknown or the image has no Python.
     image_python: str = ""
@@ -183,6 +189,7 @@ def _spec(name: str, facts: dict[str, Any]) -> ServerSpec:
         "model_types",
         "base_entrypoint",
         "internal_ports",
+        "fatal_log",
     ):
         fields[key] = tuple(fields.get(key, ()))
     fields["base_image_lifecycle"] = ImageLifecycle(**fields.get("base_image_lifecycle", {}))

@@ -23,5 +23,5 @@ export SCAFFOLD_TF_PYTHON="$TF_VENV/bin/python"
 
 cd "$ROOT"
 echo "test: building stand-in base images (cached between runs)" >&2
-python tests/standins/build.py base plumber minimal mlflow torchserve triton >&2
+python tests/standins/build.py base plumber minimal mlflow torchserve triton vllm >&2
 exec python -m pytest "${strict[@]}" -p no:cacheprovider "$@"

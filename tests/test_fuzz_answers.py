@@ -11,8 +11,8 @@ shellcheck on the shell scripts (and README bash blocks), and nothing is written
 the destination. The same holds for `scaffold update --data`.
 
 Reproducible: `derandomize=True` and no example database (a failure prints the answers and
-a `@reproduce_failure` blob). Examples per run: 5 servers x
-NEW_EXAMPLES (>= 500 in all) for `new`, UPDATE_EXAMPLES for `update`.
+a `@reproduce_failure` blob). Examples per run: every server x
+NEW_EXAMPLES (>= 700 in all) for `new`, UPDATE_EXAMPLES for `update`.
 """
 
 from __future__ import annotations
@@ -114,6 +114,10 @@ def valid_value(name: str, spec: Mapping[str, Any]) -> st.SearchStrategy[Any]:
         small = st.integers(min_value=1, max_value=50)  # inside every range in copier.yml
         number = st.one_of(small, small, st.integers(-2, 200000), st.sampled_from(literal or [1]))
         return st.one_of(number, number.map(str))
+    if kind == "float":
+        share = st.floats(min_value=0.05, max_value=1.0).map(lambda x: round(x, 3))
+        decimal = st.one_of(share, share, st.floats(-1.0, 2.0).map(lambda x: round(x, 2)))
+        return st.one_of(decimal, decimal.map(str), st.sampled_from(["0.9", ".5", "1", "1.0"]))
     regexes = _validator_regexes(spec)
     if kind in {"yaml", "json"}:
         item = st.from_regex(regexes[-1], fullmatch=True) if regexes else st.text(max_size=8)
@@ -177,6 +181,8 @@ def expected(name: str, value: Any) -> Any:
     kind = QUESTIONS[name].get("type", "str")
     if kind == "int":
         return int(value)
+    if kind == "float":
+        return float(value)
     if kind == "bool":
         return value if isinstance(value, bool) else BOOLEANS[str(value).lower()]
     if kind in {"yaml", "json"}:
@@ -241,6 +247,27 @@ def _several_models(project: Path, env: dict[str, Any]) -> list[list[str]]:
     return found
 
 
+def _llm_places(project: Path, env: Mapping[str, str], updated: bool) -> dict[str, list[Any]]:
+    """vLLM's answers: deployment variables read by its start script, and the served name
+    in the sample request (user-owned: an update leaves it as generated, and `validate`
+    reports a sample that asks for another name)."""
+    places: dict[str, list[Any]] = {}
+    if "SERVED_MODEL_NAME" in env:
+        places["served_model_name"] = [env["SERVED_MODEL_NAME"]]
+        if not updated:
+            sample = json.loads((project / "sample_request.json").read_text())["model"]
+            places["served_model_name"].append(sample)
+    for name, variable, kind in (
+        ("max_model_len", "MAX_MODEL_LEN", int),
+        ("tensor_parallel_size", "TENSOR_PARALLEL_SIZE", int),
+        ("gpu_memory_utilization", "GPU_MEMORY_UTILIZATION", float),
+        ("dtype", "DTYPE", str),
+    ):
+        if variable in env:
+            places[name] = [kind(env[variable])]
+    return places
+
+
 def landed(project: Path, updated: bool = False) -> dict[str, list[Any]]:
     """Every place an answer lands, read back with the file's own syntax. After an update,
     user-owned files (the model folder, e.g. Triton's config.pbtxt) keep what the project
@@ -269,6 +296,11 @@ def landed(project: Path, updated: bool = False) -> dict[str, list[Any]]:
     if "MODEL_NAME" in env:
         served.append(env["MODEL_NAME"])
     models = places["models"] = _several_models(project, env)
+    for name, found in _llm_places(project, env, updated).items():
+        places.setdefault(name, []).extend(found)
+    places["probe_initial_delay"] = [
+        deployment[probe]["initial_delay"] for probe in ("liveness_probe", "readiness_probe")
+    ]
     if "TORCHSERVE_MODELS" in env:
         name, _, archive = env["TORCHSERVE_MODELS"].split()[0].partition("=")
         served += [name, archive.removesuffix(".mar")]
@@ -335,6 +367,11 @@ LANDS = {
     "model_asset",
     "served_model_name",
     "models",
+    "max_model_len",
+    "tensor_parallel_size",
+    "gpu_memory_utilization",
+    "dtype",
+    "probe_initial_delay",
 }
 
 

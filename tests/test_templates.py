@@ -79,8 +79,24 @@ EXPECTED_FILES = {
         "models/half_plus_two/1/model.py",
         "model-src/check_model.py",
     },
+    "vllm": SHARED
+    | {"docker-context/start-vllm.sh", "model-src/make_model.py"}
+    | {
+        f"model/{name}"
+        for name in (
+            "config.json",
+            "generation_config.json",
+            "model.safetensors",
+            "tokenizer.json",
+            "tokenizer_config.json",
+            "chat_template.jinja",
+        )
+    },
 }
 TOOLS_BIN = Path(sys.executable).parent
+#: Files whose Jinja is content, not template: the sample LLM's chat template and the
+#: script that writes it.
+MEANT_JINJA = {"vllm": {"model/chat_template.jinja", "model-src/make_model.py"}}
 
 
 @pytest.mark.parametrize("server", SERVERS)
@@ -94,12 +110,14 @@ def test_no_jinja_left(render: Render, server: str) -> None:
     for name in files_of(project):
         data = (project / name).read_bytes()
         if (
-            name.endswith((".rds", ".bin", ".pb", ".index", ".mar", ".pkl"))
+            name.endswith((".rds", ".bin", ".pb", ".index", ".mar", ".pkl", ".safetensors"))
             or "variables.data" in name
         ):
             continue
         text = data.decode("utf-8")
         text = text.replace("${{", "")  # GitHub Actions expressions are meant to stay
+        if name in MEANT_JINJA.get(server, ()):
+            continue  # a Hugging Face chat template is Jinja by design
         assert "{{" not in text and "{%" not in text, name
 
 
@@ -181,6 +199,8 @@ def test_every_server_folder_has_the_shared_stubs() -> None:
         ("tfserving", {}),
         ("tfserving", {"model_in_image": "true"}),
         ("torchserve", {}),
+        ("vllm", {}),
+        ("vllm", {"instance_type": "Standard_NC96ads_A100_v4", "dtype": "float16"}),
     ],
     ids=[
         "plumber",
@@ -191,6 +211,8 @@ def test_every_server_folder_has_the_shared_stubs() -> None:
         "tfserving",
         "tfserving-in-image",
         "torchserve",
+        "vllm",
+        "vllm-4-gpus-float16",
     ],
 )
 def test_dockerfile_passes_hadolint(render: Render, server: str, answers: dict[str, str]) -> None:

@@ -46,6 +46,8 @@ class ModelFile:
     size: int
     #: The model may be loaded for inspection (its size is within the limit).
     inspect: bool
+    #: The answers given so far (e.g. the instance type the model is sized for).
+    answers: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -137,7 +139,7 @@ def prepare(model: str, data: Mapping[str, Any]) -> Prepared:
     spec = SERVERS[server]
     if model.startswith("azureml:"):
         return _reference(model, spec)
-    prepared = prepare_file(model, spec)
+    prepared = prepare_file(model, spec, data)
     check_fit(prepared.answers, data)
     return prepared
 
@@ -157,8 +159,9 @@ def adapter_of(spec: ServerSpec) -> Any:
     return importlib.import_module(f"scaffold.usermodel.{spec.model_adapter}")
 
 
-def prepare_file(model: str, spec: ServerSpec) -> Prepared:
-    """Check a local model file or folder and read it with the server's adapter."""
+def prepare_file(model: str, spec: ServerSpec, data: Mapping[str, Any] | None = None) -> Prepared:
+    """Check a local model file or folder and read it with the server's adapter (`data`:
+    the answers given, which some adapters read)."""
     path = Path(model).expanduser()
     if not path.exists():
         raise UsageError(f"--model {model}: no such file or folder")
@@ -174,7 +177,12 @@ def prepare_file(model: str, spec: ServerSpec) -> Prepared:
         )
     size = _size(path)
     prepared: Prepared = adapter_of(spec).prepare(
-        ModelFile(path=path.resolve(), size=size, inspect=size <= inspect_limit())
+        ModelFile(
+            path=path.resolve(),
+            size=size,
+            inspect=size <= inspect_limit(),
+            answers=dict(data or {}),
+        )
     )
     prepared.source = path.resolve()
     return prepared
