@@ -145,6 +145,9 @@ class ServerSpec(NamedTuple):
     image_python: str = ""
     #: How several models are served by one deployment of this server.
     several_models: SeveralModels = SeveralModels()
+    #: The user the default base image runs as (its Dockerfile switches back to it after
+    #: installing system packages as root); "" when it runs as root.
+    image_user: str = ""
 
 
 def model_dir_for(spec: ServerSpec, served_model_name: str) -> str:

@@ -141,6 +141,8 @@ class TritonPythonModel:
         for request in requests:
             feed = {i.name: pb_utils.get_input_tensor_by_name(request, i.name).as_numpy()
                     for i in self.session.get_inputs()}
+            # BYTES tensors arrive as bytes objects; ONNX Runtime's string tensors take str
+            feed = {k: v.astype(str) if v.dtype == object else v for k, v in feed.items()}
             names = [o.name for o in self.session.get_outputs()]
             outputs = self.session.run(names, feed)
             responses.append(pb_utils.InferenceResponse(

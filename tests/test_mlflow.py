@@ -171,3 +171,30 @@ def test_models_above_the_limit_are_copied_not_loaded(
     assert (project / "sample_request.json").exists()
     assert not (project / "sample_response.json").exists()
     assert any("inspection limit" in note for note in result.notes), result.notes
+
+
+def test_a_tensor_signature_gives_the_sample_rows(tmp_path: Path) -> None:
+    """mlflow's infer_signature on a numpy array records a [-1, N] tensor and no columns: the
+    sample request is N unnamed columns, and the model's answer to it is recorded."""
+    import mlflow.models
+    import mlflow.sklearn
+    import numpy as np
+    from sklearn.linear_model import LinearRegression
+
+    rows = np.array([[1.0, 2.0, 0.5], [2.0, 1.0, 0.0], [3.0, 5.0, 1.0], [0.0, 1.0, 2.0]])
+    model = LinearRegression().fit(rows, rows @ [2.0, 3.0, 1.0] + 1)
+    signature = mlflow.models.infer_signature(rows.astype(np.float32), model.predict(rows))
+    source = tmp_path / "tensor-model"
+    mlflow.sklearn.save_model(
+        model,
+        str(source),
+        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
+        signature=signature,
+    )
+    result = new_project(tmp_path / "ep", {"server": "mlflow"}, model=str(source))
+    request = json.loads((result.path / "sample_request.json").read_text())
+    assert "columns" not in request["input_data"] and len(request["input_data"]["data"][0]) == 3
+    response = json.loads((result.path / "sample_response.json").read_text())
+    expected = [2 * a + 3 * b + c + 1 for a, b, c in request["input_data"]["data"]]
+    assert response["predictions"] == pytest.approx(expected, rel=1e-5)
+    assert validate_project(result.path, schema=False).errors == []

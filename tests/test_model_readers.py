@@ -17,7 +17,7 @@ import pytest
 from conftest import TEMPLATES, new_refused
 from scaffold.usermodel import pickles, plumber, rds
 from scaffold.usermodel.minimal import read_model
-from scaffold.usermodel.torchserve import read_width
+from scaffold.usermodel.torchserve import Input, read_inputs, read_width, sample_instances
 
 
 def _pipeline() -> Any:
@@ -85,7 +85,7 @@ def test_reading_a_pickle_runs_none_of_it(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (pickle.dumps({"not": "a model"}), "not a fitted scikit-learn model"),
+        (pickle.dumps({"not": "a model"}), "is not a model minimal projects serve"),
         (b"\x80\x04\x95garbage", "not a readable pickle file"),
         (pickle.dumps(_pipeline())[:300], "not a readable pickle file"),
     ],
@@ -198,3 +198,83 @@ def test_r_packages_become_the_r_packages_answer(tmp_path: Path) -> None:
     assert result.answers["r_packages"] == []
     notes = json.dumps(result.notes)
     assert "written by R" in notes and "sample_response.json was not recorded" in notes
+
+
+# --- TorchScript files as users save them (hold-out review) ---------------------------------------
+def _two_inputs() -> Any:
+    import torch
+
+    class TextHead(torch.nn.Module):
+        """Token ids + a float feature row: the shape of a small BERT-like head."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb = torch.nn.Embedding(50, 4)
+            self.num = torch.nn.Linear(3, 4)
+            self.out = torch.nn.Linear(4, 2)
+
+        def forward(self, input_ids: torch.Tensor, extra: torch.Tensor) -> torch.Tensor:
+            return self.out(self.emb(input_ids).mean(1) + self.num(extra))
+
+    return TextHead().eval()
+
+
+@pytest.mark.parametrize("how", ["script", "trace"])
+def test_torchscript_inputs_are_read_from_its_code(tmp_path: Path, how: str) -> None:
+    """forward()'s arguments come from the TorchScript code, what each takes from the layer
+    it feeds (an Embedding: int64 ids below its size; a Linear: float rows its width)."""
+    import torch
+
+    model = _two_inputs()
+    path = tmp_path / "head.pt"
+    if how == "script":
+        torch.jit.script(model).save(str(path))
+    else:
+        example = (torch.tensor([[1, 2, 3]]), torch.zeros(1, 3))
+        torch.jit.trace(model, example).save(str(path))
+    inputs = read_inputs(path)
+    assert inputs == [Input("input_ids", "int64", 50), Input("extra", "float32", 3)]
+    instances = sample_instances(inputs)
+    assert instances is not None and set(instances[0]) == {"input_ids", "extra"}
+    ids = torch.tensor([row["input_ids"] for row in instances])
+    extra = torch.tensor([row["extra"] for row in instances])
+    assert model(ids, extra).shape == (2, 2)  # the samples are what the model takes
+
+
+def test_a_convolution_input_is_left_to_the_user(tmp_path: Path) -> None:
+    import torch
+
+    cnn = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.Flatten(), torch.nn.Linear(8, 2))
+    path = tmp_path / "cnn.pt"
+    torch.jit.trace(cnn.eval(), torch.zeros(1, 1, 4, 4)).save(str(path))
+    inputs = read_inputs(path)
+    assert inputs is not None and [i.dtype for i in inputs] == [""]
+    assert sample_instances(inputs) is None
+
+
+@pytest.mark.parametrize(
+    ("save", "message"),
+    [
+        ("model", "an eager Sequential saved with torch.save(model)"),
+        ("state_dict", "a state_dict (weights only"),
+        ("checkpoint", "a checkpoint dict (epoch, model_state_dict"),
+        ("legacy", "torch.save wrote in its legacy format"),
+    ],
+)
+def test_files_torch_save_wrote_are_refused_with_the_export_to_use(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], save: str, message: str
+) -> None:
+    import torch
+
+    mlp = torch.nn.Sequential(torch.nn.Linear(4, 3))
+    path = tmp_path / "model.pth"
+    if save == "model":
+        torch.save(mlp, str(path))
+    elif save == "state_dict":
+        torch.save(mlp.state_dict(), str(path))
+    elif save == "checkpoint":
+        torch.save({"epoch": 3, "model_state_dict": mlp.state_dict()}, str(path))
+    else:
+        torch.save(mlp.state_dict(), str(path), _use_new_zipfile_serialization=False)
+    line = new_refused(["--server", "torchserve", "--model", str(path)], tmp_path / "ep", capsys)
+    assert message in line and "torch.jit.script(model).save('model.pt')" in line

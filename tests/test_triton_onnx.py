@@ -5,6 +5,7 @@ config against its model.onnx the way Triton does when it loads it."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,113 @@ def test_batching_a_model_that_cannot_batch_is_an_error(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace("max_batch_size: 0", "max_batch_size: 8"))
     (problem,) = [p for p in validate_project(project, schema=False).errors]
     assert problem.code == "triton.onnx.batching" and "max_batch_size: 0" in problem.fix
+
+
+MAKE_SKL2ONNX = r"""
+import json, sys
+from collections.abc import Callable
+from pathlib import Path
+import numpy as np, pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from skl2onnx import to_onnx
+from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+
+out = Path(sys.argv[1])
+X, y = load_iris(return_X_y=True)
+names = np.array(["setosa", "versicolor", "virginica"])[y]
+clf = LogisticRegression(max_iter=500).fit(X, names)
+(out / "zipmap.onnx").write_bytes(to_onnx(clf, X[:1].astype(np.float32)).SerializeToString())
+frame = pd.DataFrame({"width": X[:, 0], "color": np.array(["red", "blue", "green"])[y]})
+pipe = Pipeline([("pre", ColumnTransformer([("n", StandardScaler(), ["width"]),
+                                            ("c", OneHotEncoder(), ["color"])])),
+                 ("clf", LogisticRegression(max_iter=500))]).fit(frame, y)
+types = [("width", FloatTensorType([None, 1])), ("color", StringTensorType([None, 1]))]
+onx = to_onnx(pipe, initial_types=types, options={"zipmap": False})
+(out / "frame.onnx").write_bytes(onx.SerializeToString())
+print(json.dumps({}))
+"""
+
+
+@pytest.fixture(scope="module")
+def skl2onnx_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Models made with skl2onnx in the users' own environment (tests/modelvenv.py)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import modelvenv
+
+    folder = tmp_path_factory.mktemp("skl2onnx")
+    modelvenv.make_models(folder, MAKE_SKL2ONNX)
+    return folder
+
+
+def test_skl2onnx_default_zipmap_is_refused_with_the_option_to_use(
+    skl2onnx_models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from conftest import new_refused
+
+    argv = ["--server", "triton", "--model", str(skl2onnx_models / "zipmap.onnx")]
+    line = new_refused(argv, tmp_path / "ep", capsys)
+    assert "options={'zipmap': False}" in line
+
+
+def test_string_inputs_are_sampled_from_the_encoders_categories(
+    skl2onnx_models: Path, tmp_path: Path
+) -> None:
+    """A OneHotEncoder fails on a category it never saw: the sample request uses the ones
+    the graph holds, so ONNX Runtime can record the response."""
+    result = new_project(
+        tmp_path / "frame",
+        {"server": "triton"},
+        model=str(skl2onnx_models / "frame.onnx"),
+        model_inspect="here",
+    )
+    request = json.loads((result.path / "sample_request.json").read_text())
+    color = next(i for i in request["inputs"] if i["name"] == "color")
+    assert set(color["data"]) <= {"red", "blue", "green"}
+    response = json.loads((result.path / "sample_response.json").read_text())
+    assert {o["name"] for o in response["outputs"]} == {"label", "probabilities"}
+    assert validate_project(result.path, schema=False).errors == []
+
+
+@pytest.mark.docker
+def test_string_inputs_config_is_green_in_a_real_triton(
+    skl2onnx_models: Path,
+    tmp_path: Path,
+    standin: Callable[[str], str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The config of a pipeline with a string input (TYPE_STRING, dims [1], a reshaped label)
+    loads in a real Triton 2.51 and answers the recorded sample. The test Triton has the
+    python backend only: the same model.onnx runs there with ONNX Runtime, as in
+    tests/test_journeys.py."""
+    from test_journeys import TRITON_PYTHON_MODEL
+
+    from scaffold.cli import main
+    from scaffold.errors import ExitCode
+
+    result = new_project(
+        tmp_path / "frame",
+        {"server": "triton", "base_image": standin("triton")},
+        model=str(skl2onnx_models / "frame.onnx"),
+        model_inspect="here",
+    )
+    folder = result.path / "models" / "frame"
+    config = (folder / "config.pbtxt").read_text()
+    assert 'name: "color"\n    data_type: TYPE_STRING\n    dims: [ 1 ]' in config
+    (folder / "config.pbtxt").write_text(
+        config.replace('platform: "onnxruntime_onnx"', 'backend: "python"')
+    )
+    (folder / "1" / "model.py").write_text(TRITON_PYTHON_MODEL)
+    dockerfile = result.path / "docker-context" / "Dockerfile"
+    install = "\nRUN /opt/triton-venv/bin/pip install --no-cache-dir onnxruntime\nEXPOSE"
+    dockerfile.write_text(dockerfile.read_text().replace("\nEXPOSE", install, 1))
+    try:
+        assert main(["run", str(result.path)]) == ExitCode.OK
+        assert "OK: smoke test passed" in capsys.readouterr().out
+    finally:
+        main(["clean", str(result.path)])

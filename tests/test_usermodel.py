@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -219,7 +219,7 @@ def test_sklearn_model_configures_the_minimal_project(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ({"not": "a model"}, "not a fitted scikit-learn model"),
+        ({"not": "a model"}, "is not a model minimal projects serve"),
         (b"\x80\x04garbage", "not a readable pickle file"),
     ],
     ids=["not-a-model", "corrupt"],
@@ -479,3 +479,247 @@ def test_torchscript_is_green_in_docker(
         assert "OK: smoke test passed" in capsys.readouterr().out
     finally:
         main(["clean", str(project)])
+
+
+def _two_input_torchscript(path: Path) -> Path:
+    """A traced module with two inputs (token ids and a float row), as a text head is."""
+    import torch
+
+    class Head(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb = torch.nn.Embedding(20, 3)
+            self.num = torch.nn.Linear(2, 3)
+
+        def forward(self, input_ids: torch.Tensor, extra: torch.Tensor) -> torch.Tensor:
+            return self.emb(input_ids).sum(1) + self.num(extra)
+
+    torch.manual_seed(0)
+    example = (torch.tensor([[1, 2]]), torch.zeros(1, 2))
+    torch.jit.trace(Head().eval(), example).save(str(path))
+    return path
+
+
+def test_torchscript_with_two_inputs_gets_object_instances(tmp_path: Path) -> None:
+    source = _two_input_torchscript(tmp_path / "head.pt")
+    result = new_project(
+        tmp_path / "ts2", {"server": "torchserve"}, model=str(source), model_inspect="here"
+    )
+    project = result.path
+    request = json.loads((project / "sample_request.json").read_text())
+    assert [sorted(row) for row in request["instances"]] == [["extra", "input_ids"]] * 2
+    response = json.loads((project / "sample_response.json").read_text())
+    assert len(response["predictions"]) == 2 and len(response["predictions"][0]) == 3
+    handler = (project / "model-src" / "handler.py").read_text()
+    assert 'INPUTS = [["input_ids", "int64"], ["extra", "float32"]]' in handler
+    assert {p.code for p in validate_project(project, schema=False).problems} == {
+        "image.end_of_life"
+    }
+
+
+@pytest.mark.docker
+def test_torchscript_with_two_inputs_is_green_in_docker(
+    tmp_path: Path, standin: Callable[[str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The generated handler feeds both inputs to the real TorchServe's model, zero edits."""
+    source = _two_input_torchscript(tmp_path / "head.pt")
+    new_and_run_green("torchserve", standin("torchserve"), tmp_path / "ts2-run", capsys,
+                      "--model", str(source))  # fmt: skip
+
+
+# --- minimal: pickles as users write them (hold-out review) -------------------------------------
+def _pickle_in_subprocess(tmp_path: Path, code: str, env_path: Path | None = None) -> Path:
+    """Run `code` (which writes tmp_path/model.pkl) as a script, as a notebook would."""
+    import os
+
+    env = {**os.environ, "PYTHONPATH": str(env_path)} if env_path else None
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, env=env, timeout=120)
+    return tmp_path / "model.pkl"
+
+
+USER_CLASS = """
+import pickle, sys
+from sklearn.linear_model import LogisticRegression
+{define}
+inner = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+with open(sys.argv[1] + "/model.pkl", "wb") as handle:
+    pickle.dump(Threshold(inner), handle)
+"""
+THRESHOLD = """
+class Threshold:
+    def __init__(self, inner):
+        self.inner = inner
+    def predict(self, rows):
+        return self.inner.predict_proba(rows)[:, 1] > 0.3
+"""
+
+
+def test_a_class_defined_in_the_notebook_is_refused_with_the_way_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = _pickle_in_subprocess(tmp_path, USER_CLASS.format(define=THRESHOLD))
+    line = new_refused(["--server", "minimal", "--model", str(source)], tmp_path / "ep", capsys)
+    assert "pickles Threshold from the notebook or script that saved it (__main__)" in line
+    assert "move the class into a module" in line
+
+
+def test_a_class_from_the_users_own_module_is_named_not_pinned(tmp_path: Path) -> None:
+    package = tmp_path / "lib" / "churnlib"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(THRESHOLD)
+    code = USER_CLASS.format(define="from churnlib import Threshold")
+    source = _pickle_in_subprocess(tmp_path, code, env_path=tmp_path / "lib")
+    result = new_project(
+        tmp_path / "ep", {"server": "minimal"}, model=str(source), model_inspect="none"
+    )
+    notes = " ".join(result.notes)
+    assert "needs module(s) churnlib, which scaffold cannot map to a PyPI package" in notes
+    requirements = (result.path / "docker-context" / "requirements.txt").read_text()
+    assert "churnlib" not in requirements and "scikit-learn==" in requirements
+
+
+def test_a_compressed_joblib_file_is_loaded_with_joblib_whatever_its_suffix(
+    tmp_path: Path,
+) -> None:
+    import joblib
+
+    source = _sklearn_model(tmp_path / "lin.joblib")
+    renamed = tmp_path / "model.pkl"
+    joblib.dump(joblib.load(source), renamed, compress=3)
+    result = new_project(
+        tmp_path / "ep", {"server": "minimal"}, model=str(renamed), model_inspect="here"
+    )
+    score = (result.path / "src" / "score.py").read_text()
+    assert "return joblib.load(path)" in score and "pickle.load" not in score
+    response = json.loads((result.path / "sample_response.json").read_text())
+    assert len(response["predictions"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("version", "numpy"), [("1.3.2", "numpy<2"), ("1.5.2", "numpy")], ids=["old", "new"]
+)
+def test_a_scikit_learn_built_for_numpy_1_keeps_numpy_below_2(version: str, numpy: str) -> None:
+    from scaffold.usermodel.minimal import SklearnModel, requirements_for
+
+    info = SklearnModel(Path("m.pkl"), "pickle", version=version, modules={"sklearn", "numpy"})
+    lines = requirements_for(info)
+    assert f"scikit-learn=={version}" in lines and numpy in lines
+
+
+# --- plumber: forests and bundles as R users save them (hold-out review) -------------------------
+R_FORESTS = r"""
+library(randomForest); library(ranger)
+set.seed(1)
+saveRDS(randomForest(Species ~ ., data = iris, ntree = 20), "/out/rf.rds")
+saveRDS(ranger(Species ~ ., data = iris, num.trees = 20, seed = 1), "/out/ranger.rds")
+saveRDS(randomForest(x = iris[, 1:4], y = iris$Species, ntree = 10), "/out/rf_xy.rds")
+fit <- lm(mpg ~ wt + hp, data = mtcars)
+saveRDS(list(model = fit, trained = "2026-12-01"), "/out/bundle.rds")
+saveRDS(list(lm = fit, other = fit), "/out/two.rds")
+"""
+
+
+@pytest.fixture(scope="module")
+def forests(
+    standin: Callable[[str], str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Path]]:
+    """(a plumber base image with randomForest and ranger from Debian, as a team's base
+    image has them, CRAN being out of reach here; the models R made in it)."""
+    base = standin("plumber")
+    tag = f"scaffold-test/plumber-forests:{base.rsplit(':', 1)[-1]}"
+    dockerfile = (
+        f"FROM {base}\nUSER root\n"
+        "RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "
+        "--no-install-recommends r-cran-randomforest r-cran-ranger "
+        "&& rm -rf /var/lib/apt/lists/*\n"
+    )
+    build = ["docker", "build", "-q", "--label", "scaffold.test=forests", "-t", tag, "-"]
+    subprocess.run(build, input=dockerfile, text=True, check=True, capture_output=True, timeout=900)
+    out = tmp_path_factory.mktemp("forests")
+    out.chmod(0o777)
+    (out / "make.R").write_text(R_FORESTS)
+    try:
+        subprocess.run(
+            ["docker", "run", "--rm", "--init", "--network", "none", "--entrypoint", "Rscript",
+             "-v", f"{out}:/out", tag, "/out/make.R"],
+            check=True, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        yield tag, out
+    finally:
+        subprocess.run(["docker", "rmi", "-f", tag], capture_output=True, check=False)
+
+
+IRIS_COLUMNS = ["Sepal.Length", "Sepal.Width", "Petal.Length", "Petal.Width"]
+
+
+@pytest.mark.docker
+def test_forests_and_bundles_are_read_without_r(
+    forests: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scaffold.usermodel import plumber
+
+    out = forests[1]
+    for name in ("rf.rds", "ranger.rds", "rf_xy.rds"):
+        info = plumber.describe(out / name)
+        assert info.rows is not None and list(info.rows[0]) == IRIS_COLUMNS, name
+    assert plumber.describe(out / "ranger.rds").packages == ["ranger"]
+    bundle = plumber.describe(out / "bundle.rds")
+    assert bundle.rows is not None and list(bundle.rows[0]) == ["wt", "hp"]
+    line = new_refused(["--server", "plumber", "--model", str(out / "two.rds")],
+                       tmp_path / "ep", capsys)  # fmt: skip
+    assert "it holds a list (lm, other), not a model" in line
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("name", ["ranger.rds", "rf_xy.rds"])
+def test_forests_are_green_in_docker(
+    forests: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """Zero edits: src/plumber.R loads the package's namespace (predict() finds its method),
+    calls ranger's predict with `data =`, serves its $predictions; the request is built from
+    the predictors the object records (no formula for rf_xy)."""
+    new_and_run_green("plumber", forests[0], tmp_path / "ep", capsys, "--model",
+                      str(forests[1] / name))  # fmt: skip
+
+
+def _own_module_model(tmp_path: Path) -> Path:
+    """A repository's layout: churnlib/ (the user's package) at the root, the model saved
+    into models/ by code importing it."""
+    package = tmp_path / "repo" / "churnlib"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("from churnlib.model import Threshold\n")
+    (package / "model.py").write_text(THRESHOLD)
+    (package / ".secret.py").write_text("TOKEN = 'x'\n")
+    (tmp_path / "outside.py").write_text("KEY = 'x'\n")
+    (package / "link.py").symlink_to(tmp_path / "outside.py")
+    (tmp_path / "repo" / "models").mkdir()
+    code = USER_CLASS.format(define="from churnlib import Threshold").replace(
+        'sys.argv[1] + "/model.pkl"', 'sys.argv[1] + "/repo/models/model.pkl"'
+    )
+    env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path / "repo")}
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, timeout=120, env=env)
+    return tmp_path / "repo" / "models" / "model.pkl"
+
+
+def test_the_users_own_module_beside_the_model_is_copied_into_src(tmp_path: Path) -> None:
+    source = _own_module_model(tmp_path)
+    result = new_project(
+        tmp_path / "ep", {"server": "minimal"}, model=str(source), model_inspect="none"
+    )
+    src = result.path / "src" / "churnlib"
+    assert sorted(p.name for p in src.iterdir()) == ["__init__.py", "model.py"]  # no dotfiles
+    notes = " ".join(result.notes)
+    assert "src/churnlib is a copy of" in notes and "cannot map to a PyPI package" not in notes
+    rows = json.loads((result.path / "sample_request.json").read_text())["data"]
+    assert [len(row) for row in rows] == [1, 1]  # the wrapped estimator's width, read statically
+
+
+@pytest.mark.docker
+def test_the_users_own_module_is_green_in_docker(
+    tmp_path: Path, standin: Callable[[str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Zero edits: the copied module is importable where the server unpickles the model, so
+    the response is recorded in the project's image and `run` is green."""
+    source = _own_module_model(tmp_path)
+    new_and_run_green("minimal", standin("minimal"), tmp_path / "own-run", capsys,
+                      "--model", str(source))  # fmt: skip

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from scaffold.errors import UsageError
 from scaffold.servers import SERVERS, ServerSpec, model_dir_for
+from scaffold.usermodel import libraries
 
 if TYPE_CHECKING:  # pragma: no cover
     from scaffold.usermodel.modelenv import ModelEnv
@@ -118,6 +119,44 @@ def remove(project: Path, *relative: str) -> None:
         while parent != project and parent.is_dir() and not any(parent.iterdir()):
             parent.rmdir()
             parent = parent.parent
+
+
+#: The Dockerfile line system packages are installed before (the generated images copy
+#: their pip requirements next).
+_REQUIREMENTS_COPY = "COPY requirements.txt"
+
+
+def add_system_packages(project: Path, answers: Mapping[str, Any], requirements: str) -> str:
+    """Install the system packages the requirements' wheels need (libraries.system_packages)
+    in docker-context/Dockerfile, before the pip layer; returns a note, or "" for none."""
+    from scaffold.requirements import parse
+
+    dists = [req.name for req in parse(requirements).requirements]
+    packages = libraries.system_packages(dists)
+    dockerfile = project / "docker-context" / "Dockerfile"
+    text = dockerfile.read_text(encoding="utf-8") if dockerfile.is_file() else ""
+    if not packages or _REQUIREMENTS_COPY not in text:
+        return ""
+    user = SERVERS[str(answers["server"])].image_user
+    block = [
+        "# System libraries the model's Python packages load but do not bundle (written by",
+        "# `scaffold new --model` from requirements.txt). apt needs root"
+        + (";\n# the image's own user is restored after." if user else "."),
+    ]
+    block += ["USER root"] if user else []
+    block += [
+        "# hadolint ignore=DL3008",
+        "RUN apt-get update \\",
+        f"    && apt-get install -y --no-install-recommends {' '.join(packages)} \\",
+        "    && rm -rf /var/lib/apt/lists/*",
+    ]
+    block += [f"USER {user}"] if user else []
+    index = text.index(_REQUIREMENTS_COPY)
+    while text.rfind("\n#", 0, index) == text.rfind("\n", 0, index - 1):  # its comment
+        index = text.rfind("\n", 0, index - 1) + 1
+    dockerfile.write_text(text[:index] + "\n".join(block) + "\n\n" + text[index:], encoding="utf-8")
+    needing = ", ".join(d for d in dists if libraries.system_packages([d]))
+    return f"docker-context/Dockerfile installs {', '.join(packages)} (needed by {needing})"
 
 
 def model_dir(project: Path, answers: Mapping[str, Any]) -> Path:

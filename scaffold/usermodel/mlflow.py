@@ -27,7 +27,7 @@ import yaml
 
 from scaffold import requirements as pins
 from scaffold.errors import UsageError
-from scaffold.usermodel import ModelFile, Prepared, model_dir, modelenv, remove
+from scaffold.usermodel import ModelFile, Prepared, add_system_packages, model_dir, modelenv, remove
 
 #: Sample files of the template that the user's model replaces.
 SAMPLE_FILES = ("model-src/make_model.py",)
@@ -159,11 +159,13 @@ def signature_request(mlmodel: Mapping[str, Any]) -> dict[str, Any] | None:
         return None
     if not isinstance(columns, list) or not columns:
         return None
+    if len(columns) == 1 and isinstance(columns[0], dict) and columns[0].get("type") == "tensor":
+        return _tensor_request(columns[0].get("tensor-spec"))
     names: list[str] = []
     rows: list[list[Any]] = [[], []]
     for spec in columns:
         if not isinstance(spec, dict) or spec.get("type") not in _SIGNATURE_VALUES:
-            return None  # tensor specs and nested types: no safe guess
+            return None  # several tensors and nested types: no safe guess
         names.append(str(spec.get("name", len(names))))
         value = _SIGNATURE_VALUES[spec["type"]]
         for r, row in enumerate(rows):
@@ -172,6 +174,31 @@ def signature_request(mlmodel: Mapping[str, Any]) -> dict[str, Any] | None:
     if not all(isinstance(spec.get("name"), str) for spec in columns):
         return {"input_data": {"data": rows}}
     return {"input_data": {"columns": names, "data": rows}}
+
+
+#: Tensor dtypes of MLflow signatures -> a sample value.
+_TENSOR_VALUES: dict[str, Any] = {
+    "float16": 0.5, "float32": 0.5, "float64": 0.5, "int8": 1, "int16": 1, "int32": 1,
+    "int64": 1, "uint8": 1, "uint16": 1, "uint32": 1, "uint64": 1, "bool": True,
+}  # fmt: skip
+
+
+def _tensor_request(spec: Any) -> dict[str, Any] | None:
+    """Rows for one numeric tensor of shape [-1, N] (mlflow's infer_signature on a 2-D numpy
+    array): score.py reads them as a table of N unnamed columns."""
+    if not isinstance(spec, dict):
+        return None
+    shape, value = spec.get("shape"), _TENSOR_VALUES.get(str(spec.get("dtype")))
+    if value is None or not isinstance(shape, list) or len(shape) != 2 or shape[0] != -1:
+        return None
+    width = shape[1]
+    if not isinstance(width, int) or not 0 < width <= 1000:
+        return None
+    if isinstance(value, bool):
+        rows = [[(r + c) % 2 == 0 for c in range(width)] for r in range(2)]
+    else:
+        rows = [[value * (r + c + 1) for c in range(width)] for r in range(2)]
+    return {"input_data": {"data": rows}}
 
 
 def _here(folder: Path) -> bool:
@@ -229,17 +256,19 @@ def prepare(model: ModelFile) -> Prepared:
         remove(project, target.relative_to(project).as_posix(), *SAMPLE_FILES)
         env.place(folder, target)
         (project / "docker-context" / "requirements.txt").write_text(requirements, encoding="utf-8")
+        system = add_system_packages(project, answers, requirements)
         notes = [
             f"{target.relative_to(project).as_posix()}/ holds the MLflow model {folder.name}; "
             "docker-context/requirements.txt lists its own requirements",
             *fixed,
             *warnings,
+            *([system] if system else []),
         ]
         if request is None:
             remove(project, "sample_request.json", "sample_response.json")
             return [*notes, "sample_request.json and sample_response.json were not written (it "
-                    "has neither an input example nor a column signature): write them yourself "
-                    "for `scaffold run`'s smoke test"]  # fmt: skip
+                    "has neither an input example nor a column or 2-D tensor signature): write "
+                    "them yourself for `scaffold run`'s smoke test"]  # fmt: skip
         (project / "sample_request.json").write_text(json.dumps(request) + "\n", encoding="utf-8")
         predictions, how = (None, "above the inspection limit SCAFFOLD_MODEL_INSPECT_LIMIT")
         if model.inspect:

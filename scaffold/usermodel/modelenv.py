@@ -22,8 +22,10 @@ library plus the model's own framework only, and they print one JSON line.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -228,6 +230,15 @@ class Recorded:
     why: str = ""
 
 
+def _with_log(message: str, log: str) -> str:
+    """`message` with the container log lines that say what failed (an exception's last
+    line, else the log's last lines)."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    errors = [line for line in lines if re.search(r"(Error|Exception|error:|Errno)", line)]
+    shown = errors[-1:] if errors else lines[-3:]
+    return f"{message} ({' | '.join(shown)})" if shown else message
+
+
 class _Progress:
     """A localrun Reporter that passes phase lines to ModelEnv.say."""
 
@@ -269,8 +280,7 @@ def record_in_image(project: Path, env: ModelEnv, request: Any) -> Recorded:
         env.say(f"Recording the sample response: POST {plan.scoring.path}")
         answer = httpx.post(deployment.url(plan.scoring), json=request, timeout=timeout)
     except ScaffoldError as error:
-        log = [line for line in error.details.splitlines() if line.strip()][-3:]
-        return Recorded(why=f"{error.message} ({' | '.join(log)})" if log else error.message)
+        return Recorded(why=_with_log(error.message, error.details))
     except httpx.HTTPError as error:
         return Recorded(why=f"the scoring request failed ({type(error).__name__}: {error})")
     finally:
@@ -281,3 +291,76 @@ def record_in_image(project: Path, env: ModelEnv, request: Any) -> Recorded:
         return Recorded(response=answer.json())
     except ValueError:
         return Recorded(why=f"the server's answer is not JSON: {answer.text[:300]}")
+
+
+#: Where the model file's folder and the inspector scripts are mounted in the image.
+IMAGE_MODEL_DIR = "/tmp/scaffold-model"
+IMAGE_INSPECTORS = "/tmp/scaffold-inspectors"
+IMAGE_SOURCE = "/tmp/scaffold-src"
+#: The interpreter of the serving image (the minimal images put their environment first on
+#: PATH).
+IMAGE_PYTHON = "python"
+
+
+def inspect_in_image(
+    project: Path,
+    env: ModelEnv,
+    script: str,
+    model_file: Path,
+    args: Callable[[str], list[str]],
+    *,
+    timeout: float = SCRIPT_TIMEOUT,
+) -> Recorded:
+    """Build the project's image and run `inspectors/<script>` in it, with the image's own
+    Python and libraries (the model's, by construction), the model's folder mounted
+    read-only and no network; `args(path of the model in the container)` are its arguments.
+    Returns the JSON the script printed, or why there is none."""
+    from docker.errors import DockerException
+
+    from scaffold.errors import ScaffoldError
+    from scaffold.localrun import PROJECT_LABEL, LocalDeployment
+
+    try:
+        deployment = LocalDeployment(project, _Progress(env), label=env.dest)
+        deployment.build()
+    except ScaffoldError as error:
+        return Recorded(why=f"the project's image did not build ({error.message})")
+    env.say(f"Inspecting {model_file.name} in the project's image")
+    inside = f"{IMAGE_MODEL_DIR}/{model_file.name}"
+    container = None
+    try:
+        container = deployment.client.containers.run(
+            deployment.tag,
+            [f"{IMAGE_INSPECTORS}/{script}", *args(inside)],
+            entrypoint=[IMAGE_PYTHON],
+            # root: the model's own folder may be readable by its owner only (pytest's
+            # temporary folders, home folders of mode 0750) and the image's user is another
+            # uid; the container has no network and its mounts are read-only.
+            user="root",
+            detach=True,
+            init=True,
+            network_disabled=True,
+            # the project's scoring code folder is importable, as where the server runs
+            environment={"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": IMAGE_SOURCE},
+            volumes={
+                str(model_file.parent): {"bind": IMAGE_MODEL_DIR, "mode": "ro"},
+                str(INSPECTORS): {"bind": IMAGE_INSPECTORS, "mode": "ro"},
+                str(project / "src"): {"bind": IMAGE_SOURCE, "mode": "ro"},
+            },
+            labels={PROJECT_LABEL: deployment.label},
+            platform=deployment.platform,
+        )
+        status = container.wait(timeout=timeout)
+        out = container.logs(stdout=True, stderr=False).decode("utf-8", errors="replace")
+        err = container.logs(stdout=False, stderr=True).decode("utf-8", errors="replace")
+    except (DockerException, OSError) as error:  # includes the wait's read timeout
+        return Recorded(why=f"the inspection container failed ({type(error).__name__}: {error})")
+    finally:
+        if container is not None:
+            with contextlib.suppress(DockerException):
+                container.remove(force=True)
+    lines = [line for line in out.splitlines() if line.startswith(MARKER)]
+    if status.get("StatusCode") != 0 or not lines:
+        tail = [line for line in err.strip().splitlines() if line.strip()]
+        return Recorded(why=tail[-1] if tail else f"exit {status.get('StatusCode')}")
+    return Recorded(response=json.loads(lines[-1][len(MARKER) :]))

@@ -34,6 +34,15 @@ MAX_OPS = 20_000_000
 #: skipped, only their shape is kept.
 KEEP_ARRAY_BYTES = 1 << 20
 
+
+class _OrderedDict(dict[Any, Any]):
+    """An OrderedDict (a dict since Python 3.7) that takes pickled attributes, as PyTorch's
+    state_dict carries `_metadata`."""
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+
 #: Callables that are safe to run for real: they build plain values and import nothing.
 _REAL: dict[tuple[str, str], Any] = {
     ("builtins", "set"): set,
@@ -44,7 +53,7 @@ _REAL: dict[tuple[str, str], Any] = {
     ("builtins", "range"): range,
     ("__builtin__", "set"): set,
     ("__builtin__", "frozenset"): frozenset,
-    ("collections", "OrderedDict"): dict,
+    ("collections", "OrderedDict"): _OrderedDict,
     ("_codecs", "encode"): lambda text, encoding="utf-8": str(text).encode(encoding),
 }
 
@@ -302,6 +311,15 @@ def open_stream(path: Path) -> Any:
     if head[:1] == b"\x78" and head[1:2] in (b"\x01", b"\x5e", b"\x9c", b"\xda"):
         return io.BufferedReader(_ZlibFile(path.open("rb")))
     return path.open("rb")
+
+
+def compressed(path: Path) -> bool:
+    """Whether the file is compressed (joblib's compressors; pickle itself never is)."""
+    with path.open("rb") as handle:
+        head = handle.read(6)
+    return head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ")) or (
+        head[:1] == b"\x78" and head[1:2] in (b"\x01", b"\x5e", b"\x9c", b"\xda")
+    )
 
 
 class Graph:

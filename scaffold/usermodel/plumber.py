@@ -56,7 +56,55 @@ def _objects(root: Any) -> list[rds.RObj]:
         found = [bindings["model"]] if isinstance(bindings.get("model"), rds.RObj) else []
         found += [v for k, v in bindings.items() if k != "model" and isinstance(v, rds.RObj)]
         return found
+    if _plain_list(root):
+        # saveRDS(list(model = fit, ...)): src/plumber.R serves the `model` element
+        model = root.get("model")
+        return [model] if isinstance(model, rds.RObj) else []
     return [root] if isinstance(root, rds.RObj) else []
+
+
+def _plain_list(obj: Any) -> bool:
+    """A list without a class (a model always has one): a bundle, not a model."""
+    return isinstance(obj, rds.RObj) and obj.type == rds.VECSXP and not obj.classes
+
+
+def _predictors(model: rds.RObj) -> list[tuple[str, str, str]]:
+    """(column, R class, "") of each predictor of a model fitted without a formula, where its
+    package records them (`r_predictors` in templates/_model_libraries.json)."""
+    for klass in model.classes:
+        where = libraries.r_predictors(klass)
+        if not where:
+            continue
+        names_obj = _path(model, where.get("names") or where.get("names_of") or [])
+        if where.get("names_of"):
+            names = names_obj.names if isinstance(names_obj, rds.RObj) else []
+        else:
+            values = names_obj.value if isinstance(names_obj, rds.RObj) else None
+            names = [str(v) for v in values or [] if v is not None]
+        levels = _path(model, where.get("levels") or [])
+        found = []
+        for name in names:
+            known = levels.get(name) if isinstance(levels, rds.RObj) else None
+            factor = isinstance(known, rds.RObj) and known.type == rds.STRSXP and known.value
+            found.append((name, "factor" if factor else "numeric", ""))
+        return found
+    return []
+
+
+def _path(obj: Any, keys: list[str]) -> Any:
+    for key in keys:
+        obj = obj.get(key) if isinstance(obj, rds.RObj) else None
+    return obj
+
+
+def _predictor_levels(model: rds.RObj, name: str) -> list[Any] | None:
+    for klass in model.classes:
+        where = libraries.r_predictors(klass)
+        levels = _path(model, where.get("levels") or []) if where else None
+        known = levels.get(name) if isinstance(levels, rds.RObj) else None
+        if isinstance(known, rds.RObj) and known.type == rds.STRSXP and known.value:
+            return list(known.value)
+    return None
 
 
 def _terms(obj: rds.RObj, depth: int = 0) -> rds.RObj | None:
@@ -141,7 +189,8 @@ def _synthetic(kind: str, name: str, model: rds.RObj, row: int) -> Any:
     if kind in ("factor", "ordered"):
         xlevels = model.get("xlevels")
         levels = xlevels.get(name) if isinstance(xlevels, rds.RObj) else None
-        known = levels.value if isinstance(levels, rds.RObj) and levels.value else ["a", "b"]
+        known = levels.value if isinstance(levels, rds.RObj) and levels.value else None
+        known = known or _predictor_levels(model, name) or ["a", "b"]
         return known[row % len(known)]
     if kind == "character":
         return "ab"[row % 2]
@@ -188,15 +237,22 @@ def describe(path: Path) -> RModel:
         read = rds.unwrap(rds.read(path))
     except rds.RdsError as error:
         raise UsageError(f"--model {path.name}: not a readable R serialization ({error})") from None
+    if _plain_list(read.root) and not isinstance(read.root.get("model"), rds.RObj):
+        held = ", ".join(read.root.names[:5]) or f"{len(read.root.value or [])} unnamed elements"
+        raise UsageError(
+            f"--model {path.name}: it holds a list ({held}), not a model: save the model itself "
+            "with saveRDS(), or a list with the model as its `model` element"
+        )
     objects = _objects(read.root)
     model = objects[0] if objects else None
     info = RModel(read.writer, read.min_reader, model.classes if model else [])
     info.packages = _packages(read, model)
     for candidate in objects:
         terms = _terms(candidate)
-        if terms is not None:
-            info.columns = _columns(terms)
-            info.rows = _rows(candidate, info.columns) if info.columns else None
+        columns = _columns(terms) if terms is not None else _predictors(candidate)
+        if columns:
+            info.columns = columns
+            info.rows = _rows(candidate, info.columns)
             break
     return info
 

@@ -63,6 +63,9 @@ class Layout(NamedTuple):
     inputs: list[Tensor]
     outputs: list[Tensor]
     batched: bool
+    #: Input name -> column index (-1: every column) -> the categories the model's encoder
+    #: knows (a value outside them fails the model, e.g. skl2onnx's OneHotEncoder).
+    categories: dict[str, dict[int, list[Any]]] = {}  # noqa: RUF012 - NamedTuple field, never mutated
 
     def config_dims(self, tensor: Tensor) -> list[int]:
         """`dims` of the tensor in config.pbtxt (batch left out; [1] for none left)."""
@@ -129,7 +132,45 @@ def read(path: Path) -> tuple[Layout, list[Path]]:
     if not inputs or not outputs:
         raise UsageError(f"--model {path.name}: the ONNX graph has no inputs or no outputs")
     batched = all(t.dims and t.dims[0] == -1 for t in inputs + outputs)
-    return Layout(inputs, outputs, batched), _external_files(onnx, loaded, path)
+    categories = {t.name: found for t in inputs if (found := _categories(onnx, graph, t.name))}
+    return Layout(inputs, outputs, batched, categories), _external_files(onnx, loaded, path)
+
+
+#: ONNX-ML operators that take categories, and their attributes holding them.
+_ENCODERS = {
+    "OneHotEncoder": ("cats_strings", "cats_int64s"),
+    "LabelEncoder": ("keys_strings", "keys_int64s"),
+    "CategoryMapper": ("cats_strings", "cats_int64s"),
+}
+#: Operators between an input and its encoder that keep its values (column picks, casts).
+_PASSING = {"Gather", "Identity", "Cast", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Slice"}
+
+
+def _categories(onnx: Any, graph: Any, name: str) -> dict[int, list[Any]]:
+    """Column -> categories of the encoders an input feeds (through column picks)."""
+    constants = {i.name: i for i in graph.initializer}
+    found: dict[int, list[Any]] = {}
+    frontier = [(name, -1, 0)]
+    while frontier:
+        tensor, column, depth = frontier.pop()
+        for node in graph.node:
+            if not node.input or node.input[0] != tensor or depth > 6:
+                continue
+            if node.op_type in _ENCODERS:
+                for attribute in node.attribute:
+                    if attribute.name in _ENCODERS[node.op_type]:
+                        values = list(onnx.helper.get_attribute_value(attribute))
+                        cats = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v
+                                for v in values]  # fmt: skip
+                        if cats:
+                            found.setdefault(column, cats)
+            elif node.op_type in _PASSING and node.output:
+                picked = column
+                if node.op_type == "Gather" and len(node.input) > 1 and node.input[1] in constants:
+                    index = onnx.numpy_helper.to_array(constants[node.input[1]]).reshape(-1)
+                    picked = int(index[0]) if index.size == 1 else column
+                frontier.append((node.output[0], picked, depth + 1))
+    return found
 
 
 def _external_files(onnx: Any, loaded: Any, path: Path) -> list[Path]:
@@ -155,7 +196,8 @@ def _tensor(onnx: Any, value: Any, path: Path) -> Tensor:
     if kind != "tensor_type":
         raise UsageError(
             f"--model {path.name}: {value.name} is a {kind}, not a tensor; Triton's ONNX "
-            "backend serves tensors only (for scikit-learn exports use zipmap=False)"
+            "backend serves tensors only (a skl2onnx classifier: export it again with "
+            "options={'zipmap': False}, which gives the probabilities as a tensor)"
         )
     name = onnx.TensorProto.DataType.Name(value.type.tensor_type.elem_type)
     if name not in DTYPES:
@@ -170,7 +212,17 @@ def _tensor(onnx: Any, value: Any, path: Path) -> Tensor:
     return Tensor(value.name, name, dims)
 
 
-def _values(tensor: Tensor, count: int) -> list[Any]:
+def _values(
+    tensor: Tensor, count: int, categories: dict[int, list[Any]] | None = None, width: int = 1
+) -> list[Any]:
+    if categories:
+        values = []
+        for i in range(count):
+            known = (
+                categories.get(i % width) or categories.get(-1) or next(iter(categories.values()))
+            )
+            values.append(known[(i // width) % len(known)])
+        return values
     if tensor.onnx_type == "BOOL":
         return [i % 2 == 0 for i in range(count)]
     if tensor.onnx_type == "STRING":
@@ -195,7 +247,12 @@ def sample_request(layout: Layout) -> dict[str, Any]:
                 "name": t.name,
                 "shape": layout.wire_shape(t),
                 "datatype": DTYPES[t.onnx_type][1],
-                "data": _values(t, _count(layout.wire_shape(t))),
+                "data": _values(
+                    t,
+                    _count(layout.wire_shape(t)),
+                    layout.categories.get(t.name),
+                    layout.wire_shape(t)[-1] if layout.wire_shape(t) else 1,
+                ),
             }
             for t in layout.inputs
         ]
@@ -237,12 +294,17 @@ def _response_outputs(layout: Layout, ran: list[dict[str, Any]]) -> list[dict[st
     return outputs
 
 
-def _run_here(path: Path, feed: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """ONNX Runtime in this process (it is framework-neutral: any version reads the file)."""
+def _run_here(path: Path, feed: list[dict[str, Any]]) -> list[dict[str, Any]] | str:
+    """ONNX Runtime in this process (it is framework-neutral: any version reads the file);
+    the outputs, or why the model could not run on the sample."""
     numpy = need("numpy", "numpy")
     ort = need("onnxruntime", "onnxruntime")
     try:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # its own error log would repeat the exception
+        session = ort.InferenceSession(
+            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
         arrays = {
             f["name"]: numpy.array(f["data"], dtype=f["dtype"]).reshape(f["shape"]) for f in feed
         }
@@ -250,7 +312,7 @@ def _run_here(path: Path, feed: list[dict[str, Any]]) -> list[dict[str, Any]]:
         results = session.run(names, arrays)
     except Exception as error:  # onnxruntime raises its own exception types
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UsageError(f"--model {path.name}: onnxruntime could not run it ({first})") from None
+        return f"onnxruntime could not run it on the sample request: {first}"
     return [
         {"name": n, "shape": list(r.shape), "data": r.reshape(-1).tolist()}
         for n, r in zip(names, results, strict=True)
@@ -302,7 +364,10 @@ def _record(
     choice = env.choose(here=here, image=True)
     feed = _feed(layout, request)
     if choice == "here":
-        return _response_outputs(layout, _run_here(source, feed)), "with ONNX Runtime"
+        ran = _run_here(source, feed)
+        if isinstance(ran, str):
+            return None, ran
+        return _response_outputs(layout, ran), "with ONNX Runtime"
     if choice == "python":
         feed_file = project / ".scaffold-feed.json"
         feed_file.write_text(json.dumps(feed), encoding="utf-8")

@@ -72,17 +72,45 @@ find_model_files <- function(model_dir, model_file = Sys.getenv("MODEL_FILE")) {
 # know their variables; for a crate we look at an object named `model` inside it.
 # When unknown, no columns are checked and a missing one shows up as a prediction error.
 load_model <- function(path) {
+  # The packages the model needs (docker-context/Dockerfile sets MODEL_R_PACKAGES): their
+  # namespaces must be loaded for predict() to find their methods.
+  for (pkg in strsplit(Sys.getenv("MODEL_R_PACKAGES"), "[[:space:],]+")[[1]]) {
+    if (nzchar(pkg)) loadNamespace(pkg)
+  }
   obj <- readRDS(path)
   if (is.raw(obj)) obj <- unserialize(obj) # crate.bin: saveRDS(serialize(crate, NULL))
   if (is.function(obj)) {                  # a crate already is a scoring function
     return(list(score = obj, columns = formula_columns(environment(obj)$model)))
   }
+  # saveRDS(list(model = fit, ...)): a plain list (no class) bundling the model with
+  # other things; the `model` element is served.
+  if (is.list(obj) && is.null(attr(obj, "class")) && !is.null(obj[["model"]])) {
+    obj <- obj[["model"]]
+  }
   if (inherits(obj, "glm")) {              # probabilities/rates, not the link scale
     return(list(score = function(df) stats::predict(obj, newdata = df, type = "response"),
                 columns = formula_columns(obj)))
   }
-  list(score = function(df) stats::predict(obj, newdata = df),
+  list(score = function(df) prediction_values(predict_on(obj, df)),
        columns = formula_columns(obj))
+}
+
+# predict(model, newdata = df), or `data = df` for methods that name it so (ranger's).
+predict_on <- function(obj, df) {
+  for (cls in class(obj)) {
+    method <- utils::getS3method("predict", cls, optional = TRUE)
+    if (is.null(method)) next
+    args <- names(formals(method))
+    if (!"newdata" %in% args && "data" %in% args) return(stats::predict(obj, data = df))
+    break
+  }
+  stats::predict(obj, newdata = df)
+}
+
+# Some predict() methods answer with a list holding the predictions (ranger's
+# ranger.prediction has $predictions); serve those.
+prediction_values <- function(p) {
+  if (is.list(p) && !is.data.frame(p) && !is.null(p[["predictions"]])) p[["predictions"]] else p
 }
 
 formula_columns <- function(model) {
