@@ -179,7 +179,11 @@ def computed_context(
     import jinja2
 
     env = _environment()
-    context = dict(answers)
+    # A project's first deployment is rendered with the default answers file (another
+    # deployment's answers, `.copier-answers.NAME.yml`, are scaffold.deployments').
+    conf = answers.get("_copier_conf")
+    conf = {"answers_file": ".copier-answers.yml", **(conf if isinstance(conf, Mapping) else {})}
+    context = {**answers, "_copier_conf": conf}
     for name, spec in questions.items():
         if "default" not in spec or name in context:
             continue
@@ -261,6 +265,11 @@ def check_answers(
         kind = str(spec.get("type", "str"))
         _check_type(name, kind, value)
         if not applies(spec, context):
+            if "answers_file" in str(spec.get("when", "")):
+                raise UsageError(
+                    f"{name} belongs to a project's other deployments (scaffold deployment "
+                    "add sets it); leave it out"
+                )
             server = known.get("server", "?")
             raise UsageError(f"{name} does not apply to server {server}; leave it out")
         _check_choice(name, spec, cast(kind, value))

@@ -385,12 +385,13 @@ def labelled_containers(client: DockerClient, label: str) -> list[Container]:
 
 
 def labelled_images(client: DockerClient, label: str) -> list[str]:
-    """Tags (or ids) of the images carrying `label` (from the listing alone: an image
-    removed meanwhile by another process is never looked up)."""
-    found = []
+    """Tags (or ids) of the images carrying `label`: every tag, since deployments of one
+    project built from the same context share one image under two tags (from the listing
+    alone: an image removed meanwhile by another process is never looked up)."""
+    found: list[str] = []
     for image in client.api.images(filters={"label": label}):
         tags = [tag for tag in image.get("RepoTags") or [] if tag != "<none>:<none>"]
-        found.append(tags[0] if tags else str(image["Id"]))
+        found.extend(tags or [str(image["Id"])])
     return found
 
 

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -225,16 +225,22 @@ def _skip_script_validation(server: str | None, deployment: Any) -> bool:
     return bool(script) and not script.endswith(".py")
 
 
-def load_deploy_plan(project: Path, *, validate: bool = True) -> DeployPlan:
-    """Validate the project (`scaffold validate`), then load its entities with azure-ai-ml."""
-    from scaffold.validate import validate_project
+def load_deploy_plan(
+    project: Path, *, validate: bool = True, deployment: str | None = None
+) -> DeployPlan:
+    """Validate the deployment (`scaffold validate`), then load it and its endpoint with
+    azure-ai-ml. `deployment`: which of the project's (its name or file; default its only
+    or main one, deployment.yml)."""
+    from scaffold import layout
+    from scaffold.deployments import select, validate_one
     from scaffold.workspace import require_sdk
 
     root = project.expanduser().resolve()
+    chosen = select(root, deployment)
     require_sdk()
     server = None
     if validate:
-        report = validate_project(root)
+        report = validate_one(root, deployment)
         if report.errors:
             lines = [
                 f"{p.file}: {p.key + ': ' if p.key else ''}{p.message} (fix: {p.fix})"
@@ -246,21 +252,25 @@ def load_deploy_plan(project: Path, *, validate: bool = True) -> DeployPlan:
                 details="\n".join(lines),
             )
         server = report.server
+    endpoint_file = layout.endpoint_file_for(root, chosen.file)
+    if endpoint_file is None:
+        raise ProjectError(
+            f"no endpoint file for {chosen.file.name} in {root}; add endpoint.yml (name, "
+            "auth_mode) or run scaffold in the project folder"
+        )
     from scaffold import limits
 
-    for name in ("endpoint.yml", "deployment.yml"):
-        if not (root / name).is_file():
-            raise ProjectError(f"{root / name} not found; run scaffold in a project folder")
+    for path in (endpoint_file, chosen.file):
         try:  # within scaffold's bounds before the SDK parses (and walks) it
-            limits.load_yaml_file(root / name)
+            limits.load_yaml_file(path)
         except (OSError, limits.InputRejected) as error:
-            raise ProjectError(f"{root / name} {error}; run scaffold validate") from None
+            raise ProjectError(f"{path} {error}; run scaffold validate") from None
     from azure.ai.ml import load_online_deployment, load_online_endpoint
 
     try:
         with sdk_quiet():
-            endpoint = load_online_endpoint(root / "endpoint.yml")
-            deployment = load_online_deployment(root / "deployment.yml")
+            endpoint = load_online_endpoint(endpoint_file)
+            entity = load_online_deployment(chosen.file)
     except Exception as error:  # the SDK's schema errors: marshmallow, ValidationException
         raise ProjectError(
             f"azure-ai-ml cannot load the project's YAML: {str(error).splitlines()[0]}; "
@@ -269,10 +279,10 @@ def load_deploy_plan(project: Path, *, validate: bool = True) -> DeployPlan:
     return DeployPlan(
         project=root,
         endpoint=endpoint,
-        deployment=deployment,
-        skip_script_validation=_skip_script_validation(server, deployment),
+        deployment=entity,
+        skip_script_validation=_skip_script_validation(server, entity),
         server=server,
-        settings=_settings(root / "deployment.yml"),
+        settings=_settings(chosen.file),
     )
 
 
@@ -679,12 +689,14 @@ def smoke_endpoint(
     *,
     deployment: str | None = None,
     timeout: float = 60.0,
+    arguments: Sequence[str] = (),
 ) -> str:
     """Run the project's own smoke_test.py against a scoring URI.
 
     The key reaches smoke_test.py only through the AZUREML_ENDPOINT_KEY environment
     variable (never an argument, file or output); `deployment` adds the
-    azureml-model-deployment header. Returns the (redacted) output; SmokeTestError on failure.
+    azureml-model-deployment header; `arguments` are more smoke_test.py options (a
+    deployment's own samples). Returns the (redacted) output; SmokeTestError on failure.
     """
     reporter = reporter or SilentReporter()
     script = project.expanduser().resolve() / "smoke_test.py"
@@ -703,6 +715,7 @@ def smoke_endpoint(
     ]
     if deployment:
         command += ["--deployment", deployment]
+    command += list(arguments)
     target = f" (deployment {deployment})" if deployment else ""
     reporter.step(f"Smoke test: {script.name} against {access.scoring_uri}{target}")
     env = {**os.environ, "AZUREML_ENDPOINT_KEY": access.key}

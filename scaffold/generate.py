@@ -12,7 +12,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -285,7 +285,7 @@ def new_project(
     interactive: bool = False,
     overwrite: bool = False,
     git_init: bool = True,
-    model: str | None = None,
+    model: str | Sequence[str] | None = None,
     flags: Collection[str] | None = None,
     model_python: str | None = None,
     model_inspect: str = "auto",
@@ -308,6 +308,8 @@ def new_project(
             is left to the user).
         model: the user's model (a file or folder, or an `azureml:` reference) to serve
             instead of the sample; the project is configured from it (scaffold.usermodel).
+            Several (a sequence of two or more, each PATH or NAME=PATH): one deployment
+            serves them all, where the server can (scaffold.usermodel.several).
         flags: the questions that have a flag on the caller's command line (errors name
             them; other questions are named as `--data NAME=VALUE`).
         model_python: the interpreter of the model's own environment, to run the model in
@@ -336,7 +338,8 @@ def new_project(
     largefiles.threshold()  # a bad SCAFFOLD_LARGE_FILE_BYTES fails before anything is written
     prepared = None
     env = None
-    if model is not None:
+    models = [model] if isinstance(model, str) else list(model or [])
+    if models:
         from scaffold import usermodel
         from scaffold.usermodel import modelenv
 
@@ -345,8 +348,14 @@ def new_project(
                 f"--model-inspect {model_inspect}: choose one of {', '.join(modelenv.MODES)}"
             )
         python = modelenv.check_python(model_python) if model_python else None
-        prepared = usermodel.prepare(model, data)
-        data = {**prepared.defaults, **prepared.answers, **data}
+        if len(models) == 1:
+            prepared = usermodel.prepare(models[0], data)
+            data = {**prepared.defaults, **prepared.answers, **data}
+        else:
+            from scaffold.usermodel import several
+
+            prepared = several.prepare(models, data)
+            data = {**prepared.answers, **data}
         env = modelenv.ModelEnv(mode=model_inspect, python=python, dest=dest, progress=progress)
     ref = template_source.resolve(template, vcs_ref)
     questions = ref.questions(installed=ref.bundled and vcs_ref is None)

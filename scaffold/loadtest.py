@@ -620,11 +620,12 @@ def _concurrency(level: LevelResult) -> int:
 # -- the command --------------------------------------------------------------------------
 
 
-def request_body(project: Path, request: Path | None) -> bytes:
-    """The body every request sends: --request FILE, else the project's sample request."""
+def request_body(project: Path, request: Path | None, default: Path | None = None) -> bytes:
+    """The body every request sends: --request FILE, else the deployment's sample request
+    (`default`; the project's sample_request.json when not given)."""
     from scaffold import limits
 
-    path = request if request is not None else project / "sample_request.json"
+    path = request if request is not None else default or project / "sample_request.json"
     try:  # bounded: `--request /dev/zero` or a pipe never ends
         return limits.read_bytes(path, limit=REQUEST_LIMIT)
     except OSError as error:
@@ -719,16 +720,20 @@ def loadtest_project(
     frontend: bool = True,
     keep_limit: bool = False,
     refine: bool = True,
+    deployment_name: str | None = None,
 ) -> LoadReport | LlmLoadReport:
     """Start the project like `scaffold run`, drive its scoring route at each level, remove
     the container, and return the measurements with a recommendation (an LlmLoadReport for
-    the "openai-chat" load profile: streamed chat completions, scaffold.llmload)."""
+    the "openai-chat" load profile: streamed chat completions, scaffold.llmload).
+    `deployment_name` picks one of the project's deployments (default: its only or main
+    one)."""
     from scaffold.instances import lookup
+    from scaffold.project import load_plan
     from scaffold.servers import SERVERS
     from scaffold.validate import validate_project
 
     project = project.expanduser().resolve()
-    body = request_body(project, request)
+    body = request_body(project, request, load_plan(project, deployment_name).sample_request)
     server = validate_project(project, schema=False).server
     spec = SERVERS.get(server) if server else None
     worker_env = spec.worker_env if spec else ""
@@ -736,6 +741,11 @@ def loadtest_project(
         # LLM servers: streamed chat completions, time to first token and tokens per second.
         from scaffold.llmload import loadtest_llm
 
+        if deployment_name is not None:
+            raise UsageError(
+                "loadtest --deployment is not available for LLM servers yet; load-test the "
+                "project's main deployment (leave --deployment out)"
+            )
         return loadtest_llm(
             project,
             reporter,
@@ -750,7 +760,9 @@ def loadtest_project(
             keep_limit=keep_limit,
         )
     profile = PROFILES.get(spec.load_profile if spec else "json", PROFILES["json"])
-    deployment = LocalDeployment(project, reporter, platform=platform, separate_client=True)
+    deployment = LocalDeployment(
+        project, reporter, platform=platform, separate_client=True, deployment=deployment_name
+    )
     plan, resources = deployment.plan, deployment.resources
     settings = plan.requests
     found = lookup(plan.instance_type) if plan.instance_type else None

@@ -157,11 +157,12 @@ class LocalDeployment:
         platform: str | None = None,
         label: Path | None = None,
         separate_client: bool = False,
+        deployment: str | None = None,
     ) -> None:
         from scaffold.instances import local_resources
 
         self.reporter = reporter or SilentReporter()
-        self.plan = load_plan(project)
+        self.plan = load_plan(project, deployment)
         spec = server_spec(self.plan.project)
         #: /dev/shm size the project's server needs (the registry's shm_size), "" for default.
         self.shm_size = spec.shm_size
@@ -540,12 +541,14 @@ def run_project(
     platform: str | None = None,
     before_start: Callable[[], None] | None = None,
     frontend: bool = False,
+    deployment_name: str | None = None,
 ) -> RunResult:
     """Build, start, wait for readiness, smoke-test and remove; raise on any failure.
     `before_start` runs between the build and the start (the CLI joins its validation
     there, which ran alongside the build). With `frontend`, the smoke test's scoring request
-    goes through the Azure front-end emulation, with the key."""
-    deployment = LocalDeployment(project, reporter, platform=platform)
+    goes through the Azure front-end emulation, with the key. `deployment_name` picks one of
+    the project's deployments (default: its only or main one)."""
+    deployment = LocalDeployment(project, reporter, platform=platform, deployment=deployment_name)
     stale = deployment.remove_stale()
     built = deployment.build()
     if before_start is not None:
@@ -605,6 +608,23 @@ def smoke_command(deployment: LocalDeployment, *, deadline: float = SMOKE_DEADLI
         str(deadline),
         "--timeout",
         str(max(10.0, plan.readiness_probe.timeout)),
+        *sample_arguments(plan),
+    ]
+
+
+def sample_arguments(plan: RunPlan) -> list[str]:
+    """smoke_test.py's sample options for a deployment whose samples are not the project's
+    (its own folder): its sample files and per-model samples."""
+    folder = plan.samples_folder
+    if folder is None or folder == plan.project:
+        return []
+    return [
+        "--request",
+        str(folder / "sample_request.json"),
+        "--expect",
+        str(folder / "sample_response.json"),
+        "--samples",
+        str(folder / "samples"),
     ]
 
 
@@ -684,13 +704,14 @@ def serve_project(
     reload: bool = False,
     stop: threading.Event | None = None,
     frontend: bool = False,
+    deployment_name: str | None = None,
 ) -> ServeResult:
     """Build, start and wait like `run`, call on_ready, then keep the container up, its log
     streamed to the reporter, until `stop` is set or the process is interrupted (Ctrl-C,
     SIGTERM). With `reload`, an edit to a mounted folder (code, model) restarts the
     container and an edit to the build context rebuilds the image first. The container is
     always removed at the end."""
-    deployment = LocalDeployment(project, reporter, platform=platform)
+    deployment = LocalDeployment(project, reporter, platform=platform, deployment=deployment_name)
     plan, reporter = deployment.plan, deployment.reporter
     stop = stop or threading.Event()
     pins: dict[int, int | None] = {}

@@ -93,6 +93,16 @@ class RunPlan:
     requests: RequestSettings = field(default_factory=RequestSettings)
     #: deployment.yml's instance_type ("" when unset): the CPU and memory the container gets.
     instance_type: str = ""
+    #: The deployment file this plan was read from (deployment.yml, green-deployment.yml).
+    deployment_file: Path | None = None
+    #: Where the deployment's samples live (sample_request.json, sample_response.json and
+    #: samples/<model>/): the project folder, or the deployment's own folder.
+    samples_folder: Path | None = None
+
+    @property
+    def sample_request(self) -> Path:
+        """The deployment's sample request (scaffold loadtest sends it)."""
+        return (self.samples_folder or self.project) / "sample_request.json"
 
     @property
     def ports(self) -> list[int]:
@@ -263,10 +273,30 @@ def _request_settings(data: dict[str, Any]) -> RequestSettings:
     )
 
 
-def load_plan(project: Path) -> RunPlan:
-    """Read `project`/deployment.yml (and endpoint.yml, if present) into a RunPlan."""
+def load_plan(project: Path, deployment: str | None = None) -> RunPlan:
+    """Read one deployment of `project` into a RunPlan: `deployment` (its name or file, as
+    scaffold.layout finds them), else the project's only or main one (deployment.yml).
+
+    Raises:
+        UsageError: No deployment of that name, or several and none chosen (listing them).
+        ProjectError: No deployment file, or one scaffold cannot run.
+    """
+    from scaffold.deployments import select
+
     project = project.expanduser().resolve()
-    data = _load_yaml(project / "deployment.yml")
+    chosen = select(project, deployment)
+    try:
+        return _load_plan(project, chosen.file, chosen.folder)
+    except ProjectError as error:
+        name = chosen.file.relative_to(project).as_posix()
+        if name != "deployment.yml" and error.message.startswith("deployment.yml"):
+            raise ProjectError(name + error.message.removeprefix("deployment.yml")) from None
+        raise
+
+
+def _load_plan(project: Path, file: Path, folder: Path) -> RunPlan:
+    data = _load_yaml(file)
+    base = file.parent  # relative paths in a deployment file start from its folder
     environment = _mapping(data.get("environment"), "environment")
     if isinstance(data.get("environment"), str):
         raise ProjectError(
@@ -279,12 +309,15 @@ def load_plan(project: Path) -> RunPlan:
             "deployment.yml: environment.inference_config is missing; a custom container needs "
             "liveness_route, readiness_route and scoring_route"
         )
-    context, dockerfile = _build_context(project, environment)
-    model_mounts, model_env = _model(project, data)
-    code_mounts, code_env = _code(project, data)
+    context, dockerfile = _build_context(base, environment)
+    model_mounts, model_env = _model(base, data)
+    code_mounts, code_env = _code(base, data)
     endpoint = data.get("endpoint_name")
-    if not endpoint and (project / "endpoint.yml").is_file():
-        endpoint = _load_yaml(project / "endpoint.yml").get("name")
+    if not endpoint:
+        from scaffold import layout
+
+        endpoint_file = layout.endpoint_file_for(project, file)
+        endpoint = _load_yaml(endpoint_file).get("name") if endpoint_file else None
     smoke = project / "smoke_test.py"
     return RunPlan(
         project=project,
@@ -303,20 +336,27 @@ def load_plan(project: Path) -> RunPlan:
         smoke_script=smoke if smoke.is_file() else None,
         requests=_request_settings(data),
         instance_type=str(data.get("instance_type") or ""),
+        deployment_file=file,
+        samples_folder=folder,
     )
 
 
-def load_names(project: Path) -> tuple[str, str]:
-    """(endpoint name, deployment name) of a project: endpoint.yml's name (else
-    deployment.yml's endpoint_name) and deployment.yml's name."""
+def load_names(project: Path, deployment: str | None = None) -> tuple[str, str]:
+    """(endpoint name, deployment name) of one deployment of a project (as load_plan picks
+    it): the endpoint file's name (else the deployment's endpoint_name) and its name."""
+    from scaffold import layout
+    from scaffold.deployments import select
+
     project = project.expanduser().resolve()
-    data = _load_yaml(project / "deployment.yml")
+    file = select(project, deployment).file
+    data = _load_yaml(file)
     endpoint = data.get("endpoint_name")
-    if (project / "endpoint.yml").is_file():
-        endpoint = _load_yaml(project / "endpoint.yml").get("name") or endpoint
+    endpoint_file = layout.endpoint_file_for(project, file)
+    if endpoint_file is not None:
+        endpoint = _load_yaml(endpoint_file).get("name") or endpoint
     if not isinstance(endpoint, str) or not isinstance(data.get("name"), str):
         raise ProjectError(
-            f"{project}: endpoint.yml name and deployment.yml name must be set; "
+            f"{project}: the endpoint's name and {file.name}'s name must be set; "
             "run scaffold validate"
         )
     return endpoint, data["name"]

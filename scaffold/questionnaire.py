@@ -37,6 +37,11 @@ MODEL_HELP = (
 )
 
 
+#: Questions that keep their default when the user gives one model of their own: the served
+#: names of several models (several models come from repeating --model instead).
+ONE_MODEL_KEEPS_DEFAULT = frozenset({"models"})
+
+
 @dataclass(frozen=True)
 class Question:
     """One question as the terminal shows it."""
@@ -89,6 +94,8 @@ class Questionnaire:
         for name, spec in self.questions.items():
             if name in self.answers or spec.get("when") is False or not applies(spec, context):
                 continue
+            if self.model and name in ONE_MODEL_KEEPS_DEFAULT:
+                continue  # the user's one model: not several (scaffold new --model A --model B)
             return self._question(name, spec, context)
         return None
 

@@ -40,6 +40,31 @@ class ImageLifecycle(NamedTuple):
     moving_tags: str = ""
 
 
+class SeveralModels(NamedTuple):
+    """How one deployment of a server serves several models (`several_models` in the facts).
+
+    The scoring route of a deployment names one path; the other models are reached the way
+    the server's own clients and Microsoft's samples reach them: by the request's `"model"`
+    field on that same route (`chosen_by` "request": plumber, minimal), or by their own
+    route on the same port, the served model name in the path (`chosen_by` "path": Triton
+    `/v2/models/<m>/infer`, TorchServe `/predictions/<m>`, TF Serving `/v1/models/<m>:predict`).
+    """
+
+    #: "request", "path", or "" when the server serves one model per deployment.
+    chosen_by: str = ""
+    #: Project folder registered as the deployment's model when it holds several models.
+    model_dir: str = ""
+    #: model_mount_path for several models ("" for Azure's default mount).
+    model_mount_path: str = ""
+    #: Why the server serves one model per deployment, and what to do instead.
+    note: str = ""
+
+    @property
+    def supported(self) -> bool:
+        """Whether one deployment of this server can serve several models."""
+        return bool(self.chosen_by)
+
+
 class ServerSpec(NamedTuple):
     """What scaffold knows about one model server (a NamedTuple: `--help` imports this
     module, and dataclasses alone would cost it about 10 ms)."""
@@ -67,6 +92,8 @@ class ServerSpec(NamedTuple):
     model_formats: str = ""
     #: model_dir with the served-model-name placeholder left in (see model_dir_for).
     model_dir_pattern: str = ""
+    #: The scoring route with the served-model-name placeholder left in (see model_route).
+    scoring_pattern: str = ""
     #: Support window and end-of-life facts of the base images.
     base_image_lifecycle: ImageLifecycle = ImageLifecycle()
     #: Project folder of the sample model (deployment.yml model.path without "./").
@@ -116,6 +143,8 @@ class ServerSpec(NamedTuple):
     #: The CPython version (e.g. "3.12") of the default base image, for checking the wheels
     #: its pip requirements need; "" when unknown or the image has no Python.
     image_python: str = ""
+    #: How several models are served by one deployment of this server.
+    several_models: SeveralModels = SeveralModels()
     #: The user the default base image runs as (its Dockerfile switches back to it after
     #: installing system packages as root); "" when it runs as root.
     image_user: str = ""
@@ -124,6 +153,12 @@ class ServerSpec(NamedTuple):
 def model_dir_for(spec: ServerSpec, served_model_name: str) -> str:
     """The project folder of the model when it is served under `served_model_name`."""
     return spec.model_dir_pattern.replace(MODEL_PLACEHOLDER, served_model_name)
+
+
+def model_route(spec: ServerSpec, name: str) -> str:
+    """The scoring path of model `name` when a deployment serves several models: its own
+    route (chosen by path), else the one scoring route (chosen by the request)."""
+    return spec.scoring_pattern.replace(MODEL_PLACEHOLDER, name)
 
 
 def facts_file() -> Path:
@@ -149,6 +184,7 @@ def _spec(name: str, facts: dict[str, Any]) -> ServerSpec:
         if isinstance(value, str) and MODEL_PLACEHOLDER in value:
             fields[key] = value.replace(MODEL_PLACEHOLDER, served)
     fields["model_dir_pattern"] = str(facts.get("model_dir", ""))
+    fields["scoring_pattern"] = str(facts.get("scoring", ""))
     for key in (
         "image_hints",
         "command_hints",
@@ -160,6 +196,7 @@ def _spec(name: str, facts: dict[str, Any]) -> ServerSpec:
     ):
         fields[key] = tuple(fields.get(key, ()))
     fields["base_image_lifecycle"] = ImageLifecycle(**fields.get("base_image_lifecycle", {}))
+    fields["several_models"] = SeveralModels(**fields.get("several_models", {}))
     return ServerSpec(name=name, **fields)
 
 

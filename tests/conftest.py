@@ -22,6 +22,18 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATES = REPO / "templates"
+#: The template's sample model files whose names carry Jinja (copier renders the names).
+TORCHSERVE_SAMPLE_MAR = (
+    TEMPLATES
+    / "torchserve"
+    / "model"
+    / "{% yield name from (models or [served_model_name]) %}{{ name }}{% endyield %}.mar"
+)
+TFSERVING_SAMPLE_MODEL = (
+    TEMPLATES
+    / "tfserving"
+    / "{% if not model_in_image and not models %}{{ served_model_name }}{% endif %}"
+)
 #: Every server of the registry (templates/_facts.json), in its order.
 SERVERS = list(json.loads((TEMPLATES / "_facts.json").read_text(encoding="utf-8")))
 #: Files every generated project has, whatever the server (templates/_shared).

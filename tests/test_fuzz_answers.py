@@ -233,6 +233,20 @@ def _model_places(model: Any, env: Mapping[str, str]) -> dict[str, list[Any]]:
     return places
 
 
+def _several_models(project: Path, env: dict[str, Any]) -> list[list[str]]:
+    """Where the names of several models land: samples/<model>/, TORCHSERVE_MODELS, TF
+    Serving's model config file (each sorted: the order is the answer's, or the folders')."""
+    found = [sorted(p.name for p in (project / "samples").glob("*"))]
+    entries = [entry.partition("=") for entry in str(env.get("TORCHSERVE_MODELS", "")).split()]
+    if len(entries) > 1:  # several models: each name=name.mar
+        assert all(n + ".mar" == a for n, _, a in entries), env["TORCHSERVE_MODELS"]
+        found.append(sorted(n for n, _, _ in entries))
+    config = project / "docker-context" / "models.config"
+    if config.is_file():  # TF Serving's model config file
+        found.append(sorted(re.findall(r'name: "([^"]+)"', config.read_text())))
+    return found
+
+
 def _llm_places(project: Path, env: Mapping[str, str], updated: bool) -> dict[str, list[Any]]:
     """vLLM's answers: deployment variables read by its start script, and the served name
     in the sample request (user-owned: an update leaves it as generated, and `validate`
@@ -281,13 +295,14 @@ def landed(project: Path, updated: bool = False) -> dict[str, list[Any]]:
     served = places.setdefault("served_model_name", [])
     if "MODEL_NAME" in env:
         served.append(env["MODEL_NAME"])
+    models = places["models"] = _several_models(project, env)
     for name, found in _llm_places(project, env, updated).items():
         places.setdefault(name, []).extend(found)
     places["probe_initial_delay"] = [
         deployment[probe]["initial_delay"] for probe in ("liveness_probe", "readiness_probe")
     ]
     if "TORCHSERVE_MODELS" in env:
-        name, _, archive = env["TORCHSERVE_MODELS"].partition("=")
+        name, _, archive = env["TORCHSERVE_MODELS"].split()[0].partition("=")
         served += [name, archive.removesuffix(".mar")]
     server = yaml.safe_load((project / ".copier-answers.yml").read_text())["server"]
     prefix, named, suffix = FACTS[server]["scoring"].partition("{model}")
@@ -311,6 +326,9 @@ def landed(project: Path, updated: bool = False) -> dict[str, list[Any]]:
         places["port"].append(int(props["inference_address"].rsplit(":", 1)[1]))
         concurrency.append(int(props["default_workers_per_model"]))
     pbtxts = sorted((project / "models").glob("*/config.pbtxt"))
+    if len(pbtxts) > 1:  # several models: the default one's, the others' folders
+        models.append(sorted(p.parent.name for p in pbtxts))
+        pbtxts = [p for p in pbtxts if p.parent.name == served[-1]] or pbtxts
     pbtxt = pbtxts[0] if pbtxts else project / "models" / "config.pbtxt"
     if pbtxt.is_file() and not updated:
         named = re.search(r"^name: (.*)$", pbtxt.read_text(), re.MULTILINE)
@@ -324,7 +342,13 @@ def landed(project: Path, updated: bool = False) -> dict[str, list[Any]]:
 
 #: Questions whose answer selects files instead of landing as a value (checked through the
 #: answers file, and by the files azure-ai-ml and the linters load).
-STRUCTURAL = {"model_in_image", "multi_model", "ci_provider"}
+STRUCTURAL = {"model_in_image", "multi_model", "ci_provider"} | {
+    # a project's other deployments only (scaffold deployment add; `new` refuses them):
+    # tests/test_deployments.py renders them
+    "deployment_file",
+    "deployment_dir",
+    "own_folders",
+}
 #: Questions `landed()` reads back from the rendered files.
 LANDS = {
     "endpoint_name",
@@ -342,6 +366,7 @@ LANDS = {
     "triton_model_format",
     "model_asset",
     "served_model_name",
+    "models",
     "max_model_len",
     "tensor_parallel_size",
     "gpu_memory_utilization",
@@ -400,6 +425,8 @@ def check_project(project: Path, data: Mapping[str, Any], updated: bool = False)
         assert answers[name] == want, (name, answers[name], want)
         assert type(answers[name]) is type(want), (name, answers[name], want)
         where = PLACE_MEANING.get(name, lambda value: value)(want)
+        if name == "models":  # the places list the names in their own order
+            where = sorted(where)
         for found in places.get(name, []):
             assert found == where and type(found) is type(where), (name, found, where)
     assert load_online_endpoint(str(project / "endpoint.yml")).name == answers["endpoint_name"]

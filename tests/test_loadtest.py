@@ -267,7 +267,6 @@ def test_advice_is_withheld_when_the_client_or_other_processes_were_the_limit() 
         (["--deployed", "--rps", "500", "--duration", "3600"], "more than 100000"),
         (["--deployed", "--export", "x", "--rps", "1", "--duration", "1"], "choose one"),
         (["--export", "x"], "explicit rate and duration"),
-        (["--deployment", "blue"], "--deployed and --export"),
         (["--duration", "0"], "--duration"),
     ],
 )

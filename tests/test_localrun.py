@@ -58,7 +58,8 @@ def test_minimal_multi_model_is_green(
 ) -> None:
     project = render("minimal", name="multi-e2e", multi_model="true", base_image=standin("minimal"))
     assert main(["run", str(project)]) == ExitCode.OK
-    assert "PASS scoring" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "PASS model model-a" in err and "PASS model model-b" in err  # each model scored
 
 
 def test_plumber_one_row_and_bad_input_through_the_container(

@@ -91,7 +91,7 @@ def test_errors_name_the_key(render: Render, changes: dict[str, object], message
 
 
 def test_missing_and_broken_files(tmp_path: Path) -> None:
-    with pytest.raises(ProjectError, match=r"deployment\.yml not found"):
+    with pytest.raises(ProjectError, match=r"no deployment file in .*deployment\.yml"):
         load_plan(tmp_path)
     (tmp_path / "deployment.yml").write_text("name: [unclosed\n")
     with pytest.raises(ProjectError, match="not valid YAML at line"):

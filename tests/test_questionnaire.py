@@ -52,6 +52,8 @@ def test_questions_follow_the_template(tmp_path: Path) -> None:
         names.append(question.name)
         assert asking.answer(question, "") == "", question.name  # every default is valid
     assert "multi_model" in names and "port" not in names and "r_packages" not in names
+    # the questions of a project's other deployments (scaffold deployment add) are not asked
+    assert not {"deployment_file", "deployment_dir", "own_folders"} & set(names)
 
 
 def test_the_model_question_reads_the_model_at_once(tmp_path: Path) -> None:

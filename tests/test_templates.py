@@ -273,6 +273,10 @@ def test_minimal_multi_model_variant(render: Render) -> None:
     assert files_of(project) == (EXPECTED_FILES["minimal"] - {"model/model.json"}) | {
         "model/model-a.json",
         "model/model-b.json",
+        "samples/model-a/sample_request.json",
+        "samples/model-a/sample_response.json",
+        "samples/model-b/sample_request.json",
+        "samples/model-b/sample_response.json",
     }
     assert json.loads((project / "sample_request.json").read_text())["model"] == "model-b"
     run_project_tests(project)

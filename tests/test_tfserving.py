@@ -51,12 +51,12 @@ VARIANTS = {
 TEMPLATE_MODEL_DIRS = {
     "mounted": TEMPLATES
     / "tfserving"
-    / "{% if not model_in_image %}{{ served_model_name }}{% endif %}",
+    / "{% if not model_in_image and not models %}{{ served_model_name }}{% endif %}",
     "integrated": TEMPLATES
     / "tfserving"
     / "docker-context"
     / "{% if model_in_image %}models{% endif %}"
-    / "{{ served_model_name }}",
+    / "{% yield name from (models or [served_model_name]) %}{{ name }}{% endyield %}",
 }
 ANSWERS = {"model_name": "my.tf_model-2", "model_version": "7"}
 TOOLS_BIN = Path(sys.executable).parent

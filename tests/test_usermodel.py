@@ -16,7 +16,14 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import TEMPLATES, files_of, new_and_run_green, new_refused
+from conftest import (
+    TEMPLATES,
+    TFSERVING_SAMPLE_MODEL,
+    TORCHSERVE_SAMPLE_MAR,
+    files_of,
+    new_and_run_green,
+    new_refused,
+)
 from scaffold.cli import main
 from scaffold.errors import ExitCode
 from scaffold.generate import new_project
@@ -281,9 +288,7 @@ def test_savedmodel_without_tensorflow_is_copied_and_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The template's own SavedModel, read by a Python without TensorFlow (scaffold's).
-    shipped = (
-        TEMPLATES / "tfserving" / "{% if not model_in_image %}{{ served_model_name }}{% endif %}"
-    )
+    shipped = TFSERVING_SAMPLE_MODEL
     monkeypatch.setenv("SCAFFOLD_TF_PYTHON", sys.executable)
     result = new_project(tmp_path / "notf-ep", {"server": "tfserving"}, model=str(shipped))
     assert (result.path / "half_plus_two" / "1" / "saved_model.pb").is_file()
@@ -303,7 +308,7 @@ def test_not_a_savedmodel_is_refused(tmp_path: Path, capsys: pytest.CaptureFixtu
 # --- torchserve + .mar --------------------------------------------------------------------------
 def _mar(path: Path, name: str) -> Path:
     """A real archive: the template's sample .mar (handler + weights) renamed in its manifest."""
-    sample = TEMPLATES / "torchserve" / "model" / "{{ served_model_name }}.mar"
+    sample = TORCHSERVE_SAMPLE_MAR
     with zipfile.ZipFile(sample) as old, zipfile.ZipFile(path, "w") as new:
         for item in old.infolist():
             data = old.read(item)

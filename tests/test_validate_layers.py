@@ -24,6 +24,7 @@ LAYERS = {
     # Generic checks on the model context that checks.py runs (pip pins, kept-out weights).
     "scaffold.validate.pins": 1.5,
     "scaffold.validate.weights": 1.5,
+    "scaffold.validate.samples": 1.5,
     "scaffold.validate.checks": 2,
     # Unresolved conflicts left by an update (markers, .rej files): self-contained.
     "scaffold.validate.conflicts": 2,

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from scaffold.cli import main
-from scaffold.errors import ExitCode
+from scaffold.errors import ExitCode, UsageError
 from scaffold.validate import ValidationReport, validate_project
 
 SCHEMA = "https://azuremlschemas.azureedge.net/latest/"
@@ -643,7 +643,8 @@ def test_plumber_base_image_entrypoint(tmp_path: Path, port: int, ok: bool) -> N
 
 def test_run_validates_the_deployment_it_runs(tmp_path: Path) -> None:
     """`scaffold run` runs deployment.yml (or `--deployment NAME`): a broken second
-    deployment beside it does not stop it; with no clear choice, all are validated."""
+    deployment beside it does not stop it; with no clear choice, it asks for one (exit 2,
+    the deployments listed) before validating anything."""
     import argparse
 
     from scaffold.cli.common import _run_deployment
@@ -663,7 +664,11 @@ def test_run_validates_the_deployment_it_runs(tmp_path: Path) -> None:
     args.deployment = "green"
     assert _run_deployment(args) == [tmp_path / "green-deployment.yml"]
     (tmp_path / "deployment.yml").rename(tmp_path / "blue-deployment.yml")
-    assert _run_deployment(argparse.Namespace(project=tmp_path)) is None
+    with pytest.raises(UsageError, match=r"has 2 deployments: .*pick one with --deployment"):
+        _run_deployment(argparse.Namespace(project=tmp_path))
+    for name in ("blue-deployment.yml", "green-deployment.yml"):
+        (tmp_path / name).unlink()
+    assert _run_deployment(argparse.Namespace(project=tmp_path)) is None  # validate says why
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from scaffold import __version__, signals
-from scaffold.cli import azure, generate, local, template, validate
+from scaffold.cli import azure, deployment, generate, local, template, validate
 from scaffold.console import NORMAL, QUIET, VERBOSE, Console
 from scaffold.errors import ExitCode, Interrupted, ScaffoldError, UsageError
 
@@ -48,6 +48,8 @@ examples:
   scaffold deploy --dry-run my-endpoint                  # the azure-ai-ml entities, as YAML
   scaffold deploy my-endpoint                            # deploy to Azure ML, then smoke
   scaffold rollout --to green my-endpoint                # next version step by step, rollback
+  scaffold deployment add green --model m2.pkl my-endpoint  # a second deployment
+  scaffold run --deployment green my-endpoint            # run one deployment
   scaffold update my-endpoint                            # newer template, edits kept
   scaffold update --all ~/endpoints                      # one branch + commit per project
   scaffold status ~/endpoints --json                     # template drift of many projects
@@ -97,6 +99,7 @@ def build_parser(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, list[str
     validate.add_parsers(sub)
     template.add_parsers(sub)
     azure.add_parsers(sub)
+    deployment.add_parsers(sub)
     generate.add_servers_parser(sub)
     return parser, questions
 

@@ -73,6 +73,12 @@ def add_parsers(sub: Any) -> None:
         action="store_true",
         help="do not check the VM quota before creating anything (Azure checks it anyway)",
     )
+    deploy.add_argument(
+        "--deployment",
+        metavar="NAME",
+        help="which of the project's deployments to create or update (its name or file; "
+        "default: the only one, else deployment.yml)",
+    )
 
     smoke = sub.add_parser(
         "smoke",
@@ -83,7 +89,9 @@ def add_parsers(sub: Any) -> None:
     )
     _workspace_arguments(smoke)
     smoke.add_argument(
-        "--deployment", help="test this deployment (azureml-model-deployment header)"
+        "--deployment",
+        help="test this deployment (azureml-model-deployment header), with its own samples "
+        "when the project has it",
     )
 
     logs = sub.add_parser("logs", help="show a deployment's container log from Azure")
@@ -216,6 +224,18 @@ def _names(project: Path) -> tuple[str, str]:
     return load_names(project)
 
 
+def _smoke_arguments(project: Path, deployment: str | None) -> list[str]:
+    """The samples of the project's deployment `deployment` (a deployment only on Azure,
+    or none given: the main deployment's)."""
+    from scaffold import deployments, layout
+
+    root = project.expanduser().resolve()
+    if not layout.deployment_files(root):
+        return []
+    chosen = deployments.local_deployment(root, deployment)
+    return deployments.smoke_arguments(deployments.select(root, chosen), root)
+
+
 def _cmd_deploy(args: argparse.Namespace, console: Console) -> int:
     from scaffold import deploy
 
@@ -225,7 +245,9 @@ def _cmd_deploy(args: argparse.Namespace, console: Console) -> int:
     if args.timeout <= 0:
         raise UsageError(f"--timeout {args.timeout:g} must be a positive number of seconds")
     console.step("Validating and loading the project with azure-ai-ml")
-    plan = deploy.load_deploy_plan(args.project, validate=not args.no_validate)
+    plan = deploy.load_deploy_plan(
+        args.project, validate=not args.no_validate, deployment=args.deployment
+    )
     if args.push and args.dry_run:
         from scaffold.push import image_name, use_image
 
@@ -259,7 +281,8 @@ def _cmd_deploy(args: argparse.Namespace, console: Console) -> int:
     if result.mirror_traffic:
         console.result("Mirror: " + ", ".join(f"{k}={v}" for k, v in result.mirror_traffic.items()))
     console.result(f"Scoring URI: {result.scoring_uri}")
-    console.result(f"Next: scaffold smoke {args.project}")
+    which = f" --deployment {result.deployment}" if args.deployment else ""
+    console.result(f"Next: scaffold smoke{which} {args.project}")
     return ExitCode.OK
 
 
@@ -267,9 +290,12 @@ def _cmd_smoke(args: argparse.Namespace, console: Console) -> int:
     from scaffold import deploy
 
     endpoint, _ = _names(args.project)
+    arguments = _smoke_arguments(args.project, args.deployment)
     client = _client(args, console)
     access = deploy.endpoint_access(client, endpoint)
-    deploy.smoke_endpoint(args.project, access, console, deployment=args.deployment)
+    deploy.smoke_endpoint(
+        args.project, access, console, deployment=args.deployment, arguments=arguments
+    )
     console.result(f"OK: smoke test passed against {access.scoring_uri}")
     return ExitCode.OK
 
@@ -344,7 +370,15 @@ def _cmd_rollout(args: argparse.Namespace, console: Console) -> int:
         check_quota=not args.no_quota_check,
     )
     console.step("Validating and loading the project with azure-ai-ml")
-    plan = deploy.load_deploy_plan(args.project, validate=not args.no_validate)
+    from scaffold.deployments import local_deployment
+
+    # The project's own deployment of that name (scaffold deployment add) when it has one,
+    # else its main deployment, deployed under the new name.
+    plan = deploy.load_deploy_plan(
+        args.project,
+        validate=not args.no_validate,
+        deployment=local_deployment(args.project, args.to),
+    )
     result = rollout.rollout(plan, _client(args, console), options, console)
     split = ", ".join(f"{k}={v}" for k, v in sorted(result.traffic.items()) if v)
     console.result(f"Rolled out {result.endpoint}/{result.deployment} (traffic {split})")

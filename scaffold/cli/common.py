@@ -114,14 +114,15 @@ def validate_before_run(args: argparse.Namespace, console: Console) -> Callable[
 
 
 def _run_deployment(args: argparse.Namespace) -> list[Any] | None:
-    """The deployment file a run uses (`--deployment NAME` if the command has it, else the
-    project's only one or deployment.yml), so another deployment's problems do not stop it;
-    None (validate them all) when that choice is not clear here."""
-    from scaffold import layout
+    """The deployment file a run uses (`--deployment NAME`, else the project's only one or
+    deployment.yml), so another deployment's problems do not stop it; None (validate, and
+    report) when the project has no deployment file. An unknown name, or several deployments
+    and none chosen, is refused here (UsageError listing them), before any validation."""
+    from scaffold.deployments import select
     from scaffold.errors import ProjectError
 
     try:
-        return [layout.deployment_file_for(args.project, getattr(args, "deployment", None))]
+        return [select(args.project, getattr(args, "deployment", None)).file]
     except ProjectError:
         return None
 

@@ -15,6 +15,11 @@ from scaffold.servers import SERVERS
 
 SERVER_HELP = "; ".join(f"{s.name}: {s.label}" for s in SERVERS.values())
 MODEL_HELP = ", ".join(f"{s.name}: {s.model_formats}" for s in SERVERS.values() if s.model_adapter)
+SEVERAL_HELP = ", ".join(
+    f"{s.name} by {'route' if s.several_models.chosen_by == 'path' else 'the request'}"
+    for s in SERVERS.values()
+    if s.several_models.supported
+)
 
 
 def add_parsers(sub: Any, argv: Sequence[str]) -> list[str]:
@@ -45,9 +50,12 @@ def add_parsers(sub: Any, argv: Sequence[str]) -> list[str]:
     new.add_argument(
         "--model",
         metavar="PATH_OR_REF",
+        action="append",
         help="serve your own model instead of the sample, configured from the model itself "
         f"(needs --server; {MODEL_HELP}), or reference a "
-        "registered model: azureml:NAME:VERSION or azureml:NAME@latest (not copied)",
+        "registered model: azureml:NAME:VERSION or azureml:NAME@latest (not copied). "
+        f"Repeat it to serve several models in one deployment ({SEVERAL_HELP}); "
+        "NAME=PATH names one",
     )
     new.add_argument(
         "--model-python",
@@ -192,7 +200,7 @@ def _cmd_new(args: argparse.Namespace, console: Console) -> int:
 
 def _questionnaire(
     args: argparse.Namespace, console: Console, data: dict[str, Any]
-) -> tuple[dict[str, Any], str | None]:
+) -> tuple[dict[str, Any], str | list[str] | None]:
     """Ask, on the terminal, every question the flags did not answer (the bundled
     template's, and the user's own model after the server), each checked as it is typed."""
     from scaffold import usermodel
@@ -205,13 +213,21 @@ def _questionnaire(
     check_destination(dest, args.overwrite)
     questions = load_questions()
     check_answers(questions, data)
+    models: list[str] = list(args.model or [])
+    prepare: Any = usermodel.prepare
+    if len(models) > 1:  # several models: read together, once the server is known
+        from scaffold.usermodel import several
+
+        def prepare(_model: str, answers: Any) -> Any:
+            return several.prepare(models, answers)
+
     asking = Questionnaire(
         questions,
         dict(data),
         dest,
-        ask_model=args.model is None,
-        prepare_model=usermodel.prepare,
-        model=args.model,
+        ask_model=not models,
+        prepare_model=prepare,
+        model=models[0] if models else None,
     )
     refused = ""
     while (question := asking.next_question()) is not None:
@@ -219,7 +235,9 @@ def _questionnaire(
         refused = question.name if error else ""
         if error:
             console.ask_error(error)
-    return asking.answers, asking.model or args.model
+    if len(models) > 1:
+        return asking.answers, models
+    return asking.answers, asking.model or (models[0] if models else None)
 
 
 def _cmd_servers(_args: argparse.Namespace, console: Console) -> int:

@@ -127,10 +127,6 @@ def add_parsers(sub: Any) -> None:
         "--duration", type=number, metavar="SECONDS", help="seconds to send (--deployed, --export)"
     )
     deployed.add_argument(
-        "--deployment",
-        help="send to this deployment (azureml-model-deployment header) (--deployed, --export)",
-    )
-    deployed.add_argument(
         "--export",
         type=Path,
         metavar="DIR",
@@ -190,6 +186,13 @@ def add_parsers(sub: Any) -> None:
 def _run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("project", type=Path, nargs="?", default=Path(), help="project folder")
     parser.add_argument(
+        "--deployment",
+        metavar="NAME",
+        help="which of the project's deployments (its name or file; default: the only one, "
+        "else deployment.yml; scaffold deployment list shows them); loadtest --deployed and "
+        "--export also send the azureml-model-deployment header",
+    )
+    parser.add_argument(
         "--no-validate", action="store_true", help="skip `scaffold validate` before building"
     )
     parser.add_argument(
@@ -241,6 +244,7 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
         platform=args.platform,
         before_start=joined,
         frontend=args.frontend,
+        deployment_name=args.deployment,
     )
     verdict = "smoke test passed" if not args.no_smoke else "container ready"
     through = (
@@ -290,7 +294,7 @@ def _cmd_serve(args: argparse.Namespace, console: Console) -> int:
                 # A key for this local session only (never the endpoint's real key).
                 console.result(f"  local key  export AZUREML_ENDPOINT_KEY={deployment.front_key}")
                 auth = ' -H "Authorization: Bearer $AZUREML_ENDPOINT_KEY"'
-        sample = plan.project / "sample_request.json"
+        sample = plan.sample_request
         console.result("Try:")
         console.result(
             f"  curl -sS -X POST {scoring} "
@@ -309,6 +313,7 @@ def _cmd_serve(args: argparse.Namespace, console: Console) -> int:
             host_port=args.port,
             reload=args.reload,
             frontend=args.frontend,
+            deployment_name=args.deployment,
         )
     except KeyboardInterrupt as stopped:
         if not serving:
@@ -373,8 +378,6 @@ def _check_remote(args: argparse.Namespace) -> None:
             f"--rps {args.rps:g} x --duration {args.duration:g} is more than "
             f"{args.max_requests or MAX_REQUESTS} requests; lower one, or raise --max-requests"
         )
-    if not remote and args.deployment:
-        raise UsageError("--deployment is for --deployed and --export")
 
 
 def require_matplotlib() -> None:
@@ -412,6 +415,7 @@ def _cmd_loadtest(args: argparse.Namespace, console: Console) -> int:
             frontend=not args.no_frontend,
             keep_limit=args.keep_limit,
             refine=not args.no_refine,
+            deployment_name=args.deployment,
         )
     if args.plot is not None:
         plot(report, args.plot)
@@ -424,11 +428,12 @@ def _cmd_loadtest(args: argparse.Namespace, console: Console) -> int:
 
 
 def _export(args: argparse.Namespace, console: Console) -> int:
+    from scaffold.deployments import local_deployment
     from scaffold.loadexport import LoadDefinition, export
     from scaffold.loadtest import request_body
     from scaffold.project import load_endpoint, load_plan
 
-    plan = load_plan(args.project)
+    plan = load_plan(args.project, local_deployment(args.project, args.deployment))
     endpoint = load_endpoint(plan.project, plan.endpoint_name)
     load = LoadDefinition(
         endpoint=endpoint.name,
@@ -438,7 +443,8 @@ def _export(args: argparse.Namespace, console: Console) -> int:
         request_timeout_ms=plan.requests.request_timeout_ms,
         deployment=args.deployment,
     )
-    written = export(args.export, load, request_body(plan.project, args.request))
+    body = request_body(plan.project, args.request, plan.sample_request)
+    written = export(args.export, load, body)
     for path in written:
         console.detail(f"wrote {path}", important=True)
     console.result(
@@ -454,11 +460,12 @@ def _deployed(args: argparse.Namespace, console: Console) -> int:
 
     from scaffold import deploy
     from scaffold.cli.azure import client_for
+    from scaffold.deployments import local_deployment
     from scaffold.loadtest import format_deployed, loadtest_deployed, request_body
     from scaffold.project import load_names, load_plan
 
-    plan = load_plan(args.project)
-    body = request_body(plan.project, args.request)
+    plan = load_plan(args.project, local_deployment(args.project, args.deployment))
+    body = request_body(plan.project, args.request, plan.sample_request)
     endpoint, _ = load_names(args.project)
     client = client_for(args, console)
     access = deploy.endpoint_access(client, endpoint)

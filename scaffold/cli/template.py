@@ -103,6 +103,12 @@ def _add_update(sub: Any) -> None:
         help="the answers file of the template to update (default .copier-answers.yml)",
     )
     update.add_argument(
+        "--deployment",
+        metavar="NAME",
+        help="update only this deployment of the project (its own answers file, "
+        ".copier-answers.NAME.yml); default: each deployment in turn",
+    )
+    update.add_argument(
         "--verify",
         action="store_true",
         help="update nothing: check that the project (e.g. after you resolved the "
@@ -140,8 +146,14 @@ def _one_project(args: argparse.Namespace) -> Path:
 
 def _cmd_update(args: argparse.Namespace, console: Console) -> int:
     if args.all:
+        if args.deployment:
+            raise UsageError(
+                "--all updates every deployment of every project; leave out --deployment"
+            )
         return _cmd_update_all(args, console)
     if args.verify:
+        if args.deployment:
+            args.answers_file = _deployment_answers(_one_project(args), args)
         return _cmd_verify(args, console)
     if args.since:
         raise UsageError("--since goes with --verify")
@@ -149,6 +161,11 @@ def _cmd_update(args: argparse.Namespace, console: Console) -> int:
 
     project = _one_project(args)
     data = parse_data(args.data)
+    if args.deployment or args.answers_file == ".copier-answers.yml":
+        chosen = _deployment_answers(project, args)
+        if chosen is None:  # several deployments: each in turn
+            return _cmd_update_deployments(project, data, args, console)
+        args.answers_file = chosen
     answers = check_updatable(project, args.answers_file)
     allow = args.change_server
     change = server_change(answers, data)
@@ -172,6 +189,53 @@ def _cmd_update(args: argparse.Namespace, console: Console) -> int:
         final=True,
     )
     return _report_update(result, args, console)
+
+
+def _deployment_answers(project: Path, args: argparse.Namespace) -> str | None:
+    """The answers file to update: the one of --deployment, the project's only one, or None
+    when the project has several deployments and each is to be updated in turn."""
+    from scaffold.deployments import answers_files, select
+
+    if args.deployment:
+        if args.answers_file != ".copier-answers.yml":
+            raise UsageError("give --deployment or --answers-file, not both")
+        chosen = select(project, args.deployment)
+        if chosen.answers_file is None:
+            raise UsageError(
+                f"the deployment {chosen.name} was written by hand (no copier answers file); "
+                "only deployments scaffold made are updated"
+            )
+        return chosen.answers_file.name
+    if len(answers_files(project)) > 1:
+        return None
+    return str(args.answers_file)
+
+
+def _cmd_update_deployments(
+    project: Path, data: dict[str, Any], args: argparse.Namespace, console: Console
+) -> int:
+    """Every deployment's answers file in turn (scaffold.deployments.update_all); each
+    result reported as one update's, naming its answers file."""
+    from scaffold.deployments import update_all
+    from scaffold.errors import ScaffoldError
+
+    results = update_all(
+        project,
+        vcs_ref=args.vcs_ref,
+        data=data,
+        pretend=args.pretend,
+        allow_server_change=args.change_server,
+    )
+    first: ScaffoldError | None = None
+    for result in results:
+        which = f" ({result.plan.answers_file})" if result.plan is not None else ""
+        try:
+            _report_update(result, args, console, which=which)
+        except ScaffoldError as error:
+            first = first or error
+    if first is not None:
+        raise first
+    return ExitCode.OK
 
 
 def _show_plan(plan: Any, console: Console) -> None:
@@ -198,14 +262,16 @@ def _show_plan(plan: Any, console: Console) -> None:
         console.detail(note, important=True)
 
 
-def _report_update(result: Any, args: argparse.Namespace, console: Console) -> int:
+def _report_update(
+    result: Any, args: argparse.Namespace, console: Console, *, which: str = ""
+) -> int:
     plan = result.plan
     move = f"{result.from_version} -> {result.to_version}"
     if args.json:
         console.result(json.dumps(_result_json(result), indent=2))
     if plan is not None and plan.up_to_date:
         if not args.json:
-            console.result(f"{result.path} is already at {plan.to_ref}; nothing to update")
+            console.result(f"{result.path}{which} is already at {plan.to_ref}; nothing to update")
         return ExitCode.OK
     _show_outcome_notes(result, console)
     if result.pretend and not args.json:
@@ -215,13 +281,13 @@ def _report_update(result: Any, args: argparse.Namespace, console: Console) -> i
     verify = f"scaffold update --verify {result.path}"
     if result.conflicts and result.pretend:
         raise UpdateConflictError(
-            f"the update {move} would leave conflicts in {', '.join(result.conflicts)} "
+            f"the update {move}{which} would leave conflicts in {', '.join(result.conflicts)} "
             "(nothing written; the diff above shows them)",
             details="\n".join(details),
         )
     if result.conflicts:
         raise UpdateConflictError(
-            f"updated {move} with conflicts in {', '.join(result.conflicts)}; resolve them "
+            f"updated {move}{which} with conflicts in {', '.join(result.conflicts)}; resolve them "
             f"(keep your values: see below), check with `{verify}`, then git add and commit",
             details="\n".join(details),
         )
@@ -229,9 +295,11 @@ def _report_update(result: Any, args: argparse.Namespace, console: Console) -> i
         raise EditsLost(_lost_message(result, what, move), details="\n".join(details))
     if not args.json:
         if result.pretend:
-            console.result(f"Would update {result.path}: {move} (nothing written)")
+            console.result(f"Would update {result.path}{which}: {move} (nothing written)")
         else:
-            console.result(f"Updated {result.path}: {move}; review with `git diff`, then commit")
+            console.result(
+                f"Updated {result.path}{which}: {move}; review with `git diff`, then commit"
+            )
     return ExitCode.OK
 
 

@@ -50,6 +50,14 @@ def add_parsers(sub: Any) -> None:
         help="the endpoint file to check each deployment with (default: the one whose name "
         "is the deployment's endpoint_name)",
     )
+    validate.add_argument(
+        "--deployment",
+        dest="deployments",
+        action="append",
+        metavar="NAME",
+        help="validate this deployment of the project only, by its name (repeatable; as -f "
+        "its file; scaffold deployment list shows them)",
+    )
     validate.add_argument("--json", action="store_true", help="print the report as JSON")
     validate.add_argument("--strict", action="store_true", help="fail on warnings too")
     validate.add_argument(
@@ -71,6 +79,10 @@ def _cmd_validate(args: argparse.Namespace, console: Console) -> int:
     from scaffold.validate import validate_project
 
     project, files = _targets(args.project, args.files or [])
+    if args.deployments:
+        from scaffold.deployments import select
+
+        files += [select(project, name).file for name in args.deployments]
     if args.endpoint_file is not None and not args.endpoint_file.is_file():
         raise UsageError(f"--endpoint-file {args.endpoint_file}: no such file; name the file")
     report = validate_project(

@@ -422,6 +422,29 @@ def prepare(model: str, data: Mapping[str, Any]) -> Prepared:
     spec = SERVERS[server]
     if model.startswith("azureml:"):
         return _reference(model, spec)
+    prepared = prepare_file(model, spec, data)
+    check_fit(prepared.answers, data)
+    return prepared
+
+
+def check_fit(answers: Mapping[str, Any], data: Mapping[str, Any]) -> None:
+    """UsageError when an answer given conflicts with what the model needs."""
+    for key, value in answers.items():
+        if key in data and data[key] != value:
+            raise UsageError(
+                f"--{key.replace('_', '-')} {data[key]} does not fit this model "
+                f"(it needs {value}); leave the flag out"
+            )
+
+
+def adapter_of(spec: ServerSpec) -> Any:
+    """The server's model adapter module, scaffold.usermodel.<model_adapter>."""
+    return importlib.import_module(f"scaffold.usermodel.{spec.model_adapter}")
+
+
+def prepare_file(model: str, spec: ServerSpec, data: Mapping[str, Any] | None = None) -> Prepared:
+    """Check a local model file or folder and read it with the server's adapter (`data`:
+    the answers given, which some adapters read)."""
     path = Path(model).expanduser()
     if not path.exists():
         raise UsageError(f"--model {model}: no such file or folder")
@@ -432,30 +455,23 @@ def prepare(model: str, data: Mapping[str, Any]) -> Prepared:
     if not spec.model_adapter:
         supported = ", ".join(name for name, s in SERVERS.items() if s.model_adapter)
         raise UsageError(
-            f"--model PATH is not supported for {server} yet (supported: {supported}); "
+            f"--model PATH is not supported for {spec.name} yet (supported: {supported}); "
             "generate the sample project and replace its model, or use --model azureml:NAME:VERSION"
         )
     scan = scan_model(path)  # refuses links out of the model and secrets before any read
-    adapter = importlib.import_module(f"scaffold.usermodel.{spec.model_adapter}")
     expanded = max(scan.size, _expanded_size(scan.root, model))
-    prepared: Prepared = adapter.prepare(
+    prepared: Prepared = adapter_of(spec).prepare(
         ModelFile(
             path=scan.root,
             size=scan.size,
             inspect=expanded <= inspect_limit(),
-            answers=dict(data),
+            answers=dict(data or {}),
         )
     )
     note = scan.note()
     if note is not None:
         prepared.notes.append(note)
     prepared.source = scan.root
-    for key, value in prepared.answers.items():
-        if key in data and data[key] != value:
-            raise UsageError(
-                f"--{key.replace('_', '-')} {data[key]} does not fit this model "
-                f"(it needs {value}); leave the flag out"
-            )
     return prepared
 
 

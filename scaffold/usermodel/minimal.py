@@ -512,7 +512,7 @@ def prepare(model: ModelFile) -> Prepared:
         return _configure(project, info, env, answers)
 
     notes = [_unread_note(path, info.unread)] if info.unread else []
-    return Prepared(answers={"multi_model": False}, finish=finish, notes=notes)
+    return Prepared(answers=dict(SINGLE_ANSWERS), finish=finish, notes=notes)
 
 
 def _unread_note(path: Path, why: str) -> str:
@@ -743,3 +743,156 @@ def _write_code(project: Path, info: SklearnModel) -> None:
         predict_help=predict_help,
     )
     (project / "src" / "score.py").write_text(text, encoding="utf-8")
+
+
+# --- Several models in one deployment (`scaffold new --model A --model B`) ----------------------
+#: Answers of a one-model project, and of one serving several (chosen by the request).
+SINGLE_ANSWERS = {"multi_model": False}
+SEVERAL_ANSWERS = {"multi_model": True}
+
+SCORE_SEVERAL_PY = '''\
+"""Scoring script for several scikit-learn models, written by `scaffold new --model A --model B`.
+
+Every model file under AZUREML_MODEL_DIR (*.joblib, *.pkl, *.pickle; Azure mounts the model
+folder there) is a model, named by its file name without the extension (model/a.joblib is
+"a"). The server calls init() once at start-up and run() for every request to /score; each
+request chooses its model with "model", as Azure's minimal/multimodel sample does:
+Request:  {{"model": "<name>", "data": [[x1, x2, ...], ...]}}
+Response: {{"model": "<name>", "predictions": [...]}}   (model.predict(rows), as a list)
+A missing or unknown "model", or rows of the wrong width, get HTTP 400 with {{"error": ...}}.
+The libraries the models need are pinned in docker-context/requirements.txt; to add a model,
+drop its file into model/ and restart. Unpickling runs the file's code: use models you trust.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger("azmlinfsrv.score")
+
+#: File suffixes of model files (joblib.load for .joblib, pickle.load otherwise).
+MODEL_SUFFIXES = {suffixes}
+
+#: The loaded models by name; set by init().
+models: dict[str, Any] = {{}}
+
+
+def _load(path: Path) -> Any:
+    if path.suffix.lower() == ".joblib":
+        import joblib
+
+        return joblib.load(path)
+    with path.open("rb") as handle:
+        return pickle.load(handle)
+
+
+def init() -> None:
+    root = Path(os.environ["AZUREML_MODEL_DIR"])
+    found = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in MODEL_SUFFIXES)
+    if not found:
+        raise FileNotFoundError(f"no model file ({{sorted(MODEL_SUFFIXES)}}) under {{root}}")
+    for path in found:
+        if path.stem in models:
+            raise RuntimeError(f"two model files are named {{path.stem}}: rename one")
+        models[path.stem] = _load(path)
+        logger.info("loaded model %r from %s", path.stem, path)
+
+
+def _value(value: Any, where: str, named: bool) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"{{where}}: every value must be a number or a string")
+    if isinstance(value, str) and not named:
+        raise ValueError(f"{{where}}: every value must be a number")
+    return value
+
+
+def parse_input(raw_data: str | bytes) -> tuple[str, Any]:
+    """The chosen model's name and its rows: lists of values, or records (a pandas
+    DataFrame) for a model fitted with column names (`feature_names_in_`)."""
+    try:
+        body = json.loads(raw_data)
+    except ValueError as ex:
+        raise ValueError(f"request body is not valid JSON: {{ex}}") from None
+    if not isinstance(body, dict):
+        raise ValueError('request body must be {{"model": "<name>", "data": [[...], ...]}}')
+    name = body.get("model")
+    if not isinstance(name, str) or name not in models:
+        shown = json.dumps(name)[:100]
+        raise ValueError(f'unknown model {{shown}}; "model" must be one of {{sorted(models)}}')
+    rows = body.get("data")
+    if not isinstance(rows, list) or not rows:
+        raise ValueError('"data" must be a non-empty list of rows')
+    model = models[name]
+    width = getattr(model, "n_features_in_", None)
+    names = getattr(model, "feature_names_in_", None)
+    names = [str(n) for n in names] if names is not None else None
+    parsed = []
+    for i, row in enumerate(rows):
+        if isinstance(row, dict) and names is not None:
+            missing = [column for column in names if column not in row]
+            if missing:
+                raise ValueError(f"row {{i}}: missing column(s) {{', '.join(missing)}}")
+            row = [row[column] for column in names]
+        if not isinstance(row, list) or (width is not None and len(row) != width):
+            raise ValueError(f"row {{i}}: expected a list of {{width}} values for model {{name}}")
+        parsed.append([_value(v, f"row {{i}}", names is not None) for v in row])
+    if names is None:
+        return name, parsed
+    import pandas
+
+    return name, pandas.DataFrame(parsed, columns=names)
+
+
+def _bad_request(message: str) -> Any:
+    from azureml_inference_server_http.api.aml_response import AMLResponse
+
+    return AMLResponse({{"error": message}}, 400, json_str=True)
+
+
+def run(raw_data: str) -> Any:
+    if not models:
+        raise RuntimeError("no model is loaded; init() must run first")
+    try:
+        name, rows = parse_input(raw_data)
+    except ValueError as ex:
+        return _bad_request(str(ex))
+    return {{"model": name, "predictions": models[name].predict(rows).tolist()}}
+'''
+
+
+def combine_several(project: Path, files: Mapping[str, Mapping[str, bytes]]) -> list[str]:
+    """The files several models' projects need in common: one src/score.py serving every
+    model by name, and requirements.txt with every model's pins (read in one environment,
+    so the same library has the same version)."""
+    notes = []
+    for relative, by_model in files.items():
+        target = project / relative
+        if relative == "src/score.py":
+            suffixes = tuple(sorted(LOADERS))
+            target.write_text(SCORE_SEVERAL_PY.format(suffixes=suffixes), encoding="utf-8")
+        elif relative == "docker-context/requirements.txt":
+            texts = [content.decode("utf-8") for content in by_model.values()]
+            header = [line for line in texts[0].splitlines() if line.startswith("#")]
+            chosen: dict[str, str] = {}
+            for text in texts:
+                for line in (raw.strip() for raw in text.splitlines()):
+                    if not line or line.startswith("#"):
+                        continue
+                    key = re.split(r"[<>=!~;\[ ]", line, maxsplit=1)[0].lower().replace("_", "-")
+                    if key in chosen and chosen[key] != line and "==" not in chosen[key]:
+                        chosen[key] = line  # a pin wins over an unpinned mention
+                    chosen.setdefault(key, line)
+            requirements = sorted(chosen.values(), key=str.lower)
+            target.write_text("\n".join(header + requirements) + "\n", encoding="utf-8")
+        else:  # pragma: no cover - the adapter writes no other project file
+            raise UsageError(f"the models need different {relative}; serve them apart")
+    notes.append(
+        f"src/score.py serves {', '.join(sorted(next(iter(files.values()))))} by the request's "
+        '"model"; docker-context/requirements.txt pins what they need'
+    )
+    return notes

@@ -55,6 +55,11 @@ class ModelEnv:
     python: str | None = None
     #: Where the project will live (images and containers are labelled with it).
     dest: Path | None = None
+    #: `scaffold deployment add`: the model's folder is a deployment's own (NAME/), not a
+    #: project; its image is built from `build_root` (the rendered project holding
+    #: NAME-deployment.yml) as that deployment.
+    build_root: Path | None = None
+    deployment: str | None = None
     #: Receives progress lines (image build, container start) for the user.
     progress: Callable[[str], None] | None = None
     #: Docker reachability, asked once.
@@ -250,14 +255,20 @@ class _Progress:
 
 def record_in_image(project: Path, env: ModelEnv, request: Any) -> Recorded:
     """Build the project's image, start it the way `scaffold run` does, wait for readiness,
-    POST `request` to the scoring route and return the answer (a 200 JSON body)."""
+    POST `request` to the scoring route and return the answer (a 200 JSON body). For a
+    deployment `scaffold deployment add` makes, the image is that deployment's (`env`)."""
     import httpx
 
     from scaffold.errors import ScaffoldError
     from scaffold.localrun import LocalDeployment
 
     try:
-        deployment = LocalDeployment(project, _Progress(env), label=env.dest)
+        deployment = LocalDeployment(
+            env.build_root or project,
+            _Progress(env),
+            label=env.dest,
+            deployment=env.deployment,
+        )
         deployment.build()
     except ScaffoldError as error:
         return Recorded(why=f"the project's image did not build ({error.message})")

@@ -325,3 +325,10 @@ def _samples(project: Path, path: Path, info: RModel, env: modelenv.ModelEnv) ->
         json.dumps(recorded.response) + "\n", encoding="utf-8"
     )
     return ["sample_response.json was recorded by running the model in R in the project's image"]
+
+
+def several_file_name(source: Path, name: str) -> str:
+    """A model among several is `<name>.rds` in model/ (a crate.bin is an RDS stream too), so
+    src/plumber.R serves it as `name`."""
+    del source
+    return f"{name}.rds"

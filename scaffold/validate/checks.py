@@ -33,6 +33,7 @@ from scaffold.validate.model import (
     Sections,
     _whole,
 )
+from scaffold.validate.samples import check_model_samples
 
 
 # --- SDK-independent checks --------------------------------------------------------------------
@@ -1048,33 +1049,39 @@ def check_expose(ctx: Context) -> None:
 
 
 def check_samples(ctx: Context) -> None:
-    """The smoke test's sample request exists and parses."""
+    """The smoke test's sample request exists and parses (the deployment's own, when it has
+    its own folder: scaffold.deployments.deployment_folder)."""
+    from scaffold.deployments import deployment_folder
+
     smoke = ctx.root / "smoke_test.py"
+    folder = deployment_folder(ctx.root, ctx.deployment_path, ctx.deployment)
     names = set(re.findall(r"sample_request\.\w+", ctx.read(smoke) or ""))
-    if (ctx.root / "sample_request.json").is_file():
+    if (folder / "sample_request.json").is_file():
         names.add("sample_request.json")
     for name in sorted(names):
-        path = ctx.root / name
+        path = folder / name
+        shown = ctx.rel(path)
         if not path.is_file():
             ctx.error(
                 "smoke.sample.missing",
-                name,
+                shown,
                 "",
-                f"{name} (used by smoke_test.py) is missing",
-                f"Add {name} with a request the model accepts",
+                f"{shown} (used by smoke_test.py) is missing",
+                f"Add {shown} with a request the model accepts",
             )
         elif name.endswith(".json"):
-            _check_json(ctx, path, name)
+            _check_json(ctx, path, shown)
     expected = set(re.findall(r"sample_response\.\w+", ctx.read(smoke) or ""))
     for name in sorted(expected):
-        if not (ctx.root / name).is_file():
+        shown = ctx.rel(folder / name)
+        if not (folder / name).is_file():
             ctx.warn(
                 "smoke.response.missing",
-                name,
+                shown,
                 "",
-                f"{name} (the response smoke_test.py expects) is missing: the smoke test "
+                f"{shown} (the response smoke_test.py expects) is missing: the smoke test "
                 "will fail after the request succeeds",
-                f"Save the response the model should give to {name} (the smoke test shows "
+                f"Save the response the model should give to {shown} (the smoke test shows "
                 "what the server answered), or run it with --expect none",
             )
 
@@ -1158,6 +1165,7 @@ AFTER_CONTRACT = (
     check_model_file,
     check_samples,
     check_build_context,
+    check_model_samples,
     pins.check_requirements,
     weights.check_weights,
 )

@@ -402,6 +402,8 @@ class Context:
         self.server: str | None = None
         #: Set by a contract check once it knows the port the server listens on.
         self.listen_port: int | None = None
+        #: Set by a contract check that knows the models the server serves (their names).
+        self.served_models: set[str] | None = None
         #: Consult the package index for the image's requirements (`--offline`: no).
         self.index = True
         self._texts: dict[Path, str | None] = {}

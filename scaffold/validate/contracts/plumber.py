@@ -25,6 +25,7 @@ def check(ctx: Context) -> None:
             _plumber_bind(ctx, rel, code)
         _plumber_entry(ctx, rel, code)
     _plumber_routes(ctx, start[1] if start else "")
+    _plumber_models(ctx)
 
 
 def strip_r_comments(text: str) -> str:
@@ -266,3 +267,14 @@ def _plumber_routes(ctx: Context, start_code: str) -> None:
                 f"Azure sends {want.upper()} to the {route.name}",
                 f"Annotate the handler with `#* @{want} {route.path}`",
             )
+
+
+def _plumber_models(ctx: Context) -> None:
+    """The models scaffold's plumber.R serves from the model folder: each .rds named by its
+    file name, each crate.bin by its folder (.rds files beside a crate are not models)."""
+    model = ctx.model
+    if model is None or model.local is None or not model.local.is_dir():
+        return
+    crates = {p.parent for p in ctx.find(model.local, "crate.bin")}
+    rds = [p for p in ctx.find(model.local, "*.[rR][dD][sS]") if p.parent not in crates]
+    ctx.served_models = {p.name for p in crates} | {p.stem for p in rds}

@@ -5,24 +5,106 @@ from __future__ import annotations
 import re
 from pathlib import Path, PurePosixPath
 
-from scaffold.validate.contracts._common import flag_port, model_mismatch, same_route
+from scaffold.validate.contracts._common import flag, flag_port, model_mismatch, same_route
 from scaffold.validate.model import Context, Model
 
 
 # --- TensorFlow Serving -----------------------------------------------------------------------
 def check(ctx: Context) -> None:
-    """TF Serving: REST port, MODEL_BASE_PATH/MODEL_NAME vs the mount, version folders, routes."""
+    """TF Serving: REST port, MODEL_BASE_PATH/MODEL_NAME vs the mount (or the models of a
+    --model_config_file), version folders, routes."""
     port, how = flag_port(ctx, "--rest_api_port", 8501)
     ctx.check_listen_port(port, f"TF Serving REST API: {how}")
-    name = ctx.container_env.get("MODEL_NAME", "model")
-    _tf_model(ctx, name)
-    _tf_routes(ctx, name)
+    configured = _tf_config(ctx)
+    if configured is not None:
+        names = sorted(configured)
+        _tf_routes(ctx, names, configured=True)
+        name = names[0] if names else "model"
+    else:
+        name = ctx.container_env.get("MODEL_NAME", "model")
+        _tf_model(ctx, name)
+        _tf_routes(ctx, [name])
+        ctx.served_models = {name}
     same_route(
         ctx,
         "TF Serving",
         f"Point readiness_route.path at /v1/models/{name}/metadata, "
         "which answers 200 only once the model has loaded",
     )
+
+
+def parse_model_config(text: str) -> dict[str, str]:
+    """The models of a TF Serving model server config ({name: base_path}): every `config`
+    block of `model_config_list` (protobuf text format; nested blocks and comments skipped)."""
+    text = re.sub(r"#[^\n]*", "", text)
+    models: dict[str, str] = {}
+    for start in (m.end() for m in re.finditer(r"\bconfig\s*:?\s*\{", text)):
+        depth, index, top = 1, start, []
+        while index < len(text) and depth:
+            char = text[index]
+            depth += {"{": 1, "}": -1}.get(char, 0)
+            if depth == 1 and char != "}":
+                top.append(char)
+            index += 1
+        block = "".join(top)
+        name = re.search(r"\bname\s*:\s*[\"']([^\"']*)[\"']", block)
+        base = re.search(r"\bbase_path\s*:\s*[\"']([^\"']*)[\"']", block)
+        if name:
+            models[name.group(1)] = base.group(1) if base else ""
+    return models
+
+
+def _tf_config(ctx: Context) -> dict[str, str] | None:
+    """The models of --model_config_file ({name: base_path}), checked; None without one."""
+    found = flag(ctx, "--model_config_file")
+    if found is None:
+        return None
+    rel, value = found
+    local = ctx.resolve_container_path(value) if value.startswith("/") else None
+    text = ctx.read(local) if local is not None and local.is_file() else None
+    if text is None:
+        ctx.warn(
+            "tfserving.model_config.unknown",
+            rel,
+            "",
+            f"--model_config_file {value} is not a file of the project (COPYed or mounted), "
+            "so its models cannot be checked",
+            "COPY the config file into the image in the Dockerfile, or keep it in the model folder",
+        )
+        return {}
+    config_rel = ctx.rel(local) if local is not None else value
+    models = parse_model_config(text)
+    if not models:
+        ctx.error(
+            "tfserving.model_config.empty",
+            config_rel,
+            "",
+            f"{config_rel} lists no model (model_config_list {{ config {{ name, base_path }} }}), "
+            "so TF Serving serves nothing",
+            'Add a config { name: "<model>" base_path: "<folder of its versions>" } per model',
+        )
+    ctx.served_models = set(models)
+    for name, base in models.items():
+        folder = ctx.resolve_container_path(base) if base.startswith("/") else None
+        if folder is None or not folder.is_dir():
+            model = ctx.model
+            where = (
+                f"where Azure mounts the model ({model.container_path})"
+                if model and model.container_path
+                else "in the image"
+            )
+            ctx.error(
+                "tfserving.base_path",
+                config_rel,
+                f"{name}.base_path",
+                f"model {name}: base_path {base or '(none)'} is not a folder of the project "
+                f"{where}: TF Serving finds no versions there",
+                "Point base_path at the model's folder under the mount (model_mount_path) or "
+                "where the Dockerfile copies it",
+            )
+            continue
+        _tf_versions(ctx, folder, name)
+    return models
 
 
 def _tf_model(ctx: Context, name: str) -> None:
@@ -109,7 +191,9 @@ _TF_SCORE = re.compile(
 )
 
 
-def _tf_routes(ctx: Context, name: str) -> None:
+def _tf_routes(ctx: Context, names: list[str], *, configured: bool = False) -> None:
+    """Each route names a served model: MODEL_NAME, or one of the model config file's."""
+    name = names[0] if names else "model"
     for route in ctx.routes.values():
         if route.path is None:
             continue
@@ -118,11 +202,17 @@ def _tf_routes(ctx: Context, name: str) -> None:
         match = (_TF_SCORE if scoring else _TF_PROBE).fullmatch(route.path)
         if match is None:
             ctx.route_not_served(route, "TF Serving's REST API", f"Use {wanted}")
-        elif match.group(1) != name:
+        elif match.group(1) not in names:
+            served = ", ".join(f"`{n}`" for n in names) or "no model"
             model_mismatch(
                 ctx,
                 route,
                 match.group(1),
-                f"`{name}` (MODEL_NAME)",
-                f"Use {wanted}, or set MODEL_NAME to {match.group(1)}",
+                f"{served} ({'the model config file' if configured else 'MODEL_NAME'})",
+                f"Use {wanted}, or "
+                + (
+                    f"add {match.group(1)} to the model config file"
+                    if configured
+                    else f"set MODEL_NAME to {match.group(1)}"
+                ),
             )

@@ -24,6 +24,8 @@ def check(ctx: Context) -> None:
     config = _ts_config(ctx)
     _ts_address(ctx, config)
     models = _ts_models(ctx, config)
+    if models is not None:
+        ctx.served_models = set(models)
     store = _ts_store(ctx, config)
     _ts_routes(ctx, models)
     if models is not None and store is not None:

@@ -19,6 +19,8 @@ def check(ctx: Context) -> None:
     _grpc_scoring(ctx, grpc)
     repository = flag(ctx, "--model-repository") or flag(ctx, "--model-store")
     models = _triton_models(ctx, repository)
+    if models is not None:
+        ctx.served_models = set(models)
     _triton_routes(ctx, models)
     for name, folder in (models or {}).items():
         _triton_model(ctx, name, folder)

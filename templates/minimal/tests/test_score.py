@@ -89,6 +89,16 @@ def test_sample_round_trip(score: ModuleType) -> None:
         assert got["model"] in score.models
 
 
+def test_every_model_sample_round_trips(score: ModuleType) -> None:
+    """samples/<model>/ (one folder per model, when the project serves several) answer alike."""
+    score.init()
+    for folder in sorted(p for p in (ROOT / "samples").glob("*") if p.is_dir()):
+        expected = json.loads((folder / "sample_response.json").read_text(encoding="utf-8"))
+        got = score.run((folder / "sample_request.json").read_text(encoding="utf-8"))
+        assert isinstance(got, dict) and got.get("model") == folder.name == expected["model"]
+        assert _close(got["predictions"], expected["predictions"])
+
+
 def test_every_shipped_model_answers(score: ModuleType) -> None:
     score.init()
     assert score.models
