@@ -639,57 +639,26 @@ def format_table(report: LlmLoadReport) -> str:
         "(tok/s: output tokens per second over all requests; TTFT: time to first token, ms; "
         "TPOT: ms per output token after the first)"
     )
-    if report.stopped_early:
-        lines.append(report.stopped_early)
-    lines.append(
-        f"request_timeout_ms {report.request_timeout_ms}, max_concurrent_requests_per_instance "
-        f"{report.max_concurrent_requests_per_instance}, instance_count {report.instance_count} "
-        "(deployment.yml)"
-    )
-    advice = report.recommendation
-    if advice is not None:
-        lines.append("Recommended in deployment.yml:")
-        lines.append(
-            "  request_settings.max_concurrent_requests_per_instance: "
-            f"{advice.max_concurrent_requests_per_instance}"
-        )
-        if advice.instance_count is not None:
-            lines.append(f"  instance_count: {advice.instance_count}")
-        lines.extend(f"  - {note}" for note in advice.notes)
+    from scaffold.loadtest import settings_lines
+
+    lines.extend(settings_lines(report))
     lines.extend(f"note: {note}" for note in report.notes)
     return "\n".join(lines)
 
 
 def plot(report: LlmLoadReport, path: Path) -> None:
     """Draw token throughput and TTFT/latency per level into a PNG (needs matplotlib)."""
-    import matplotlib
+    from scaffold.loadtest import draw
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    x = [level.concurrency for level in report.levels]
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    left.plot(x, [level.tokens_per_second for level in report.levels], marker="o")
-    left.set(xlabel="concurrency", ylabel="output tokens/s", title="Throughput")
-    left.set_ylim(bottom=0)
-    for values, label in (
-        ([level.ttft(0.5) for level in report.levels], "TTFT p50"),
-        ([level.ttft(0.95) for level in report.levels], "TTFT p95"),
-        ([level.latency(0.95) for level in report.levels], "latency p95"),
-    ):
-        right.plot(x, values, marker="o", label=label)
-    right.set(xlabel="concurrency", ylabel="ms", title="Latency", yscale="log")
-    right.legend()
-    for axes in (left, right):
-        axes.set_xscale("log", base=2)
-        axes.set_xticks(x, [str(v) for v in x])
-    figure.suptitle(f"scaffold loadtest: streamed POST {report.scoring_path}")
-    figure.tight_layout()
-    try:
-        figure.savefig(path, format="png", dpi=100)
-    except OSError as error:
-        raise UsageError(
-            f"cannot write --plot {path} ({error.strerror}); choose another path"
-        ) from None
-    finally:
-        plt.close(figure)
+    levels = report.levels
+    draw(
+        path,
+        x=[level.concurrency for level in levels],
+        throughput=([level.tokens_per_second for level in levels], "output tokens/s"),
+        latencies=[
+            ([level.ttft(0.5) for level in levels], "TTFT p50"),
+            ([level.ttft(0.95) for level in levels], "TTFT p95"),
+            ([level.latency(0.95) for level in levels], "latency p95"),
+        ],
+        title=f"scaffold loadtest: streamed POST {report.scoring_path}",
+    )

@@ -1058,8 +1058,17 @@ def format_table(report: LoadReport | LlmLoadReport) -> str:
         "client: the load engine and the front end, share of the client's CPUs; "
         "server: CPUs the container used (1.0 = 100%)"
     )
-    if report.stopped_early:
-        lines.append(report.stopped_early)
+    lines.extend(settings_lines(report))
+    if report.recommendation is None and report.withheld:
+        lines.append(f"No recommendation: {report.withheld}")
+    lines.extend(f"note: {note}" for note in report.notes)
+    return "\n".join(lines)
+
+
+def settings_lines(report: LoadReport | LlmLoadReport) -> list[str]:
+    """The end of a load test's table: why it stopped rising, the deployment's settings and
+    the recommended ones (shared by plain and LLM load tests)."""
+    lines = [report.stopped_early] if report.stopped_early else []
     lines.append(
         f"request_timeout_ms {report.request_timeout_ms}, max_concurrent_requests_per_instance "
         f"{report.max_concurrent_requests_per_instance}, instance_count {report.instance_count} "
@@ -1072,15 +1081,12 @@ def format_table(report: LoadReport | LlmLoadReport) -> str:
             "  request_settings.max_concurrent_requests_per_instance: "
             f"{advice.max_concurrent_requests_per_instance}"
         )
-        if advice.worker_env:
+        if isinstance(advice, Recommendation) and advice.worker_env:
             lines.append(f"  environment_variables.{advice.worker_env}: {advice.worker_count}")
         if advice.instance_count is not None:
             lines.append(f"  instance_count: {advice.instance_count}")
         lines.extend(f"  - {note}" for note in advice.notes)
-    elif report.withheld:
-        lines.append(f"No recommendation: {report.withheld}")
-    lines.extend(f"note: {note}" for note in report.notes)
-    return "\n".join(lines)
+    return lines
 
 
 def format_deployed(report: DeployedReport) -> str:
@@ -1107,27 +1113,49 @@ def plot(report: LoadReport | LlmLoadReport, path: Path) -> None:
         from scaffold import llmload
 
         return llmload.plot(report, path)
+    x = [level.concurrency for level in report.levels]
+    draw(
+        path,
+        x=x,
+        throughput=([level.rps for level in report.levels], "requests/s"),
+        latencies=[
+            ([level.percentile(share) for level in report.levels], label)
+            for share, label in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99"))
+        ],
+        title=f"scaffold loadtest: POST {report.scoring_path}",
+        timeout_ms=report.request_timeout_ms,
+    )
+
+
+def draw(
+    path: Path,
+    *,
+    x: list[int],
+    throughput: tuple[list[float], str],
+    latencies: list[tuple[list[float], str]],
+    title: str,
+    timeout_ms: float | None = None,
+) -> None:
+    """Throughput (left) and latency series (right, log scale) per concurrency into a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    x = [level.concurrency for level in report.levels]
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    left.plot(x, [level.rps for level in report.levels], marker="o")
-    left.set(xlabel="concurrency", ylabel="requests/s", title="Throughput")
+    left.plot(x, throughput[0], marker="o")
+    left.set(xlabel="concurrency", ylabel=throughput[1], title="Throughput")
     left.set_ylim(bottom=0)
-    for share, label in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
-        right.plot(x, [level.percentile(share) for level in report.levels], marker="o", label=label)
-    right.axhline(
-        report.request_timeout_ms, linestyle="--", color="red", label="request_timeout_ms"
-    )
+    for values, label in latencies:
+        right.plot(x, values, marker="o", label=label)
+    if timeout_ms is not None:
+        right.axhline(timeout_ms, linestyle="--", color="red", label="request_timeout_ms")
     right.set(xlabel="concurrency", ylabel="ms", title="Latency", yscale="log")
     right.legend()
     for axes in (left, right):
         axes.set_xscale("log", base=2)
         axes.set_xticks(x, [str(v) for v in x])
-    figure.suptitle(f"scaffold loadtest: POST {report.scoring_path}")
+    figure.suptitle(title)
     figure.tight_layout()
     try:
         figure.savefig(path, format="png", dpi=100)

@@ -819,7 +819,7 @@ def fake_stream() -> Iterator[str]:
         yield f"http://127.0.0.1:{httpd.server_address[1]}/v1/chat/completions"
 
 
-def test_levels_measure_ttft_and_tokens(fake_stream: str) -> None:
+def test_levels_measure_ttft_and_tokens(fake_stream: str, tmp_path: Path) -> None:
     body, _ = llmload.streaming_body(b'{"model": "m", "messages": [], "max_tokens": 4}')
     levels, stopped = llmload.run_levels(
         fake_stream,
@@ -847,6 +847,8 @@ def test_levels_measure_ttft_and_tokens(fake_stream: str) -> None:
     assert "TTFT p50" in table and "tok/s" in table
     assert "max_concurrent_requests_per_instance:" in table
     assert json.loads(json.dumps(report.to_json()))["levels"][0]["output_tokens"] > 0
+    llmload.plot(report, tmp_path / "tokens.png")  # the plain load test's drawing, LLM series
+    assert (tmp_path / "tokens.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 class SlowTokens(FakeStream):
