@@ -15,8 +15,6 @@ is kept); the stream is read once, front to back.
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import lzma
 import math
 import struct
@@ -24,6 +22,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
+
+from scaffold.usermodel.pickles import open_stream
 
 #: Longest vector whose values are kept (training data beyond this is only counted).
 KEEP = 100_000
@@ -406,18 +406,6 @@ def _r_string(value: Any) -> str:
     return str(value)
 
 
-def _open(path: Path) -> Any:
-    with path.open("rb") as handle:
-        head = handle.read(6)
-    if head.startswith(b"\x1f\x8b"):
-        return gzip.open(path, "rb")
-    if head.startswith(b"BZh"):
-        return bz2.open(path, "rb")
-    if head.startswith(b"\xfd7zXZ"):
-        return lzma.open(path, "rb")
-    return path.open("rb")
-
-
 def _parse(stream: BinaryIO) -> Rds:
     head = stream.read(2)
     if head == b"A\n":
@@ -452,7 +440,7 @@ def read(path: Path) -> Rds:
 
     try:
         limit = limits.inflated_limit(path.stat().st_size)
-        with _open(path) as raw, limits.BoundedStream(raw, limit, path.name) as stream:
+        with open_stream(path) as raw, limits.BoundedStream(raw, limit, path.name) as stream:
             return _parse(stream)  # type: ignore[arg-type]
     except RdsError:
         raise
