@@ -33,7 +33,7 @@ SAVEDMODEL = (
     REPO
     / "templates"
     / "tfserving"
-    / ("{% if not model_in_image %}{{ served_model_name }}{% endif %}")
+    / "{% if not model_in_image and not models %}{{ served_model_name }}{% endif %}"
 )
 
 

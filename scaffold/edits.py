@@ -401,7 +401,14 @@ def compare_answers(
         if key.startswith("_") or key in changes.given:
             continue
         if key in after:
-            if not same(after[key], value):
+            if same(after[key], value):
+                continue
+            if key in defaults and same(defaults[key], value):
+                notes.append(
+                    f"answer {key} follows its default: {shown(after[key])} (it was the old "
+                    f"default, {shown(value)})"
+                )
+            else:
                 lost.append(
                     LostEdit(
                         name,

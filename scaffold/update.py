@@ -244,6 +244,11 @@ def _target(repo: TemplateRepo, vcs_ref: str | None) -> tuple[str, str, list[str
     return newest.name, newest.commit, []
 
 
+#: Answers that choose the files of the user's models: set by `scaffold new --model`,
+#: never changed by an update (the model folders they name are excluded from updates).
+FIXED_AT_NEW = ("models",)
+
+
 def plan_update(
     project: Path,
     *,
@@ -273,6 +278,13 @@ def plan_update(
     old_version = repo.version_of(from_ref)
     new_version = repo.version_of(to_ref)
     given = dict(data or {})
+    for name in FIXED_AT_NEW:
+        if name in given and (given[name] or []) != (answers.get(name) or []):
+            raise UsageError(
+                f"--data {name}: the models of a project are chosen when it is made (scaffold "
+                "new --model A --model B); an update never writes model folders, which are "
+                "yours: generate a new project, or add one with scaffold deployment add"
+            )
     if old_version is not None and new_version is not None and new_version < old_version:
         if vcs_ref is not None:
             raise UsageError(
@@ -686,8 +698,15 @@ def _check_answers(
         and k not in plan.renames.renamed
         and k not in plan.renames.removed
     ]
+    # Answers the update dropped or changed without being told to: an old default there
+    # was never the user's choice (e.g. a default that follows another answer given now).
+    changed = [
+        k
+        for k in before
+        if not k.startswith("_") and k in after and k not in given and after[k] != before[k]
+    ]
     defaults = {}
-    for key in dropped:
+    for key in [*dropped, *changed]:
         others = {k: v for k, v in before.items() if k != key and not k.startswith("_")}
         context = computed_context(plan.old_questions, others)
         if key in context:

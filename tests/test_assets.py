@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
+from arm_standin import VM_SIZES
 from test_azure import WS_FLAGS, ArmStandin, arm, azure  # noqa: F401 - fixtures
 
 from conftest import SERVERS, Render
@@ -241,7 +242,11 @@ def test_every_server_deploys_again_after_a_model_change(
     server: str,
 ) -> None:
     project = render(server, name=f"{server[:8]}-again")
-    model = yaml.safe_load((project / "deployment.yml").read_text()).get("model")
+    deployment = yaml.safe_load((project / "deployment.yml").read_text())
+    model = deployment.get("model")
+    # GPU sizes (vLLM's default) get the quota a GPU subscription has; about versions here
+    family = VM_SIZES[deployment["instance_type"]]["family"]
+    arm.scenario.quota = {**arm.scenario.quota, family: 200}
     assert _deploy(project, azure) == ExitCode.OK
     assert _deploy(project, azure) == ExitCode.OK  # unchanged: nothing registered again
     if not isinstance(model, dict):  # no model folder of its own (e.g. baked into the image)

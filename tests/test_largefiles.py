@@ -11,14 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TEMPLATES, git, new_refused
+from conftest import TFSERVING_SAMPLE_MODEL, git, new_refused
 from scaffold import largefiles
 from scaffold.generate import new_project
 from scaffold.validate import validate_project
 
-SAVEDMODEL = (
-    TEMPLATES / "tfserving" / "{% if not model_in_image %}{{ served_model_name }}{% endif %}"
-)
+SAVEDMODEL = TFSERVING_SAMPLE_MODEL
 WEIGHTS = "half_plus_two/1/variables/variables.data-00000-of-00001"
 
 

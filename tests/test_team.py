@@ -238,6 +238,9 @@ def test_platform_team_rollout_never_loses_an_answer_or_an_edit(
     # a new file, a removed file, a changed default.
     _edit_template(team_template, "copier.yml", "\ninstance_type:\n", "\nvm_size:\n")
     _edit_template(team_template, "copier.yml", "if not (instance_type |", "if not (vm_size |")
+    _edit_template(  # the vLLM questions' defaults read the size too
+        team_template, "copier.yml", "lower == instance_type | lower", "lower == vm_size | lower"
+    )
     help_line = (
         "  help: Requests an instance handles at once (Azure returns 429 beyond twice this "
         "per instance)\n"
@@ -245,7 +248,9 @@ def test_platform_team_rollout_never_loses_an_answer_or_an_edit(
     _edit_template(
         team_template,
         "copier.yml",
-        "max_concurrent_requests_per_instance:\n  type: int\n" + help_line + "  default: 1",
+        "max_concurrent_requests_per_instance:\n  type: int\n"
+        + help_line
+        + '  default: "{{ facts.max_concurrent_requests_per_instance | default(1) }}"',
         "max_concurrent_requests_per_instance:\n  type: int\n" + help_line + "  default: 2",
     )
     (team_template / "copier.yml").write_text(
@@ -267,8 +272,8 @@ def test_platform_team_rollout_never_loses_an_answer_or_an_edit(
     _edit_template(  # the very line beta edited
         team_template,
         "_shared/deployment.yml.jinja",
-        "liveness_probe:\n  initial_delay: {{ facts.initial_delay | tojson }}",
-        "liveness_probe:\n  initial_delay: {{ (facts.initial_delay + 5) | tojson }}",
+        "liveness_probe:\n  initial_delay: {{ probe_initial_delay | tojson }}",
+        "liveness_probe:\n  initial_delay: {{ (probe_initial_delay + 5) | tojson }}",
     )
     for server in ("plumber", "minimal"):
         (team_template / server / "SECURITY.md").write_text("Report issues to platform-security.\n")

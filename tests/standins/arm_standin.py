@@ -183,6 +183,10 @@ VM_SIZES: dict[str, dict[str, Any]] = {
         ("Standard_D2s_v3", "standardDSv3Family", 2, 8.0, 0),
         ("Standard_NC4as_T4_v3", "StandardNCASv3_T4Family", 4, 28.0, 1),
         ("Standard_NC6s_v3", "standardNCSv3Family", 6, 112.0, 1),
+        ("Standard_NC24ads_A100_v4", "StandardNCADSA100v4Family", 24, 220.0, 1),
+        ("Standard_NC48ads_A100_v4", "StandardNCADSA100v4Family", 48, 440.0, 2),
+        ("Standard_NC96ads_A100_v4", "StandardNCADSA100v4Family", 96, 880.0, 4),
+        ("Standard_NC40ads_H100_v5", "StandardNCadsH100v5Family", 40, 320.0, 1),
     )
 }
 #: Default vCPU limits per family (the 24 of the specification's Usage/list.json example).
