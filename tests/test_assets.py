@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 import yaml
-from arm_standin import VM_SIZES
 from test_azure import WS_FLAGS, ArmStandin, arm, azure  # noqa: F401 - fixtures
 
 from conftest import SERVERS, Render
@@ -245,6 +244,8 @@ def test_every_server_deploys_again_after_a_model_change(
     deployment = yaml.safe_load((project / "deployment.yml").read_text())
     model = deployment.get("model")
     # GPU sizes (vLLM's default) get the quota a GPU subscription has; about versions here
+    from arm_standin import VM_SIZES  # on the path once test_azure is imported
+
     family = VM_SIZES[deployment["instance_type"]]["family"]
     arm.scenario.quota = {**arm.scenario.quota, family: 200}
     assert _deploy(project, azure) == ExitCode.OK
