@@ -76,7 +76,7 @@ def main() -> int:
 
     from scaffold import loadengine
     from scaffold.generate import new_project
-    from scaffold.loadtest import PROFILES, Meters, _front_end, measure, recommend
+    from scaffold.loadtest import PROFILES, Meters, front_end, measure, recommend
     from scaffold.localrun import LocalDeployment, clean
 
     work = Path(tempfile.mkdtemp(prefix="scaffold-bench-wrk-"))
@@ -96,7 +96,7 @@ def main() -> int:
     try:
         with (
             deployment.ready(),
-            _front_end(
+            front_end(
                 deployment,
                 enabled=not args.no_frontend,
                 lift_limit=True,

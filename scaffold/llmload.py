@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from scaffold.errors import NotReadyError, SmokeTestError, UsageError
+from scaffold.loadengine import Tally
 
 #: A level within this share of the best token throughput counts as saturated.
 KNEE_SHARE = 0.9
@@ -84,7 +85,7 @@ def percentile(values: list[float], share: float) -> float:
 
 
 @dataclass
-class LlmLevel:
+class LlmLevel(Tally):
     """One concurrency level's outcome."""
 
     concurrency: int
@@ -98,19 +99,6 @@ class LlmLevel:
     @property
     def ok(self) -> int:
         return len(self.samples)
-
-    @property
-    def failed(self) -> int:
-        return self.requests - self.ok
-
-    @property
-    def error_rate(self) -> float:
-        return self.failed / self.requests if self.requests else 1.0
-
-    @property
-    def rps(self) -> float:
-        """Completed requests per second."""
-        return self.ok / self.seconds if self.seconds > 0 else 0.0
 
     @property
     def output_tokens(self) -> int:

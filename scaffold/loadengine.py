@@ -41,7 +41,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 #: Engines in order of preference (the first installed one that can carry the request).
@@ -87,6 +87,33 @@ class Load:
     rate: float | None = None
     #: Open loop: at most this many requests in flight (more are counted as dropped).
     max_in_flight: int = 256
+
+
+class Tally:
+    """failed, error_rate and rps of a load level, from its requests, ok and seconds (shared by
+    scaffold.loadtest's and scaffold.llmload's level results)."""
+
+    if TYPE_CHECKING:  # pragma: no cover
+        requests: int
+        seconds: float
+
+        @property
+        def ok(self) -> int: ...
+
+    @property
+    def failed(self) -> int:
+        """Requests that did not get a 2xx answer in time."""
+        return self.requests - self.ok
+
+    @property
+    def error_rate(self) -> float:
+        """Share of failed requests (0..1)."""
+        return self.failed / self.requests if self.requests else 1.0
+
+    @property
+    def rps(self) -> float:
+        """Successful requests per second."""
+        return self.ok / self.seconds if self.seconds > 0 else 0.0
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from scaffold import loadengine
 from scaffold.errors import NotReadyError, SmokeTestError, UsageError
-from scaffold.loadengine import EngineError, Latency, Load, Request, Sample
+from scaffold.loadengine import EngineError, Latency, Load, Request, Sample, Tally
 from scaffold.localrun import LocalDeployment, Reporter
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -99,7 +99,7 @@ ProgressCallback = Callable[[Progress], None]
 
 
 @dataclass
-class LevelResult:
+class LevelResult(Tally):
     """One concurrency level's outcome."""
 
     concurrency: int
@@ -128,21 +128,6 @@ class LevelResult:
     refined: bool = False
     #: Profile figures (e.g. time to first byte of a streamed answer).
     figures: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def failed(self) -> int:
-        """Requests that did not get a 2xx answer in time."""
-        return self.requests - self.ok
-
-    @property
-    def error_rate(self) -> float:
-        """Share of failed requests (0..1)."""
-        return self.failed / self.requests if self.requests else 1.0
-
-    @property
-    def rps(self) -> float:
-        """Successful requests per second."""
-        return self.ok / self.seconds if self.seconds > 0 else 0.0
 
     @property
     def client_share(self) -> float:

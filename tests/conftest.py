@@ -10,8 +10,10 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -80,6 +82,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     strict = session.config.getoption("--strict-skips") or os.environ.get("CI") == "true"
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     _assert_no_docker_leftovers(session, reporter)
+    _assert_no_temp_leftovers(session, reporter)
     skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
     if strict and skipped and exitstatus == 0:
         if reporter:
@@ -113,10 +116,44 @@ def _assert_no_docker_leftovers(session: pytest.Session, reporter: Any) -> None:
     session.exitstatus = 1
 
 
+#: The session's TMPDIR, below its basetemp (tests' own tmp_path folders are pytest's: the
+#: tmp_path_retention_policy "failed" removes them when the test passed).
+SESSION_TMP = "session-tmpdir"
+
+
+def _assert_no_temp_leftovers(session: pytest.Session, reporter: Any) -> None:
+    """The session fails when its TMPDIR still holds anything once every test and fixture
+    is done: a temporary file or folder scaffold, or a test, did not remove."""
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None or getattr(factory, "_basetemp", None) is None:
+        return
+    folder = factory.getbasetemp() / SESSION_TMP
+    left = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    if not left:
+        return
+    for name in left:
+        path = folder / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    if reporter:
+        reporter.write_line(
+            f"FAILED: the session left {len(left)} temporary file(s) or folder(s) in its "
+            f"TMPDIR (now removed): {', '.join(left[:10])}",
+            red=True,
+        )
+    session.exitstatus = 1
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Own git identity/config and scaffold cache for the whole session."""
     home = tmp_path_factory.mktemp("home")
+    # Every temporary file of the session (scaffold's own, copier's, git's, subprocesses')
+    # goes below the basetemp: what is still there at the end was left behind (checked in
+    # pytest_sessionfinish), and nothing lands in the machine's /tmp.
+    session_tmp = tmp_path_factory.mktemp(SESSION_TMP, numbered=False)
     gitconfig = home / ".gitconfig"
     gitconfig.write_text(
         "[user]\n\tname = Test User\n\temail = test@example.invalid\n"
@@ -129,13 +166,16 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             "GIT_CONFIG_NOSYSTEM": "1",
             "SCAFFOLD_CACHE_DIR": str(home / "cache"),
             "XDG_CACHE_HOME": str(home / "xdg-cache"),
+            "TMPDIR": str(session_tmp),
         }
     )
     for key in ("SCAFFOLD_TEMPLATE", "GIT_DIR", "GIT_WORK_TREE"):
         os.environ.pop(key, None)
+    tempfile.tempdir = None  # tempfile reads TMPDIR again
     yield
     os.environ.clear()
     os.environ.update(saved)
+    tempfile.tempdir = None
 
 
 # -- Docker leftovers: every project image and container of THIS session is removed -----------
@@ -205,6 +245,21 @@ def _docker_leftovers_removed(request: pytest.FixtureRequest) -> Iterator[None]:
     own = getattr(request.node, "funcargs", {}).get("tmp_path")
     if isinstance(own, Path):
         remove_session_leftovers(own)
+
+
+def run_project_tests(project: Path) -> None:
+    """Run the generated project's own tests with its own command; they must pass. Their
+    temporary folders go next to the project (removed with the test's tmp_path)."""
+    basetemp = project.parent / f".{project.name}-pytest"
+    argv = ["-q", "-p", "no:cacheprovider", f"--basetemp={basetemp}", "tests"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", *argv],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert " passed" in proc.stdout
 
 
 def files_of(project: Path) -> set[str]:
@@ -339,5 +394,18 @@ def new_and_run_green(
 
     argv = ["new", "--server", server, "--base-image", base_image, *extra, str(dest)]
     assert main(argv) == ExitCode.OK
-    assert main(["run", str(dest)]) == ExitCode.OK
-    assert "OK: smoke test passed" in capsys.readouterr().out
+    run_green(dest, capsys)
+
+
+def run_green(project: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """`scaffold run PROJECT` must pass its smoke test with the real server; returns what it
+    wrote to stderr (the progress and PASS lines). The project's images and containers are
+    removed after a Docker test by _docker_leftovers_removed (they live below its tmp_path)."""
+    from scaffold.cli import main
+    from scaffold.errors import ExitCode
+
+    capsys.readouterr()
+    assert main(["run", str(project)]) == ExitCode.OK
+    captured = capsys.readouterr()
+    assert "OK: smoke test passed" in captured.out, captured.err[-3000:]
+    return captured.err

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from test_azure import WS_FLAGS, ArmStandin, arm, azure  # noqa: F401 - fixtures
 
-from conftest import SERVERS, files_of, git
+from conftest import SERVERS, files_of, git, run_project_tests
 from scaffold.cli import main
 from scaffold.deployments import (
     add_deployment,
@@ -103,13 +103,7 @@ def test_a_deployment_with_its_own_folders(tmp_path: Path, server: str) -> None:
 def test_own_folders_keep_the_projects_tests_working(tmp_path: Path) -> None:
     project = _project(tmp_path, "minimal")
     add_deployment(project, "green", own_folders=True)
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
-        cwd=project / "green",
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 0 and " passed" in proc.stdout, proc.stdout + proc.stderr
+    run_project_tests(project / "green")
 
 
 def test_the_sources_hand_edits_are_carried_over(tmp_path: Path) -> None:

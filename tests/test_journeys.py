@@ -14,7 +14,7 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,8 @@ from scaffold.validate import validate_project
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import modelvenv
 
+from conftest import run_green
+
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(1800)]
 
 
@@ -39,25 +41,10 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, An
     return folder, modelvenv.make_models(folder)
 
 
-@pytest.fixture
-def cleanup() -> Iterator[list[Path]]:
-    """Projects whose images and containers are removed after the test."""
-    made: list[Path] = []
-    yield made
-    for project in made:
-        main(["clean", str(project)])
-
-
 def _new(dest: Path, *argv: str) -> list[str]:
     """`scaffold new ... DEST` must succeed; returns the project's file list."""
     assert main(["new", *argv, str(dest)]) == ExitCode.OK
     return sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
-
-
-def _run_green(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    capsys.readouterr()
-    assert main(["run", str(project)]) == ExitCode.OK
-    assert "OK: smoke test passed" in capsys.readouterr().out
 
 
 def _own_prediction(project: Path, body: Any) -> Any:
@@ -75,19 +62,17 @@ def test_a_sklearn_pipeline_pickled_with_an_older_scikit_learn(
     models: tuple[Path, dict[str, Any]],
     standin: Callable[[str], str],
     capsys: pytest.CaptureFixture[str],
-    cleanup: list[Path],
 ) -> None:
     folder, made = models
     assert made["sklearn"] == "1.6.1"
     project = tmp_path / "iris-pipeline"
-    cleanup.append(project)
     _new(project, "--server", "minimal", "--base-image", standin("minimal"),
          "--model", str(folder / "pipe.pkl"))  # fmt: skip
     requirements = (project / "docker-context" / "requirements.txt").read_text()
     assert "scikit-learn==1.6.1\n" in requirements  # the model's own, not scaffold's 1.9.1
     assert "recorded by the real server" in capsys.readouterr().out
     assert validate_project(project, schema=False).errors == []
-    _run_green(project, capsys)
+    run_green(project, capsys)
     answer = _own_prediction(project, {"data": made["own_rows"]})
     assert answer == {"predictions": made["pipe_predictions"]}
 
@@ -156,11 +141,9 @@ def test_b_onnx_from_skl2onnx_on_triton(
     models: tuple[Path, dict[str, Any]],
     standin: Callable[[str], str],
     capsys: pytest.CaptureFixture[str],
-    cleanup: list[Path],
 ) -> None:
     folder, made = models
     project = tmp_path / "iris-onnx"
-    cleanup.append(project)
     _new(project, "--server", "triton", "--base-image", standin("triton"),
          "--model", str(folder / "iris.onnx"))  # fmt: skip
     config = (project / "models" / "iris" / "config.pbtxt").read_text()  # served as "iris"
@@ -178,7 +161,7 @@ def test_b_onnx_from_skl2onnx_on_triton(
         "\nEXPOSE", "\nRUN /opt/triton-venv/bin/pip install --no-cache-dir onnxruntime\nEXPOSE", 1
     )
     dockerfile.write_text(text)
-    _run_green(project, capsys)
+    run_green(project, capsys)
     rows = [value for row in made["own_rows"] for value in row]
     body = {"inputs": [{"name": "X", "shape": [3, 4], "datatype": "FP32", "data": rows}]}
     answer = _own_prediction(project, body)
@@ -205,18 +188,16 @@ def test_c_torchscript_on_torchserve(
     tmp_path: Path,
     standin: Callable[[str], str],
     capsys: pytest.CaptureFixture[str],
-    cleanup: list[Path],
 ) -> None:
     source = tmp_path / "flowers.pt"
     made = subprocess.run([sys.executable, "-c", TORCHSCRIPT, str(source)], check=True,
                           capture_output=True, text=True)  # fmt: skip
     expected = json.loads(made.stdout.strip().splitlines()[-1])
     project = tmp_path / "flowers-ts"
-    cleanup.append(project)
     _new(project, "--server", "torchserve", "--base-image", standin("torchserve"),
          "--model", str(source))  # fmt: skip
     assert (project / "model" / "flowers.mar").is_file()
-    _run_green(project, capsys)
+    run_green(project, capsys)
     rows = [[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3]]
     answer = _own_prediction(project, {"instances": rows})
     flat = [value for row in answer["predictions"] for value in row]
@@ -228,7 +209,6 @@ def test_d_mlflow_skops_model_with_a_local_version_pin(
     models: tuple[Path, dict[str, Any]],
     standin: Callable[[str], str],
     capsys: pytest.CaptureFixture[str],
-    cleanup: list[Path],
 ) -> None:
     folder, made = models
     source = folder / "mlflow_model"
@@ -240,7 +220,6 @@ def test_d_mlflow_skops_model_with_a_local_version_pin(
     )
     assert "torch==2.13.0+cpu" in (source / "requirements.txt").read_text()
     project = tmp_path / "iris-mlflow"
-    cleanup.append(project)
     # mlflow-torch: the mlflow stand-in with the +cpu torch preinstalled, since PyTorch's
     # index (which scaffold adds to requirements.txt) is not reachable here.
     _new(project, "--server", "mlflow", "--base-image", standin("mlflow-torch"),
@@ -251,7 +230,7 @@ def test_d_mlflow_skops_model_with_a_local_version_pin(
     assert "--extra-index-url https://download.pytorch.org/whl/cpu" in requirements
     assert "skops==" in requirements and "scikit-learn==1.6.1" in requirements
     assert validate_project(project, schema=False).errors == []
-    _run_green(project, capsys)
+    run_green(project, capsys)
     rows = made["mlflow_rows"]
     body = {"input_data": {"columns": ["sepal_length", "sepal_width"], "data": rows}}
     answer = _own_prediction(project, body)
@@ -270,7 +249,6 @@ def test_e_r_lm_on_plumber(
     tmp_path: Path,
     standin: Callable[[str], str],
     capsys: pytest.CaptureFixture[str],
-    cleanup: list[Path],
 ) -> None:
     image = standin("plumber")
     out = tmp_path / "r-models"
@@ -286,13 +264,12 @@ def test_e_r_lm_on_plumber(
     source = tmp_path / "cars.rds"
     shutil.copyfile(out / "cars.rds", source)
     project = tmp_path / "cars-plumber"
-    cleanup.append(project)
     files = _new(project, "--server", "plumber", "--base-image", image, "--model", str(source))
     assert "sample_response.json" in files  # recorded in R, in the project's own image
     assert "model-src/make_model.R" not in (project / "src" / "plumber.R").read_text()
     request = json.loads((project / "sample_request.json").read_text())
     assert set(request["data"][0]) == {"wt", "hp", "am"}
-    _run_green(project, capsys)
+    run_green(project, capsys)
     own = {"data": [{"wt": 3.1, "hp": 150, "am": 0}, {"wt": 2.2, "hp": 95, "am": 1}]}
     answer = _own_prediction(project, own)
     assert answer["predictions"] == pytest.approx(expected, rel=1e-9)

@@ -316,17 +316,6 @@ def test_export_writes_a_locust_file_and_an_azure_load_testing_configuration(
 # -- Docker ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def cleanup() -> Iterator[list[Path]]:
-    """Projects whose containers and images are removed after the test."""
-    from scaffold.localrun import clean
-
-    projects: list[Path] = []
-    yield projects
-    for project in projects:
-        clean(project)
-
-
 @pytest.mark.docker
 @pytest.mark.parametrize(("server_name", "engine"), [("minimal", "auto"), ("plumber", "lean")])
 def test_loadtest_of_a_real_container_is_sane(
@@ -336,10 +325,8 @@ def test_loadtest_of_a_real_container_is_sane(
     engine: str,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    cleanup: list[Path],
 ) -> None:
     project = render(server_name, name=f"{server_name}-load", base_image=standin(server_name))
-    cleanup.append(project)
     plot = tmp_path / "latency.png"
     code = main(
         [
@@ -395,10 +382,8 @@ def test_the_raw_server_and_the_text_report(
     render: Render,
     standin: Callable[[str], str],
     capsys: pytest.CaptureFixture[str],
-    cleanup: list[Path],
 ) -> None:
     project = render("minimal", name="raw-load", base_image=standin("minimal"))
-    cleanup.append(project)
     argv = ["loadtest", str(project), "--levels", "1,2", "--seconds", "1", "--no-frontend"]
     assert main([*argv, "--no-refine", "--engine", "lean"]) == ExitCode.OK
     out = capsys.readouterr().out
@@ -412,7 +397,6 @@ def test_the_exported_locustfile_runs_against_the_front_end(
     render: Render,
     standin: Callable[[str], str],
     tmp_path: Path,
-    cleanup: list[Path],
 ) -> None:
     """The export, run headless by a real Locust for a few seconds against a real container
     behind the front-end emulation, with the key in AZUREML_ENDPOINT_KEY."""
@@ -421,7 +405,6 @@ def test_the_exported_locustfile_runs_against_the_front_end(
     locust = Path(sys.executable).with_name("locust")
     assert locust.is_file(), "locust is a dev dependency: pip install -e '.[dev]'"
     project = render("minimal", name="locust-ep", base_image=standin("minimal"))
-    cleanup.append(project)
     folder = tmp_path / "export"
     assert (
         main(["loadtest", str(project), "--export", str(folder), "--rps", "10", "--duration", "3"])
@@ -478,14 +461,12 @@ def test_ctrl_c_and_sigterm_during_the_load_exit_cleanly(
     render: Render,
     standin: Callable[[str], str],
     signum: int,
-    cleanup: list[Path],
 ) -> None:
     """Interrupted mid-level: the documented exit code, one line, no traceback and no
     "Task exception was never retrieved", the container and the engine process gone."""
     import docker
 
     project = render("minimal", name=f"sig-load-{int(signum)}", base_image=standin("minimal"))
-    cleanup.append(project)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "scaffold", "loadtest", str(project), "--seconds", "30"],
@@ -517,7 +498,7 @@ def test_ctrl_c_and_sigterm_during_the_load_exit_cleanly(
 
 @pytest.mark.docker
 def test_cpu_pinning_the_engine_refuses_falls_back_to_unpinned(
-    render: Render, standin: Callable[[str], str], cleanup: list[Path]
+    render: Render, standin: Callable[[str], str]
 ) -> None:
     """Docker Desktop's VM has other CPUs than the host: a cpuset it refuses must not stop
     the load test (here: a CPU no machine has)."""
@@ -526,7 +507,6 @@ def test_cpu_pinning_the_engine_refuses_falls_back_to_unpinned(
     from scaffold.localrun import LocalDeployment
 
     project = render("minimal", name="pin-refused", base_image=standin("minimal"))
-    cleanup.append(project)
     deployment = LocalDeployment(project, separate_client=True)
     deployment.resources = replace(deployment.resources, cpuset="987", client_cpus=(0,))
     with deployment.ready():

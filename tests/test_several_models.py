@@ -19,9 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import TORCHSERVE_SAMPLE_MAR, Render, files_of, new_refused
+from conftest import TORCHSERVE_SAMPLE_MAR, Render, files_of, new_refused, run_green
 from scaffold.cli import main
-from scaffold.errors import ExitCode
 from scaffold.generate import new_project
 from scaffold.servers import SERVERS
 from scaffold.validate import validate_project
@@ -612,22 +611,6 @@ def test_smoke_chooses_models_by_the_request(render: Render, models_server: _Mod
 
 
 # --- In Docker, on the stand-in images (real servers) ---------------------------------------------
-@pytest.fixture
-def cleaned() -> Iterator[list[Path]]:
-    """Projects whose containers and images are removed after the test."""
-    projects: list[Path] = []
-    yield projects
-    from scaffold.localrun import clean
-
-    for project in projects:
-        clean(project)
-
-
-def _run_green(project: Path, capsys: pytest.CaptureFixture[str]) -> str:
-    assert main(["run", str(project)]) == ExitCode.OK
-    captured = capsys.readouterr()
-    assert "OK: smoke test passed" in captured.out
-    return captured.err
 
 
 #: Three logistic regressions on (x1, x2), like Azure's r/multimodel-plumber models a, b and c;
@@ -663,7 +646,6 @@ def test_three_r_models_in_one_plumber_container_each_scored(
     tmp_path: Path,
     standin: Callable[[str], str],
     capsys: pytest.CaptureFixture[str],
-    cleaned: list[Path],
 ) -> None:
     image = standin("plumber")
     work = tmp_path / "r-work"
@@ -679,7 +661,6 @@ def test_three_r_models_in_one_plumber_container_each_scored(
     dest = tmp_path / "r-multimodel"
     argv = ["new", "--server", "plumber", "--base-image", image, "--no-git"]
     assert main([*argv, *(arg for m in models for arg in ("--model", m)), str(dest)]) == 0
-    cleaned.append(dest)
     # scaffold recorded each model's samples itself, by the real plumber server in the image
     assert "write samples/" not in capsys.readouterr().out
     for name in "abc":
@@ -692,7 +673,7 @@ def test_three_r_models_in_one_plumber_container_each_scored(
     shutil.copyfile(dest / "samples" / "a" / "sample_request.json", dest / "sample_request.json")
     shutil.copyfile(dest / "samples" / "a" / "sample_response.json", dest / "sample_response.json")
     assert {c for c in _codes(dest) if c[0] == "error"} == set()
-    log = _run_green(dest, capsys)
+    log = run_green(dest, capsys)
     for name in "abc":
         assert f"PASS model {name}: POST http://127.0.0.1:" in log
 
@@ -702,19 +683,17 @@ def test_two_triton_models_in_one_repository_each_scored(
     tmp_path: Path,
     standin: Callable[[str], str],
     capsys: pytest.CaptureFixture[str],
-    cleaned: list[Path],
 ) -> None:
     dest = tmp_path / "tri-several"
     argv = ["new", "--server", "triton", "--base-image", standin("triton"), "--no-git"]
     assert main([*argv, "--models", "[halve, triple]", str(dest)]) == 0
-    cleaned.append(dest)
     # Make the second model a different one (3x + 1), so each route is proven to reach its own.
     model = dest / "models" / "triple" / "1" / "model.py"
     model.write_text(model.read_text().replace("(0.5 * x + 2.0)", "(3.0 * x + 1.0)"))
     response = _json(dest / "samples" / "triple" / "sample_response.json")
     response["outputs"][0]["data"] = [4.0, 7.0, 16.0]
     (dest / "samples" / "triple" / "sample_response.json").write_text(json.dumps(response))
-    log = _run_green(dest, capsys)
+    log = run_green(dest, capsys)
     assert "PASS model halve: POST http://127.0.0.1:" in log and "/v2/models/halve/infer" in log
     assert "PASS model triple: POST http://127.0.0.1:" in log and "/v2/models/triple/infer" in log
 
@@ -724,15 +703,13 @@ def test_two_torchscript_models_in_one_torchserve_each_scored(
     tmp_path: Path,
     standin: Callable[[str], str],
     capsys: pytest.CaptureFixture[str],
-    cleaned: list[Path],
 ) -> None:
     first = _torchscript(tmp_path / "sum3.pt", [1.0, 1.0, 1.0], 0.0)
     second = _torchscript(tmp_path / "weighted.pt", [1.0, 2.0, 3.0], 0.5)
     dest = tmp_path / "ts-several"
     argv = ["new", "--server", "torchserve", "--base-image", standin("torchserve"), "--no-git"]
     assert main([*argv, "--model", str(first), "--model", str(second), str(dest)]) == 0
-    cleaned.append(dest)
-    log = _run_green(dest, capsys)
+    log = run_green(dest, capsys)
     assert "PASS model sum3" in log and "/predictions/sum3" in log
     assert "PASS model weighted" in log and "/predictions/weighted" in log
 
@@ -742,13 +719,11 @@ def test_two_sklearn_models_in_one_minimal_server_each_scored(
     tmp_path: Path,
     standin: Callable[[str], str],
     capsys: pytest.CaptureFixture[str],
-    cleaned: list[Path],
 ) -> None:
     narrow = _sklearn(tmp_path / "narrow.joblib", 2, 3.0)
     wide = _sklearn(tmp_path / "wide.joblib", 4, -1.0)
     dest = tmp_path / "sk-several"
     argv = ["new", "--server", "minimal", "--base-image", standin("minimal"), "--no-git"]
     assert main([*argv, "--model", str(narrow), "--model", str(wide), str(dest)]) == 0
-    cleaned.append(dest)
-    log = _run_green(dest, capsys)
+    log = run_green(dest, capsys)
     assert "PASS model narrow" in log and "PASS model wide" in log

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import SERVERS, SHARED_FILES, TEMPLATES, Render, files_of
+from conftest import SERVERS, SHARED_FILES, TEMPLATES, Render, files_of, run_project_tests
 from scaffold.servers import SERVERS as REGISTRY
 from scaffold.template_source import load_questions
 
@@ -287,18 +287,6 @@ def test_minimal_sets_worker_count(render: Render) -> None:
     deployment = yaml.safe_load((project / "deployment.yml").read_text())
     assert deployment["environment_variables"] == {"WORKER_COUNT": "4"}
     assert deployment["request_settings"]["max_concurrent_requests_per_instance"] == 4
-
-
-def run_project_tests(project: Path) -> None:
-    """Run the generated project's own tests with its own command; they must pass."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert " passed" in proc.stdout
 
 
 def test_minimal_project_own_tests_pass(render: Render) -> None:

@@ -32,6 +32,17 @@ def add_workspace_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--workspace", metavar="NAME", help="Azure ML workspace name")
 
 
+def _deploy_guards(parser: argparse.ArgumentParser, *, timeout: str) -> None:
+    """--timeout, --no-validate, --no-quota-check (deploy and rollout)."""
+    parser.add_argument("--timeout", type=number, default=1800.0, help=timeout)
+    parser.add_argument("--no-validate", action="store_true", help="skip scaffold validate")
+    parser.add_argument(
+        "--no-quota-check",
+        action="store_true",
+        help="do not check the VM quota before creating anything (Azure checks it anyway)",
+    )
+
+
 def add_parsers(sub: Any) -> None:
     """`deploy`, `smoke`, `logs`, `delete`, `rollout`."""
     deploy = sub.add_parser(
@@ -64,15 +75,7 @@ def add_parsers(sub: Any) -> None:
         help="build the image locally (linux/amd64) and push it to the workspace's registry, "
         "deploying it as environment.image instead of letting Azure build environment.build",
     )
-    deploy.add_argument(
-        "--timeout", type=number, default=1800.0, help="seconds to wait (default 1800)"
-    )
-    deploy.add_argument("--no-validate", action="store_true", help="skip scaffold validate")
-    deploy.add_argument(
-        "--no-quota-check",
-        action="store_true",
-        help="do not check the VM quota before creating anything (Azure checks it anyway)",
-    )
+    _deploy_guards(deploy, timeout="seconds to wait (default 1800)")
     deploy.add_argument(
         "--deployment",
         metavar="NAME",
@@ -112,6 +115,9 @@ def add_parsers(sub: Any) -> None:
         "--deployment. Asks for confirmation on a terminal; without one, needs --yes.",
     )
     _workspace_arguments(delete)
+    delete.add_argument("--deployment", help="delete only this deployment")
+    delete.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+
     rollout = sub.add_parser(
         "rollout",
         help="roll the project out as a new deployment, step by step, rolling back on failure",
@@ -169,17 +175,9 @@ def add_parsers(sub: Any) -> None:
         help="restore the traffic of a rollout that was interrupted (with --cleanup: and "
         "delete its new deployment)",
     )
-    rollout.add_argument(
-        "--timeout", type=number, default=1800.0, help="seconds to wait in all (default 1800)"
-    )
-    rollout.add_argument("--no-validate", action="store_true", help="skip scaffold validate")
-    rollout.add_argument(
-        "--no-quota-check", action="store_true", help="leave the VM quota check to Azure"
-    )
+    _deploy_guards(rollout, timeout="seconds to wait in all (default 1800)")
     rollout.set_defaults(handler=_cmd_rollout)
 
-    delete.add_argument("--deployment", help="delete only this deployment")
-    delete.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     deploy.set_defaults(handler=_cmd_deploy)
     smoke.set_defaults(handler=_cmd_smoke)
     logs.set_defaults(handler=_cmd_logs)
