@@ -24,4 +24,7 @@ export SCAFFOLD_TF_PYTHON="$TF_VENV/bin/python"
 cd "$ROOT"
 echo "test: building stand-in base images (cached between runs)" >&2
 python tests/standins/build.py base plumber minimal mlflow torchserve triton vllm >&2
-exec python -m pytest "${strict[@]}" -p no:cacheprovider "$@"
+# One pytest-xdist worker per CPU (SCAFFOLD_TEST_WORKERS overrides; 0: none), each test file
+# on one worker (its module fixtures and images are built once).
+workers="${SCAFFOLD_TEST_WORKERS:-auto}"
+exec python -m pytest "${strict[@]}" -n "$workers" --dist loadfile -p no:cacheprovider "$@"

@@ -79,6 +79,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if hasattr(session.config, "workerinput"):
+        return  # a pytest-xdist worker: the controller checks the whole run below its basetemp
     strict = session.config.getoption("--strict-skips") or os.environ.get("CI") == "true"
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     _assert_no_docker_leftovers(session, reporter)
@@ -127,20 +129,22 @@ def _assert_no_temp_leftovers(session: pytest.Session, reporter: Any) -> None:
     factory = getattr(session.config, "_tmp_path_factory", None)
     if factory is None or getattr(factory, "_basetemp", None) is None:
         return
-    folder = factory.getbasetemp() / SESSION_TMP
-    left = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    basetemp = factory.getbasetemp()
+    # the session's own, or each pytest-xdist worker's (basetemp/gwN/)
+    folders = [basetemp / SESSION_TMP, *basetemp.glob(f"*/{SESSION_TMP}")]
+    left = sorted(p for folder in folders if folder.is_dir() for p in folder.iterdir())
     if not left:
         return
-    for name in left:
-        path = folder / name
+    for path in left:
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
+    left = [p.relative_to(basetemp) for p in left]
     if reporter:
         reporter.write_line(
             f"FAILED: the session left {len(left)} temporary file(s) or folder(s) in its "
-            f"TMPDIR (now removed): {', '.join(left[:10])}",
+            f"TMPDIR (now removed): {', '.join(map(str, left[:10]))}",
             red=True,
         )
     session.exitstatus = 1

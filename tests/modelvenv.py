@@ -12,10 +12,10 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 PACKAGES = [
@@ -133,7 +133,8 @@ print(json.dumps(found))
 
 def _root(packages: list[str]) -> Path:
     digest = hashlib.sha256("\n".join(packages).encode()).hexdigest()[:12]
-    return Path(tempfile.gettempdir()) / "scaffold-test-venvs" / f"models-{digest}"
+    cache = os.environ.get("SCAFFOLD_TEST_CACHE") or Path.home() / ".cache" / "scaffold-tests"
+    return Path(cache) / "venvs" / f"models-{digest}"
 
 
 def python(packages: list[str] = PACKAGES) -> str:

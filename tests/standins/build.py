@@ -92,7 +92,12 @@ WHEEL_TARGET_ARGS = (
 BUILD_TIMEOUT_S = 3600
 LOG_TAIL_LINES = 40
 
-_LOCK_PATH = Path(tempfile.gettempdir()) / "scaffold-standin.lock"
+#: Caches that outlive a test session (model venvs, this lock): not in TMPDIR, which each
+#: test session points at a folder of its own.
+TEST_CACHE = Path(
+    os.environ.get("SCAFFOLD_TEST_CACHE") or Path.home() / ".cache" / "scaffold-tests"
+)
+_LOCK_PATH = TEST_CACHE / "standin.lock"
 _thread_lock = threading.RLock()
 _lock_depth = 0
 _lock_file: IO[str] | None = None
@@ -180,6 +185,7 @@ def _build_lock() -> Iterator[None]:
     global _lock_depth, _lock_file
     with _thread_lock:
         if _lock_depth == 0:
+            _LOCK_PATH.parent.mkdir(parents=True, exist_ok=True)
             handle = _LOCK_PATH.open("a+")
             fcntl.flock(handle, fcntl.LOCK_EX)
             _lock_file = handle
