@@ -6,6 +6,7 @@ the old template to compute the user's changes, so each wheel carries all of the
 
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -18,6 +19,7 @@ class TemplateHistoryHook(BuildHookInterface):  # type: ignore[type-arg]
     """Add scaffold/_templates.bundle to regular (not editable) wheels."""
 
     PLUGIN_NAME = "custom"
+    _scratch: Path | None = None
 
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
         if self.target_name != "wheel" or version == "editable":
@@ -28,6 +30,13 @@ class TemplateHistoryHook(BuildHookInterface):  # type: ignore[type-arg]
             from scaffold.template_source import build_history_bundle
         finally:
             sys.path.remove(str(root))
-        out = Path(tempfile.mkdtemp(prefix="scaffold-bundle-")) / "_templates.bundle"
+        self._scratch = Path(tempfile.mkdtemp(prefix="scaffold-bundle-"))
+        out = self._scratch / "_templates.bundle"
         if build_history_bundle(root, out, self.metadata.version):
             build_data["force_include"][str(out)] = "scaffold/_templates.bundle"
+
+    def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:  # noqa: ARG002
+        """The bundle is in the wheel now: remove its temporary folder."""
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None

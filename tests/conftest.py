@@ -70,12 +70,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Live Azure tests (`azure` marker) run only when asked for (`-m azure`): deselected,
     not skipped, so they never count as passing without having run."""
+    _heavy_files_first(items)
     if "azure" in (config.getoption("markexpr") or ""):
         return
     live = [item for item in items if item.get_closest_marker("azure")]
     if live:
         config.hook.pytest_deselected(items=live)
         items[:] = [item for item in items if not item.get_closest_marker("azure")]
+
+
+def _heavy_files_first(items: list[pytest.Item]) -> None:
+    """The heaviest test files first (weight: a Docker test 1, a hypothesis test 5, as it
+    renders hundreds of projects), each file's own order kept: pytest-xdist hands out whole
+    files in this order, so the long ones start early and the quick ones fill the gaps at
+    the end instead of one worker finishing a long file alone."""
+    weight: dict[str, int] = {}
+    for item in items:
+        name = item.nodeid.split("::", 1)[0]
+        heavy = 5 if hasattr(getattr(item, "obj", None), "hypothesis") else 0
+        weight[name] = weight.get(name, 0) + heavy + bool(item.get_closest_marker("docker"))
+    items.sort(key=lambda item: -weight[item.nodeid.split("::", 1)[0]])
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -171,6 +185,8 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             "SCAFFOLD_CACHE_DIR": str(home / "cache"),
             "XDG_CACHE_HOME": str(home / "xdg-cache"),
             "TMPDIR": str(session_tmp),
+            # torch's compile cache (a cache kept across runs by design, in TMPDIR by default)
+            "TORCHINDUCTOR_CACHE_DIR": str(home / "torchinductor"),
         }
     )
     for key in ("SCAFFOLD_TEMPLATE", "GIT_DIR", "GIT_WORK_TREE"):
