@@ -112,7 +112,7 @@ class Console:
     # Progress ----------------------------------------------------------------------
     @contextlib.contextmanager
     def progress(self, *, enabled: bool = True) -> Iterator[Callable[[Any], None]]:
-        """A callback for `scaffold.loadtest.Progress` updates: a live bar (rich) on a
+        """A callback for `scaffold.loadengine.Progress` updates: a live bar (rich) on a
         terminal, one line per level otherwise, nothing in --quiet or when not enabled."""
         if self.level < NORMAL or not enabled:
             yield lambda _update: None

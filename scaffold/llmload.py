@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from scaffold.errors import NotReadyError, SmokeTestError, UsageError
-from scaffold.loadengine import Tally
+from scaffold.loadengine import Progress, Tally
 
 #: A level within this share of the best token throughput counts as saturated.
 KNEE_SHARE = 0.9
@@ -40,21 +40,8 @@ TICK = 0.2
 WARMUP_TRIES = 5
 
 
-@dataclass(frozen=True)
-class Progress:
-    """Where a running level is (for a progress bar); the same fields as scaffold.loadtest's."""
-
-    concurrency: int
-    level: int
-    levels: int
-    sent: int
-    max_requests: int
-    elapsed: float
-    seconds: float
-
-
-#: Takes Progress updates (typed loosely: scaffold.loadtest's callbacks take these too).
-ProgressCallback = Callable[[Any], None]
+#: Takes Progress updates (the same as scaffold.loadtest's callbacks).
+ProgressCallback = Callable[[Progress], None]
 
 
 @dataclass(frozen=True)

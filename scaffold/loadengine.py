@@ -89,6 +89,20 @@ class Load:
     max_in_flight: int = 256
 
 
+@dataclass(frozen=True)
+class Progress:
+    """Where a running load level is (for a progress bar; scaffold.loadtest and
+    scaffold.llmload report the same)."""
+
+    concurrency: int
+    level: int
+    levels: int
+    sent: int
+    max_requests: int
+    elapsed: float
+    seconds: float
+
+
 class Tally:
     """failed, error_rate and rps of a load level, from its requests, ok and seconds (shared by
     scaffold.loadtest's and scaffold.llmload's level results)."""

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from scaffold import loadengine
 from scaffold.errors import NotReadyError, SmokeTestError, UsageError
-from scaffold.loadengine import EngineError, Latency, Load, Request, Sample, Tally
+from scaffold.loadengine import EngineError, Latency, Load, Progress, Request, Sample, Tally
 from scaffold.localrun import LocalDeployment, Reporter
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -80,19 +80,6 @@ class LoadProfile:
 
 #: Profiles by name. A server's `load_profile` fact names one; a new profile is one entry.
 PROFILES: dict[str, LoadProfile] = {"json": LoadProfile("json")}
-
-
-@dataclass(frozen=True)
-class Progress:
-    """Where a running level is (for a progress bar)."""
-
-    concurrency: int
-    level: int
-    levels: int
-    sent: int
-    max_requests: int
-    elapsed: float
-    seconds: float
 
 
 ProgressCallback = Callable[[Progress], None]
