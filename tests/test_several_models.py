@@ -9,7 +9,6 @@ import json
 import shutil
 import subprocess
 import sys
-import threading
 import zipfile
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import TORCHSERVE_SAMPLE_MAR, Render, files_of, new_refused, run_green
+from conftest import TORCHSERVE_SAMPLE_MAR, Render, files_of, new_refused, run_green, serving
 from scaffold.cli import main
 from scaffold.generate import new_project
 from scaffold.servers import SERVERS
@@ -536,11 +535,8 @@ class _ModelHandler(BaseHTTPRequestHandler):
 def models_server() -> Iterator[_Models]:
     httpd = _Models(("127.0.0.1", 0), _ModelHandler)
     httpd.answers, httpd.posted = {}, []
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(httpd):
+        yield httpd
 
 
 def _smoke(

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ECHO_KEY as KEY
-from conftest import Render
+from conftest import Render, serving
 
 
 class _Stub(ThreadingHTTPServer):
@@ -47,11 +46,8 @@ class _Handler(BaseHTTPRequestHandler):
 def stub() -> Iterator[_Stub]:
     httpd = _Stub(("127.0.0.1", 0), _Handler)
     httpd.seen = []
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(httpd):
+        yield httpd
 
 
 def _smoke(
