@@ -10,6 +10,6 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 server="${1:-plumber}"
 base_image="$(python "$ROOT/tests/standins/build.py" "$server" | cut -d= -f2)"
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+trap 'scaffold clean "$work/my-endpoint" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 scaffold new --server "$server" --defaults --base-image "$base_image" "$work/my-endpoint"
 scaffold run "$work/my-endpoint"
