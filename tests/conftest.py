@@ -106,15 +106,23 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = 1
 
 
+def _session_basetemp(session: pytest.Session) -> Path | None:
+    """The session's basetemp, or None when no test asked for a temporary folder."""
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None or getattr(factory, "_basetemp", None) is None:
+        return None
+    return Path(factory.getbasetemp())
+
+
 def _assert_no_docker_leftovers(session: pytest.Session, reporter: Any) -> None:
     """The session fails when the engine still holds a project image or container of this
     session (scaffold's label, a project below this session's basetemp): whatever a test
     or scaffold itself failed to remove. They are removed here either way."""
-    factory = getattr(session.config, "_tmp_path_factory", None)
-    if factory is None or getattr(factory, "_basetemp", None) is None:
+    basetemp = _session_basetemp(session)
+    if basetemp is None:
         return  # no test asked for a temporary folder: no project was made
     try:
-        containers, images = session_leftovers(factory.getbasetemp())
+        containers, images = session_leftovers(basetemp)
     except Exception as error:  # no engine: the Docker tests failed already
         if reporter:
             reporter.write_line(f"(leftover check skipped: Docker unreachable: {error})")
@@ -122,7 +130,7 @@ def _assert_no_docker_leftovers(session: pytest.Session, reporter: Any) -> None:
     if not containers and not images:
         return
     names = [_shown(listed) for listed in [*containers, *images]]
-    remove_session_leftovers(factory.getbasetemp())
+    remove_session_leftovers(basetemp)
     if reporter:
         reporter.write_line(
             f"FAILED: the session left {len(containers)} container(s) and {len(images)} "
@@ -140,10 +148,9 @@ SESSION_TMP = "session-tmpdir"
 def _assert_no_temp_leftovers(session: pytest.Session, reporter: Any) -> None:
     """The session fails when its TMPDIR still holds anything once every test and fixture
     is done: a temporary file or folder scaffold, or a test, did not remove."""
-    factory = getattr(session.config, "_tmp_path_factory", None)
-    if factory is None or getattr(factory, "_basetemp", None) is None:
+    basetemp = _session_basetemp(session)
+    if basetemp is None:
         return
-    basetemp = factory.getbasetemp()
     # the session's own, or each pytest-xdist worker's (basetemp/gwN/)
     folders = [basetemp / SESSION_TMP, *basetemp.glob(f"*/{SESSION_TMP}")]
     left = sorted(p for folder in folders if folder.is_dir() for p in folder.iterdir())

@@ -12,11 +12,13 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "standins"))
+from build import TEST_CACHE  # type: ignore[import-not-found]
 
 PACKAGES = [
     "scikit-learn==1.6.1",
@@ -133,8 +135,7 @@ print(json.dumps(found))
 
 def _root(packages: list[str]) -> Path:
     digest = hashlib.sha256("\n".join(packages).encode()).hexdigest()[:12]
-    cache = os.environ.get("SCAFFOLD_TEST_CACHE") or Path.home() / ".cache" / "scaffold-tests"
-    return Path(cache) / "venvs" / f"models-{digest}"
+    return TEST_CACHE / "venvs" / f"models-{digest}"
 
 
 def python(packages: list[str] = PACKAGES) -> str:
